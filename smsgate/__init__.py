@@ -1,0 +1,63 @@
+"""smsgate: send SMS from asyncio services through any provider with one API.
+
+>>> import smsgate
+>>> async with smsgate.connect("fake", default_region="GB") as gateway:  # doctest: +SKIP
+...     receipt = await gateway.send(gateway.message("07700 900123", "Hello"))
+"""
+
+from smsgate._version import __version__
+from smsgate.config import available_providers, connect, from_config, from_env, from_toml
+from smsgate.encoding import Encoding, Segments, segments
+from smsgate.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    GatewayError,
+    InsufficientCredit,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    SmsGateError,
+    TransportError,
+    UnsupportedFeature,
+    ValidationError,
+)
+from smsgate.gateway import SmsGateway
+from smsgate.model import Message, MessageRef, Receipt, StatusReport, normalize_number
+from smsgate.status import DeliveryStatus, FailureReason
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigurationError",
+    "DeliveryStatus",
+    "Encoding",
+    "FailureReason",
+    "GatewayError",
+    "InsufficientCredit",
+    "InvalidRequest",
+    "Message",
+    "MessageRef",
+    "NotFound",
+    "PermissionDenied",
+    "ProviderError",
+    "ProviderUnavailable",
+    "RateLimited",
+    "Receipt",
+    "Segments",
+    "SmsGateError",
+    "SmsGateway",
+    "StatusReport",
+    "TransportError",
+    "UnsupportedFeature",
+    "ValidationError",
+    "__version__",
+    "available_providers",
+    "connect",
+    "from_config",
+    "from_env",
+    "from_toml",
+    "normalize_number",
+    "segments",
+]

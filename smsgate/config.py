@@ -1,0 +1,244 @@
+"""Choosing a provider by configuration, and the registry of providers.
+
+A provider is a factory (usually a gateway class) whose keyword parameters are its options.
+Built-in providers are listed here; other packages add theirs under the entry-point group
+``smsgate.providers``::
+
+    [project.entry-points."smsgate.providers"]
+    acme = "acme_sms:AcmeGateway"
+
+Every way in (`connect`, `from_config`, `from_env`, `from_toml`) checks the provider name and
+the options against the factory's signature before building anything, and no error message
+ever repeats an option's value.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import tomllib
+import types
+from collections.abc import Callable, Mapping
+from importlib import import_module
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin
+
+from smsgate.errors import ConfigurationError
+from smsgate.gateway import SmsGateway
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ENV_PREFIX",
+    "available_providers",
+    "connect",
+    "from_config",
+    "from_env",
+    "from_toml",
+]
+
+ENTRY_POINT_GROUP = "smsgate.providers"
+ENV_PREFIX = "SMSGATE_"
+
+ProviderFactory = Callable[..., SmsGateway]
+
+_BUILTIN: dict[str, str] = {
+    "fake": "smsgate.testing:FakeGateway",
+}
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def available_providers() -> list[str]:
+    """The names of every provider that can be used: built-in ones and installed plug-ins."""
+    return sorted(set(_BUILTIN) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def _load(name: str) -> ProviderFactory:
+    if not isinstance(name, str):
+        raise ConfigurationError(f"provider: must be a name, one of {_names()}")
+    target = _BUILTIN.get(name)
+    if target is not None:
+        module, _, attribute = target.partition(":")
+        factory: ProviderFactory = getattr(import_module(module), attribute)
+        return factory
+    for point in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        try:
+            loaded: ProviderFactory = point.load()
+        except Exception as exc:
+            raise ConfigurationError(
+                f"provider {name!r} is installed ({point.value}) but failed to load: {exc!r}"
+            ) from exc
+        return loaded
+    raise ConfigurationError(f"unknown provider {name!r}; available providers: {_names()}")
+
+
+def _names() -> str:
+    return ", ".join(available_providers())
+
+
+def _signature(factory: ProviderFactory) -> inspect.Signature:
+    try:
+        return inspect.signature(factory, eval_str=True)
+    except (NameError, TypeError):
+        # Annotations that cannot be evaluated: names are still known, types are not.
+        return inspect.signature(factory)
+
+
+def _describe_options(parameters: Mapping[str, inspect.Parameter]) -> str:
+    described = [
+        f"{name} (required)" if p.default is inspect.Parameter.empty else name
+        for name, p in sorted(parameters.items())
+    ]
+    return ", ".join(described) or "none"
+
+
+def connect(provider: str, /, **options: Any) -> SmsGateway:
+    """Build a gateway for ``provider`` with ``options``.
+
+    Nothing is sent and no connection is opened until the first call.
+
+    >>> gateway = connect("fake", default_region="GB")
+    >>> gateway.name
+    'fake'
+
+    Raises:
+        ConfigurationError: the provider is unknown, an option is unknown or missing, or an
+            option's value is invalid. The message lists the valid providers or options.
+    """
+    factory = _load(provider)
+    signature = _signature(factory)
+    parameters = {
+        name: p
+        for name, p in signature.parameters.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    }
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    unknown = sorted(set(options) - set(parameters))
+    if unknown and not takes_any:
+        raise ConfigurationError(
+            f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+            f"for provider {provider!r}; valid options: {_describe_options(parameters)}"
+        )
+    missing = sorted(
+        name
+        for name, p in parameters.items()
+        if p.default is inspect.Parameter.empty and name not in options
+    )
+    if missing:
+        raise ConfigurationError(
+            f"missing option{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
+            f"for provider {provider!r}; valid options: {_describe_options(parameters)}"
+        )
+    coerced = {
+        name: _coerce(name, value, parameters[name].annotation) if name in parameters else value
+        for name, value in options.items()
+    }
+    gateway = factory(**coerced)
+    if not isinstance(gateway, SmsGateway):
+        raise ConfigurationError(
+            f"provider {provider!r} made a {type(gateway).__name__}, which is not an SmsGateway"
+        )
+    return gateway
+
+
+def _coerce(name: str, value: Any, annotation: Any) -> Any:
+    """Read a string option (from the environment) as the type its parameter declares."""
+    if not isinstance(value, str) or annotation in (inspect.Parameter.empty, Any, str):
+        return value
+    members = (
+        get_args(annotation)
+        if get_origin(annotation) in (Union, types.UnionType)
+        else (annotation,)
+    )
+    if str in members or not any(t in members for t in (bool, int, float)):
+        return value
+    text = value.strip().lower()
+    if bool in members:
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    if int in members:
+        try:
+            return int(text)
+        except ValueError:
+            pass
+    if float in members:
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    wanted = " or ".join(t.__name__ for t in members if t in (bool, int, float))
+    raise ConfigurationError(f"option {name!r} must be {wanted}; the value given is not")
+
+
+def from_config(config: Mapping[str, Any]) -> SmsGateway:
+    """Build a gateway from a mapping: ``{"provider": "smsworks", "token": ..., ...}``.
+
+    Every key but ``provider`` is an option of that provider, as for `connect`.
+
+    Raises:
+        ConfigurationError: ``provider`` is missing, or as for `connect`.
+    """
+    if not isinstance(config, Mapping):
+        raise ConfigurationError(f"configuration must be a mapping, not {type(config).__name__}")
+    options = dict(config)
+    if "provider" not in options:
+        raise ConfigurationError(
+            f"configuration has no 'provider'; available providers: {_names()}"
+        )
+    return connect(options.pop("provider"), **options)
+
+
+def from_env(environ: Mapping[str, str] | None = None, *, prefix: str = ENV_PREFIX) -> SmsGateway:
+    """Build a gateway from environment variables.
+
+    ``SMSGATE_PROVIDER`` names the provider; every other ``SMSGATE_<OPTION>`` variable sets
+    that option (``SMSGATE_TOKEN``, ``SMSGATE_DEFAULT_REGION`` ...). Numbers and booleans
+    (``true``/``false``, ``1``/``0``, ``yes``/``no``, ``on``/``off``) are read as the
+    option's type.
+
+    Raises:
+        ConfigurationError: ``SMSGATE_PROVIDER`` is unset, or as for `connect`.
+    """
+    environ = os.environ if environ is None else environ
+    config = {
+        key[len(prefix) :].lower(): value
+        for key, value in environ.items()
+        if key.startswith(prefix)
+    }
+    if "provider" not in config:
+        raise ConfigurationError(f"{prefix}PROVIDER is not set; set it to one of: {_names()}")
+    return from_config(config)
+
+
+def from_toml(path: str | os.PathLike[str], *, table: str = "smsgate") -> SmsGateway:
+    """Build a gateway from a table of a TOML file.
+
+    ``table`` may be dotted (``"tool.smsgate"`` reads ``[tool.smsgate]`` of a pyproject.toml).
+
+    .. code-block:: toml
+
+        [smsgate]
+        provider = "smsworks"
+        token = "JWT ..."
+        default_region = "GB"
+
+    Raises:
+        ConfigurationError: the file cannot be read or parsed, has no such table, or as for
+            `from_config`.
+    """
+    try:
+        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {os.fspath(path)!r}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{os.fspath(path)!r} is not valid TOML: {exc}") from None
+    section: Any = document
+    for key in table.split("."):
+        section = section.get(key) if isinstance(section, dict) else None
+    if not isinstance(section, dict):
+        raise ConfigurationError(f"{os.fspath(path)!r} has no [{table}] table")
+    return from_config(section)

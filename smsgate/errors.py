@@ -1,0 +1,261 @@
+"""Every exception smsgate raises, under one root.
+
+::
+
+    SmsGateError
+    ├── ConfigurationError           missing or invalid settings, unknown provider
+    ├── ValidationError (ValueError) bad input, raised before any request
+    ├── UnsupportedFeature           the provider cannot express what was asked
+    └── GatewayError                 talking to a provider went wrong
+        ├── ProviderError            the provider answered with an error
+        │   ├── AuthenticationError  401: the credentials were refused
+        │   ├── PermissionDenied     403: the account may not do this
+        │   ├── InsufficientCredit   402: top up the account
+        │   ├── InvalidRequest       400 / 422: the provider refused the input
+        │   ├── NotFound             404: no such message or batch
+        │   ├── RateLimited          429: slow down (``retry_after``)
+        │   └── ProviderUnavailable  5xx: the provider is failing
+        └── TransportError           no usable answer (``maybe_sent`` says if it may have gone)
+
+Errors from aiohttp and from JSON decoding never reach callers: the HTTP base translates
+them in one place. No error message carries a token, key, secret or password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from smsgate.status import FailureReason
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigurationError",
+    "GatewayError",
+    "InsufficientCredit",
+    "InvalidRequest",
+    "NotFound",
+    "PermissionDenied",
+    "ProviderError",
+    "ProviderUnavailable",
+    "RateLimited",
+    "SmsGateError",
+    "TransportError",
+    "UnsupportedFeature",
+    "ValidationError",
+    "error_class_for_status",
+]
+
+_EXCERPT_CHARS = 200
+
+
+class SmsGateError(Exception):
+    """The root of every error smsgate raises."""
+
+
+class ConfigurationError(SmsGateError):
+    """Settings are missing or invalid, or the provider is unknown.
+
+    The message lists what is valid; it never repeats an option's value, which may be a secret.
+    """
+
+
+class ValidationError(SmsGateError, ValueError):
+    """Input that cannot be sent, found before any request is made.
+
+    Attributes:
+        field: the name of the offending field (``"to"``, ``"text"``, ``"at"`` ...).
+        problem: what is wrong with it, in words.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
+class UnsupportedFeature(SmsGateError):
+    """The provider cannot express what was asked (for example a per-message option it lacks)."""
+
+    def __init__(self, provider: str, feature: str, hint: str = "") -> None:
+        self.provider = provider
+        self.feature = feature
+        text = f"{provider} does not support {feature}"
+        super().__init__(f"{text}; {hint}" if hint else text)
+
+
+class GatewayError(SmsGateError):
+    """Talking to a provider went wrong.
+
+    Attributes:
+        provider: the registered name of the provider (``"smsworks"`` ...).
+    """
+
+    def __init__(self, message: str, *, provider: str) -> None:
+        self.provider = provider
+        super().__init__(message)
+
+
+class ProviderError(GatewayError):
+    """The provider answered, and the answer was an error.
+
+    Attributes:
+        http_status: the HTTP status of the answer (``None`` when the error was in a 2xx body).
+        code: the provider's own error code, if it gave one (``4021``, ``"phone_numbers"`` ...).
+        detail: the provider's error message, if it gave one.
+        reason: why, in provider-neutral terms.
+        permanent: sending the same request again will fail the same way.
+        retryable: the provider has accepted nothing, and documents that trying again may work.
+        body: the raw answer (parsed JSON when it was JSON, else text), for diagnostics.
+    """
+
+    default_permanent: ClassVar[bool] = True
+    default_retryable: ClassVar[bool] = False
+    default_reason: ClassVar[FailureReason] = FailureReason.PROVIDER_ERROR
+    advice: ClassVar[str] = "check the request and the provider's answer"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        provider: str,
+        http_status: int | None = None,
+        code: int | str | None = None,
+        reason: FailureReason | None = None,
+        permanent: bool | None = None,
+        retryable: bool | None = None,
+        body: Any = None,
+    ) -> None:
+        self.http_status = http_status
+        self.code = code
+        self.detail = detail
+        self.reason = self.default_reason if reason is None else reason
+        self.permanent = self.default_permanent if permanent is None else permanent
+        self.retryable = self.default_retryable if retryable is None else retryable
+        self.body = body
+        super().__init__(self._describe(provider), provider=provider)
+
+    def _describe(self, provider: str) -> str:
+        parts = [f"{provider} answered"]
+        if self.http_status is not None:
+            parts.append(f"HTTP {self.http_status}")
+        if self.code is not None:
+            parts.append(f"error {self.code}")
+        said = f": {_excerpt(self.detail)}" if self.detail else ""
+        return f"{' '.join(parts)}{said} ({self.advice})"
+
+
+class AuthenticationError(ProviderError):
+    """401: the provider refused the credentials."""
+
+    advice = "check the token, or the key and secret it was made from"
+
+
+class PermissionDenied(ProviderError):
+    """403: the credentials are valid, but the account may not do this."""
+
+    default_reason = FailureReason.ACCOUNT
+    advice = "check the account's permissions and status with the provider"
+
+
+class InsufficientCredit(ProviderError):
+    """402: the account has too little credit to send."""
+
+    default_reason = FailureReason.INSUFFICIENT_CREDIT
+    advice = "top up the account"
+
+
+class InvalidRequest(ProviderError):
+    """400 or 422: the provider refused the input.
+
+    Attributes:
+        errors: per-field messages, when the provider gave them (``{"phone_numbers": [...]}``).
+    """
+
+    default_reason = FailureReason.INVALID_REQUEST
+    advice = "fix the input named above; sending it again unchanged will fail again"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Mapping[str, Sequence[str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.errors: dict[str, list[str]] = {k: list(v) for k, v in (errors or {}).items()}
+        if detail is None and self.errors:
+            detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in self.errors.items())
+        super().__init__(detail, **kwargs)
+
+
+class NotFound(ProviderError):
+    """404: the provider knows no such message or batch."""
+
+    advice = "check the id; it may belong to another account or provider"
+
+
+class RateLimited(ProviderError):
+    """429: too many requests. Nothing was accepted; wait ``retry_after`` seconds and retry.
+
+    Attributes:
+        retry_after: seconds to wait, from the ``Retry-After`` header, if the provider sent one.
+    """
+
+    default_permanent = False
+    default_retryable = True
+    advice = "slow down and retry later"
+
+    def __init__(
+        self, detail: str | None = None, *, retry_after: float | None = None, **kwargs: Any
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(detail, **kwargs)
+
+
+class ProviderUnavailable(ProviderError):
+    """5xx: the provider is failing. ``retryable`` says whether it documents trying again."""
+
+    default_permanent = False
+    advice = "the provider is having trouble; try again later"
+
+
+class TransportError(GatewayError):
+    """No usable answer came back: the connection failed, timed out, or the answer was unreadable.
+
+    Attributes:
+        maybe_sent: ``False`` only when the request provably never left (the connection never
+            opened). ``True`` means the provider may have accepted it: do not send it again
+            blindly, check its status first.
+    """
+
+    def __init__(self, message: str, *, provider: str, maybe_sent: bool) -> None:
+        self.maybe_sent = maybe_sent
+        advice = (
+            "the provider may have accepted it; check before sending again"
+            if maybe_sent
+            else "nothing was sent; it is safe to try again"
+        )
+        super().__init__(f"{provider}: {message} ({advice})", provider=provider)
+
+
+_CLASS_BY_STATUS: dict[int, type[ProviderError]] = {
+    400: InvalidRequest,
+    401: AuthenticationError,
+    402: InsufficientCredit,
+    403: PermissionDenied,
+    404: NotFound,
+    422: InvalidRequest,
+    429: RateLimited,
+}
+
+
+def error_class_for_status(http_status: int) -> type[ProviderError]:
+    """The `ProviderError` subclass that an HTTP error status stands for."""
+    if http_status >= 500:
+        return ProviderUnavailable
+    return _CLASS_BY_STATUS.get(http_status, ProviderError)
+
+
+def _excerpt(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _EXCERPT_CHARS else text[: _EXCERPT_CHARS - 1] + "…"

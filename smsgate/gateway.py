@@ -1,0 +1,162 @@
+"""`SmsGateway`, the one protocol every provider implements, and `BaseGateway`, its common part."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Protocol, Self, runtime_checkable
+
+from smsgate.errors import ConfigurationError, TransportError, ValidationError
+from smsgate.model import Message, MessageRef, Receipt, StatusReport, check_region
+
+__all__ = ["BaseGateway", "SmsGateway"]
+
+
+@runtime_checkable
+class SmsGateway(Protocol):
+    """Send, schedule, track and cancel SMS through one provider.
+
+    Get one from `smsgate.connect` or `smsgate.from_config`, use it with ``async with`` (or
+    call `aclose`), and the same code runs against any provider.
+
+    >>> async with smsgate.connect("smsworks", token=...) as gateway:  # doctest: +SKIP
+    ...     receipt = await gateway.send(gateway.message("07700 900123", "Hello"))
+    ...     report = await gateway.status(receipt)
+    """
+
+    @property
+    def name(self) -> str:
+        """The provider's registered name (``"smsworks"``), as receipts carry it."""
+        ...
+
+    def message(
+        self,
+        to: str,
+        text: str,
+        *,
+        sender: str | None = None,
+        reference: str | None = None,
+        tag: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        validity: timedelta | None = None,
+        provider_options: Mapping[str, Any] | None = None,
+        region: str | None = None,
+    ) -> Message:
+        """Build a `Message`, reading national numbers in the gateway's ``default_region``
+        unless ``region`` is given."""
+        ...
+
+    async def send(self, message: Message) -> Receipt:
+        """Send ``message`` now.
+
+        Raises:
+            ValidationError: the provider cannot take this message (before any request).
+            ProviderError: the provider refused it.
+            TransportError: no usable answer; ``maybe_sent`` says if it may have gone.
+        """
+        ...
+
+    async def schedule(self, message: Message, at: datetime) -> Receipt:
+        """Have the provider send ``message`` at ``at``, an aware datetime in the future."""
+        ...
+
+    async def status(self, ref: MessageRef) -> StatusReport:
+        """Ask where a message stands. ``ref`` is its `Receipt` or its message id."""
+        ...
+
+    async def cancel(self, ref: MessageRef) -> StatusReport:
+        """Cancel a scheduled message; the report says ``CANCELLED`` when it worked."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the gateway's connections. Calling it again does nothing."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class BaseGateway:
+    """What every gateway shares: its name, a default region, ``message``, closing.
+
+    Subclass it (or `smsgate.providers.base.HttpGateway` for HTTP APIs) and implement
+    ``send``, ``schedule``, ``status`` and ``cancel`` to add a provider.
+
+    Args:
+        default_region: the country national numbers are read in (``"GB"``), for `message`.
+
+    Raises:
+        ConfigurationError: ``default_region`` is not a region code.
+    """
+
+    name: str = "base"
+
+    def __init__(self, *, default_region: str | None = None) -> None:
+        try:
+            self.default_region = None if default_region is None else check_region(default_region)
+        except ValidationError as exc:
+            raise ConfigurationError(f"default_region: {exc.problem}") from None
+        self._closed = False
+
+    def message(
+        self,
+        to: str,
+        text: str,
+        *,
+        sender: str | None = None,
+        reference: str | None = None,
+        tag: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        validity: timedelta | None = None,
+        provider_options: Mapping[str, Any] | None = None,
+        region: str | None = None,
+    ) -> Message:
+        """Build a `Message`; a national ``to`` is read in ``region`` or the gateway's
+        ``default_region``."""
+        return Message(
+            to,
+            text,
+            sender=sender,
+            reference=reference,
+            tag=tag,
+            metadata=metadata,
+            validity=validity,
+            provider_options=provider_options,
+            region=region or self.default_region,
+        )
+
+    @property
+    def closed(self) -> bool:
+        """Whether `aclose` has been called."""
+        return self._closed
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise TransportError(
+                "this gateway is closed; create a new one", provider=self.name, maybe_sent=False
+            )
+
+    async def aclose(self) -> None:
+        """Close the gateway. Later calls raise `TransportError` (nothing is sent)."""
+        self._closed = True
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}{' closed' if self._closed else ''}>"

@@ -1,0 +1,311 @@
+"""The shared model: what callers send (`Message`) and what providers tell back (`Receipt`,
+`StatusReport`). Nothing here knows a provider's wire names; adapters translate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any, TypeAlias
+
+import attrs
+import phonenumbers
+
+from smsgate.errors import ValidationError
+from smsgate.status import DeliveryStatus, FailureReason
+
+__all__ = [
+    "Message",
+    "MessageRef",
+    "Receipt",
+    "StatusReport",
+    "check_region",
+    "check_send_time",
+    "message_id_of",
+    "normalize_number",
+]
+
+# What may appear in a number as people write it. Letters are refused outright: phonenumbers
+# would read "0800 FLOWERS" as digits, and a stray word must never turn into someone's number.
+_NUMBER_SHAPE = re.compile(r"[0-9+\-.()/\s]+")
+
+_IMPOSSIBLE = {
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "its country code does not exist",
+    phonenumbers.ValidationResult.TOO_SHORT: "it is too short",
+    phonenumbers.ValidationResult.TOO_LONG: "it is too long",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "no number of its country has that length",
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "it can only be dialled locally",
+}
+_UNPARSABLE = {
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "its country code does not exist",
+    phonenumbers.NumberParseException.NOT_A_NUMBER: "it has too few digits",
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "it is too short",
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: "it is too short",
+    phonenumbers.NumberParseException.TOO_LONG: "it is too long",
+}
+
+
+def check_region(region: str, *, field: str = "region") -> str:
+    """Return ``region`` as an upper-case ISO 3166 code that phonenumbers knows.
+
+    Raises:
+        ValidationError: the region is not a supported two-letter code.
+    """
+    if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(
+            field, f"{region!r} is not a two-letter ISO 3166 region code such as 'GB' or 'FR'"
+        )
+    return region.upper()
+
+
+def normalize_number(number: str, region: str | None = None, *, field: str = "to") -> str:
+    """Return ``number`` in E.164 form (``+447700900123``).
+
+    Args:
+        number: a phone number as people write it; spaces, dashes, dots, brackets and slashes
+            are allowed. Without a leading ``+`` it is read as a national number of ``region``.
+        region: the country national numbers belong to (``"GB"``).
+        field: the field name to report in errors.
+
+    Raises:
+        ValidationError: the number cannot be a phone number, or it is national and no region
+            was given.
+
+    >>> normalize_number("07700 900123", "GB")
+    '+447700900123'
+    """
+    if not isinstance(number, str):
+        raise ValidationError(field, f"must be a string, not {type(number).__name__}")
+    written = number.strip()
+    if not written:
+        raise ValidationError(field, "is empty; give the recipient's phone number")
+    if not _NUMBER_SHAPE.fullmatch(written):
+        raise ValidationError(
+            field,
+            f"{number!r} is not a phone number: only digits, spaces and + - . ( ) / may appear",
+        )
+    if region is None and not written.startswith("+"):
+        raise ValidationError(
+            field,
+            f"{number!r} has no country code: write it as +<country code><number>, "
+            "or give a region such as 'GB' on the message or the gateway",
+        )
+    try:
+        parsed = phonenumbers.parse(written, None if region is None else check_region(region))
+    except phonenumbers.NumberParseException as exc:
+        why = _UNPARSABLE.get(exc.error_type, "it could not be read")
+        raise ValidationError(field, f"{number!r} is not a phone number: {why}") from exc
+    possible = phonenumbers.is_possible_number_with_reason(parsed)
+    if possible != phonenumbers.ValidationResult.IS_POSSIBLE:
+        why = _IMPOSSIBLE.get(possible, "it is not a possible number")
+        raise ValidationError(field, f"{number!r} cannot be a phone number: {why}")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def check_send_time(at: datetime, *, now: datetime | None = None) -> datetime:
+    """Check a time to schedule a message for: an aware `datetime` in the future.
+
+    Raises:
+        ValidationError: ``at`` is not a datetime, is naive, or is not after ``now``.
+    """
+    if not isinstance(at, datetime):
+        raise ValidationError("at", f"must be a datetime, not {type(at).__name__}")
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValidationError(
+            "at",
+            f"{at.isoformat()} has no time zone; pass an aware datetime, "
+            "e.g. datetime(..., tzinfo=ZoneInfo('Europe/London'))",
+        )
+    now = datetime.now(at.tzinfo) if now is None else now
+    if at <= now:
+        raise ValidationError(
+            "at", f"{at.isoformat()} is not in the future; use send() to send right away"
+        )
+    return at
+
+
+def _frozen_str_mapping(field: str, value: Mapping[str, str] | None) -> Mapping[str, str]:
+    if value is None:
+        return _EMPTY
+    if not isinstance(value, Mapping):
+        raise ValidationError(field, f"must be a mapping of str to str, not {type(value).__name__}")
+    for key, item in value.items():
+        if not isinstance(key, str) or not key:
+            raise ValidationError(field, f"keys must be non-empty strings; got {key!r}")
+        if not isinstance(item, str):
+            raise ValidationError(
+                field, f"values must be strings; {key!r} is a {type(item).__name__}"
+            )
+    return MappingProxyType(dict(value))
+
+
+def _frozen_options(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if value is None:
+        return _EMPTY
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValidationError("provider_options", "must be a mapping with string keys")
+    return MappingProxyType(dict(value))
+
+
+def _optional_text(field: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be a string, not {type(value).__name__}")
+    if not value.strip():
+        raise ValidationError(field, "is empty; leave it out instead")
+    return value
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@attrs.frozen(init=False)
+class Message:
+    """One SMS to one recipient. Immutable; checked when it is built.
+
+    Args:
+        to: the recipient. Stored in E.164 form; a national number needs ``region``.
+        text: what to send. Not empty, not only whitespace.
+        sender: who it is from; ``None`` uses the gateway's default sender.
+        reference: your own id for this message, echoed back on every result.
+        tag: a label for grouping messages (a campaign), where the provider keeps one.
+        metadata: string key/value pairs, echoed back on every result; sent to providers that
+            store them.
+        validity: how long networks should keep trying to deliver it.
+        provider_options: options only one provider understands, by that provider's names.
+        region: the country a national ``to`` belongs to (``"GB"``); not stored.
+
+    Raises:
+        ValidationError: any field is invalid; the error names the field.
+
+    >>> Message("07700 900123", "Your code is 2468", region="GB").to
+    '+447700900123'
+    """
+
+    to: str
+    text: str
+    sender: str | None
+    reference: str | None
+    tag: str | None
+    metadata: Mapping[str, str] = attrs.field(hash=False)
+    validity: timedelta | None
+    provider_options: Mapping[str, Any] = attrs.field(hash=False)
+
+    def __init__(
+        self,
+        to: str,
+        text: str,
+        *,
+        sender: str | None = None,
+        reference: str | None = None,
+        tag: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        validity: timedelta | None = None,
+        provider_options: Mapping[str, Any] | None = None,
+        region: str | None = None,
+    ) -> None:
+        if not isinstance(text, str):
+            raise ValidationError("text", f"must be a string, not {type(text).__name__}")
+        if not text.strip():
+            raise ValidationError("text", "is empty or only whitespace; there is nothing to send")
+        if validity is not None and (not isinstance(validity, timedelta) or validity <= _ZERO):
+            raise ValidationError("validity", f"must be a positive timedelta, not {validity!r}")
+        self.__attrs_init__(
+            normalize_number(to, region),
+            text,
+            _optional_text("sender", sender),
+            _optional_text("reference", reference),
+            _optional_text("tag", tag),
+            _frozen_str_mapping("metadata", metadata),
+            validity,
+            _frozen_options(provider_options),
+        )
+
+
+_ZERO = timedelta(0)
+
+
+@attrs.frozen(kw_only=True)
+class Receipt:
+    """What `send` and `schedule` return: the provider took the message.
+
+    Attributes:
+        provider: the name of the provider that accepted it (``"smsworks"``).
+        message_id: the provider's id for this message; pass it (or the receipt) to
+            ``status`` and ``cancel``.
+        to: the recipient, in E.164 form.
+        status: the status at acceptance (``QUEUED``, ``SENT`` or ``SCHEDULED``).
+        batch_id: the provider's id for the batch it went in, if it went in one.
+        reference: the message's ``reference``.
+        metadata: the message's ``metadata``.
+        parts: how many SMS parts the provider counted, where it says.
+        credits: the credits it cost, where the provider says.
+        scheduled_at: when it is due to go out, for a scheduled message.
+        raw: the provider's answer, as parsed JSON.
+    """
+
+    provider: str
+    message_id: str
+    to: str
+    status: DeliveryStatus
+    batch_id: str | None = None
+    reference: str | None = None
+    metadata: Mapping[str, str] = attrs.field(factory=dict, hash=False)
+    parts: int | None = None
+    credits: float | None = None
+    scheduled_at: datetime | None = None
+    raw: Any = attrs.field(default=None, eq=False, hash=False, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class StatusReport:
+    """What `status` and `cancel` return: where a message stands now.
+
+    Attributes:
+        provider: the provider's name.
+        message_id: the provider's id for the message.
+        status: the unified status.
+        to: the recipient in E.164 form, where the provider says.
+        reason: why it failed, for failed statuses where it can be told.
+        provider_status: the provider's own word or code, unchanged (``"DELIVERED"``, ``13``).
+        detail: the provider's own words about a failure, if any.
+        batch_id: the batch it went in, if any.
+        reference: the ``reference`` of the message, when the call was given its `Receipt`
+            (or the provider stores it).
+        metadata: likewise for its ``metadata``.
+        updated_at: when the provider last changed the status, where it says.
+        raw: the provider's answer, as parsed JSON.
+    """
+
+    provider: str
+    message_id: str
+    status: DeliveryStatus
+    to: str | None = None
+    reason: FailureReason | None = None
+    provider_status: str | int | None = None
+    detail: str | None = None
+    batch_id: str | None = None
+    reference: str | None = None
+    metadata: Mapping[str, str] = attrs.field(factory=dict, hash=False)
+    updated_at: datetime | None = None
+    raw: Any = attrs.field(default=None, eq=False, hash=False, repr=False)
+
+
+MessageRef: TypeAlias = Receipt | str
+"""A message to ask about: its `Receipt`, or the ``message_id`` a receipt carries."""
+
+
+def message_id_of(ref: MessageRef) -> str:
+    """The provider's message id that ``ref`` stands for.
+
+    Raises:
+        ValidationError: ``ref`` is neither a `Receipt` nor a non-empty string.
+    """
+    if isinstance(ref, Receipt):
+        return ref.message_id
+    if isinstance(ref, str) and ref.strip():
+        return ref
+    raise ValidationError("ref", f"must be a Receipt or a message id string, not {ref!r}")

@@ -1,0 +1,341 @@
+"""The small base every HTTP adapter stands on.
+
+`HttpGateway` owns the I/O, and nothing else: one `aiohttp.ClientSession` (borrowed, or made
+lazily and closed by ``aclose``), timeouts, the ``User-Agent``, logging without secrets, and the
+one place where aiohttp and JSON failures become `TransportError` and HTTP error answers become
+`ProviderError` (through the `HttpGateway.error_from_response` hook). Adapters build payloads
+and read answers with pure functions, and call `HttpGateway.request`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import SimpleNamespace
+from typing import Any, ClassVar
+
+import aiohttp
+import attrs
+
+from smsgate._version import __version__
+from smsgate.errors import (
+    ConfigurationError,
+    ProviderError,
+    RateLimited,
+    TransportError,
+    ValidationError,
+    error_class_for_status,
+)
+from smsgate.gateway import BaseGateway
+
+__all__ = ["USER_AGENT", "HttpGateway", "HttpResponse", "Secret", "parse_retry_after"]
+
+logger = logging.getLogger("smsgate")
+
+USER_AGENT = (
+    f"smsgate/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
+)
+
+_REDACTED = "********"
+
+
+class Secret:
+    """A credential that never shows itself in a ``repr``, ``str``, log line or error.
+
+    >>> Secret("s3cr3t")
+    Secret('********')
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The credential itself, for the one header that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({_REDACTED!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@attrs.frozen
+class HttpResponse:
+    """An HTTP answer, read in full, with every known secret already blanked out of its body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON, or ``None`` when it is empty.
+
+        Raises:
+            ValueError: the body is not JSON.
+        """
+        return json.loads(self.body) if self.body.strip() else None
+
+    def text(self) -> str:
+        """The body as text, for error messages."""
+        return self.body.decode("utf-8", errors="replace")
+
+
+class _Progress:
+    """Filled in by aiohttp's tracing: whether any of the request was written."""
+
+    __slots__ = ("written",)
+
+    def __init__(self) -> None:
+        self.written = False
+
+
+async def _on_headers_sent(
+    session: aiohttp.ClientSession, context: SimpleNamespace, params: object
+) -> None:
+    progress = context.trace_request_ctx
+    if isinstance(progress, _Progress):
+        progress.written = True
+
+
+def _tracing() -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(_on_headers_sent)
+    return trace
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class HttpGateway(BaseGateway):
+    """Base for adapters over an HTTP JSON API.
+
+    Subclasses set ``name`` and ``default_base_url``, override `auth_headers` and, where the
+    provider has its own error shapes, `error_from_response`, and list their credentials in
+    `secrets` so they are blanked out of every error.
+
+    Args:
+        session: an `aiohttp.ClientSession` to borrow; it is not closed by `aclose`. Without
+            one, a session is made on first use and closed by `aclose`.
+        base_url: the API root, e.g. a test host; defaults to the provider's production URL.
+        timeout: seconds a whole request may take, answer included.
+        connect_timeout: seconds opening a connection may take.
+        default_region: the country national numbers are read in (``"GB"``).
+
+    Raises:
+        ConfigurationError: a setting is invalid.
+    """
+
+    default_base_url: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        default_region: str | None = None,
+    ) -> None:
+        super().__init__(default_region=default_region)
+        url = base_url or self.default_base_url
+        if not url.startswith(("https://", "http://")):
+            raise ConfigurationError(f"base_url: must start with https:// or http://, got {url!r}")
+        for option, seconds in (("timeout", timeout), ("connect_timeout", connect_timeout)):
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+                raise ConfigurationError(f"{option}: must be a positive number of seconds")
+        self.base_url = url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        self._session = session
+        self._owns_session = session is None
+
+    # -- hooks for adapters ---------------------------------------------------------------
+
+    async def auth_headers(self) -> Mapping[str, str]:
+        """Headers that authenticate a request; the default sends none."""
+        return {}
+
+    def secrets(self) -> Iterable[str]:
+        """Every credential value this gateway holds, to blank out of bodies and errors."""
+        return ()
+
+    def error_from_response(self, response: HttpResponse) -> ProviderError:
+        """Turn an HTTP error answer into the right `ProviderError`.
+
+        The default reads a JSON ``{"message": ...}`` body (or the text of any other body)
+        and picks the class from the HTTP status. Adapters override it to read their
+        provider's error codes.
+        """
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("message"), str):
+            detail: str | None = data["message"]
+        else:
+            detail = response.text() or None
+        body = response.text() if data is None else data
+        cls = error_class_for_status(response.status)
+        if cls is RateLimited:
+            return RateLimited(
+                detail,
+                provider=self.name,
+                http_status=response.status,
+                body=body,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        return cls(detail, provider=self.name, http_status=response.status, body=body)
+
+    # -- I/O -------------------------------------------------------------------------------
+
+    def _client(self) -> aiohttp.ClientSession:
+        self._ensure_open()
+        if self._session is None:
+            self._session = aiohttp.ClientSession(trace_configs=[_tracing()])
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        authenticate: bool = True,
+    ) -> HttpResponse:
+        """Make one request and return its 2xx answer.
+
+        Args:
+            method: ``"GET"``, ``"POST"``, ``"DELETE"`` ...
+            path: the path below ``base_url``, starting with ``/``.
+            json_body: what to send as JSON, if anything.
+            authenticate: whether to add `auth_headers` (``False`` for a token request).
+
+        Raises:
+            ValidationError: ``json_body`` cannot be encoded as JSON (nothing is sent).
+            ProviderError: the provider answered with an HTTP error (via `error_from_response`).
+            TransportError: no answer, or one that could not be read in full.
+        """
+        session = self._client()
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        data: bytes | None = None
+        if json_body is not None:
+            try:
+                data = json.dumps(json_body, separators=(",", ":")).encode()
+            except (TypeError, ValueError) as exc:
+                raise ValidationError(
+                    "provider_options", f"cannot be sent as JSON: {exc}"
+                ) from None
+            headers["Content-Type"] = "application/json"
+        if authenticate:
+            headers.update(await self.auth_headers())
+        url = self.base_url + path
+        progress = _Progress()
+        started = time.perf_counter()
+        try:
+            async with session.request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=self._timeout,
+                trace_request_ctx=progress,
+            ) as answer:
+                body = await answer.read()
+                status, answer_headers = answer.status, answer.headers
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # Without our tracing (a borrowed session) we cannot know what was written.
+            written = progress.written or not self._owns_session
+            error = self._transport_error(exc, method, url, written=written)
+            logger.debug("%s %s failed: %s", method, url, error)
+            raise error from None
+        logger.debug(
+            "%s %s -> %d in %.1f ms", method, url, status, (time.perf_counter() - started) * 1000
+        )
+        response = HttpResponse(status, answer_headers, self._redact(body))
+        if status >= 400:
+            raise self.error_from_response(response)
+        return response
+
+    async def request_json(
+        self, method: str, path: str, *, json_body: Any = None, authenticate: bool = True
+    ) -> Any:
+        """Like `request`, and return the answer's JSON (``None`` for an empty body).
+
+        Raises:
+            TransportError: a 2xx answer whose body is not JSON (``maybe_sent`` is true: the
+                provider said yes, but not what it accepted).
+        """
+        response = await self.request(method, path, json_body=json_body, authenticate=authenticate)
+        try:
+            return response.json()
+        except ValueError:
+            raise TransportError(
+                f"answered HTTP {response.status} to {method} {path} with a body that is not JSON",
+                provider=self.name,
+                maybe_sent=True,
+            ) from None
+
+    def _transport_error(
+        self, exc: BaseException, method: str, url: str, *, written: bool
+    ) -> TransportError:
+        if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+            what, maybe_sent = "could not connect", False
+        elif isinstance(exc, TimeoutError):
+            total = self._timeout.total
+            what, maybe_sent = f"no answer within {total:g} s", written
+        elif isinstance(exc, aiohttp.ClientPayloadError):
+            what, maybe_sent = "the answer was cut off", True
+        else:
+            what, maybe_sent = "the connection failed", written
+        cause = self._redact_text(str(exc) or type(exc).__name__)
+        return TransportError(
+            f"{method} {url}: {what} ({cause})", provider=self.name, maybe_sent=maybe_sent
+        )
+
+    def _redact(self, body: bytes) -> bytes:
+        for secret in self.secrets():
+            if secret:
+                body = body.replace(secret.encode(), _REDACTED.encode())
+        return body
+
+    def _redact_text(self, text: str) -> str:
+        for secret in self.secrets():
+            if secret:
+                text = text.replace(secret, _REDACTED)
+        return text
+
+    async def aclose(self) -> None:
+        """Close the session if this gateway made it; a borrowed one is left open."""
+        await super().aclose()
+        session, self._session = self._session, None
+        if session is not None and self._owns_session:
+            await session.close()
+
+    def __repr__(self) -> str:
+        state = " closed" if self.closed else ""
+        return f"<{type(self).__name__} {self.name!r} {self.base_url}{state}>"
