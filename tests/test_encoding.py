@@ -14,7 +14,7 @@ GSM_EXTENSION = sorted(_GSM_EXTENSION)
 def test_the_gsm_tables_have_the_standard_sizes():
     # 128 code points, less the escape that introduces the extension table.
     assert len(_GSM_BASIC) == 127
-    assert _GSM_EXTENSION == set("\f^{}\\[~]|€")
+    assert set("\f^{}\\[~]|€") == _GSM_EXTENSION
     assert not _GSM_BASIC & _GSM_EXTENSION
 
 

@@ -84,7 +84,7 @@ def test_check_region_upper_cases(region, expected):
 
 @pytest.mark.parametrize("region", ["UK", "XX", "GBR", "", 44, None])
 def test_check_region_refuses_unknown_regions(region):
-    with pytest.raises(ValidationError, match="region: .* is not a two-letter ISO 3166"):
+    with pytest.raises(ValidationError, match=r"region: .* is not a two-letter ISO 3166"):
         check_region(region)
 
 

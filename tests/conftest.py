@@ -1,0 +1,114 @@
+"""Loopback servers for tests that need a real network peer. Nothing leaves 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import socket
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import aioresponses.core
+import pytest
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestServer
+
+Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@pytest.fixture
+async def web_server() -> AsyncIterator[Callable[[web.Application], Awaitable[TestServer]]]:
+    """Start aiohttp applications on 127.0.0.1; all are closed after the test."""
+    servers: list[TestServer] = []
+
+    async def start(app: web.Application) -> TestServer:
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 that misbehaves as told, and counts requests it read."""
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.behaviour = behaviour
+        self.requests_read = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    async def __aenter__(self) -> RawServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self.behaviour(reader, writer)
+        finally:
+            writer.close()
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """Read one HTTP request with a Content-Length body."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return head + await reader.readexactly(length)
+
+
+def reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP reset instead of a clean FIN."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens: connections are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+class _RequestAlreadySent:
+    """What aiohttp reads from the writer of a request that has been sent in full."""
+
+    output_size = 0
+
+
+class _CompatClientResponse(ClientResponse):
+    """aiohttp 3.14 added a required ``stream_writer`` argument that aioresponses 0.7.x does
+    not pass (pnuckowski/aioresponses#289). Supply it until aioresponses does."""
+
+    def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", _RequestAlreadySent())
+        super().__init__(method, url, **kwargs)
+
+
+@pytest.fixture
+def mock_http(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses.aioresponses]:
+    """aioresponses, working on every aiohttp we support. Unmatched requests fail."""
+    if "stream_writer" in inspect.signature(ClientResponse.__init__).parameters:
+        monkeypatch.setattr(aioresponses.core, "ClientResponse", _CompatClientResponse)
+    with aioresponses.aioresponses() as mocked:
+        yield mocked

@@ -1,0 +1,426 @@
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+from aiohttp import web
+from yarl import URL
+
+from smsgate import (
+    AuthenticationError,
+    ConfigurationError,
+    InvalidRequest,
+    NotFound,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    TransportError,
+    ValidationError,
+    __version__,
+)
+from smsgate.providers.base import USER_AGENT, HttpGateway, HttpResponse, Secret, parse_retry_after
+from tests.conftest import RawServer, read_request, reset
+
+TOKEN = "JWT eyJ0eXAiOiJKV1Qi.s3cr3t-t0ken"
+
+
+class EchoGateway(HttpGateway):
+    """The smallest adapter: a token header, and the default error hook."""
+
+    name = "echo"
+
+    def __init__(self, *, token: str, **options):
+        super().__init__(**options)
+        self._token = Secret(token)
+
+    async def auth_headers(self):
+        return {"Authorization": self._token.reveal()}
+
+    def secrets(self):
+        return (self._token.reveal(),)
+
+
+def recording_app(status=200, body=b'{"ok": true}', headers=None):
+    """An app that records each request and answers every path the same way."""
+    seen = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "headers": dict(request.headers),
+                "body": await request.read(),
+            }
+        )
+        return web.Response(status=status, body=body, headers=headers or {})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    return app, seen
+
+
+# --- requests --------------------------------------------------------------------------------
+
+
+async def test_a_request_sends_exact_method_path_headers_and_json(web_server):
+    app, seen = recording_app()
+    server = await web_server(app)
+    async with EchoGateway(token=TOKEN, base_url=str(server.make_url("/v1/"))) as gateway:
+        answer = await gateway.request_json("POST", "/message/send", json_body={"a": [1, "é"]})
+    assert answer == {"ok": True}
+    [request] = seen
+    assert (request["method"], request["path"]) == ("POST", "/v1/message/send")
+    assert json.loads(request["body"]) == {"a": [1, "é"]}
+    assert request["headers"]["Authorization"] == TOKEN
+    assert request["headers"]["Content-Type"] == "application/json"
+    assert request["headers"]["Accept"] == "application/json"
+    assert request["headers"]["User-Agent"] == USER_AGENT
+    assert USER_AGENT.startswith(f"smsgate/{__version__} aiohttp/{aiohttp.__version__} python/")
+
+
+async def test_a_request_without_a_body_sends_no_content_type(web_server):
+    app, seen = recording_app()
+    server = await web_server(app)
+    async with EchoGateway(token=TOKEN, base_url=str(server.make_url(""))) as gateway:
+        await gateway.request_json("GET", "/messages/17")
+    assert "Content-Type" not in seen[0]["headers"]
+    assert seen[0]["body"] == b""
+
+
+async def test_authenticate_false_leaves_out_the_auth_headers(web_server):
+    app, seen = recording_app()
+    server = await web_server(app)
+    async with EchoGateway(token=TOKEN, base_url=str(server.make_url(""))) as gateway:
+        await gateway.request_json("POST", "/auth/token", json_body={}, authenticate=False)
+    assert "Authorization" not in seen[0]["headers"]
+
+
+async def test_an_empty_success_body_reads_as_none(web_server):
+    app, _ = recording_app(status=204, body=b"")
+    server = await web_server(app)
+    async with EchoGateway(token=TOKEN, base_url=str(server.make_url(""))) as gateway:
+        assert await gateway.request_json("DELETE", "/x") is None
+
+
+async def test_a_success_answer_that_is_not_json_is_a_maybe_sent_transport_error(web_server):
+    app, _ = recording_app(status=201, body=b"<html>Created</html>")
+    server = await web_server(app)
+    async with EchoGateway(token=TOKEN, base_url=str(server.make_url(""))) as gateway:
+        with pytest.raises(TransportError) as caught:
+            await gateway.request_json("POST", "/message/send", json_body={})
+    assert caught.value.maybe_sent is True
+    assert "answered HTTP 201 to POST /message/send with a body that is not JSON" in str(
+        caught.value
+    )
+
+
+async def test_a_body_that_cannot_be_json_is_refused_before_any_request(web_server):
+    app, seen = recording_app()
+    server = await web_server(app)
+    async with EchoGateway(token=TOKEN, base_url=str(server.make_url(""))) as gateway:
+        with pytest.raises(ValidationError, match="cannot be sent as JSON"):
+            await gateway.request_json("POST", "/x", json_body={"when": datetime.now(UTC)})
+    assert seen == []
+
+
+# --- error answers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error_class", "detail"),
+    [
+        (400, b'{"message": "Bad destination"}', InvalidRequest, "Bad destination"),
+        (401, b'{"message": "Unauthorized"}', AuthenticationError, "Unauthorized"),
+        (404, b"", NotFound, None),
+        (409, b"conflict", ProviderError, "conflict"),
+        (500, b"<html><body>Internal error</body></html>", ProviderUnavailable, "<html>"),
+        (503, b'{"message": "down"}', ProviderUnavailable, "down"),
+    ],
+)
+async def test_error_answers_become_provider_errors(web_server, status, body, error_class, detail):
+    app, _ = recording_app(status=status, body=body)
+    server = await web_server(app)
+    async with EchoGateway(token=TOKEN, base_url=str(server.make_url(""))) as gateway:
+        with pytest.raises(ProviderError) as caught:
+            await gateway.request_json("GET", "/x")
+    error = caught.value
+    assert type(error) is error_class
+    assert error.http_status == status
+    assert error.provider == "echo"
+    if detail is None:
+        assert error.detail is None
+    else:
+        assert detail in error.detail
+
+
+async def test_a_429_carries_retry_after(web_server):
+    app, _ = recording_app(status=429, body=b"", headers={"Retry-After": "7"})
+    server = await web_server(app)
+    async with EchoGateway(token=TOKEN, base_url=str(server.make_url(""))) as gateway:
+        with pytest.raises(RateLimited) as caught:
+            await gateway.request_json("POST", "/x", json_body={})
+    assert caught.value.retry_after == 7.0
+    assert caught.value.retryable is True
+
+
+async def test_an_adapter_reads_its_own_error_shape_through_the_hook(web_server):
+    class CodedGateway(EchoGateway):
+        def error_from_response(self, response: HttpResponse) -> ProviderError:
+            data = response.json()
+            return InvalidRequest(
+                provider=self.name, http_status=response.status, errors=data["errors"]
+            )
+
+    app, _ = recording_app(status=400, body=b'{"errors": {"phone_numbers": ["bad: +1"]}}')
+    server = await web_server(app)
+    async with CodedGateway(token=TOKEN, base_url=str(server.make_url(""))) as gateway:
+        with pytest.raises(InvalidRequest) as caught:
+            await gateway.request_json("POST", "/sms", json_body={})
+    assert caught.value.errors == {"phone_numbers": ["bad: +1"]}
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (None, None),
+        ("120", 120.0),
+        (" 0 ", 0.0),
+        ("Sun, 22 Nov 2026 12:00:30 GMT", 30.0),
+        ("Sun, 22 Nov 2026 11:00:00 GMT", 0.0),
+        ("soon", None),
+        ("-5", None),
+    ],
+)
+def test_parse_retry_after(value, seconds):
+    now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    assert parse_retry_after(value, now=now) == seconds
+
+
+# --- transport failures ----------------------------------------------------------------------
+
+
+async def test_a_refused_connection_sent_nothing(closed_port_url):
+    async with EchoGateway(token=TOKEN, base_url=closed_port_url) as gateway:
+        with pytest.raises(TransportError) as caught:
+            await gateway.request_json("POST", "/message/send", json_body={})
+    assert caught.value.maybe_sent is False
+    assert "could not connect" in str(caught.value)
+
+
+async def test_a_refused_connection_sent_nothing_on_a_borrowed_session_too(closed_port_url):
+    async with aiohttp.ClientSession() as session:
+        gateway = EchoGateway(token=TOKEN, base_url=closed_port_url, session=session)
+        with pytest.raises(TransportError) as caught:
+            await gateway.request_json("POST", "/message/send", json_body={})
+        await gateway.aclose()
+    assert caught.value.maybe_sent is False
+
+
+async def reset_after_reading(reader, writer):
+    await read_request(reader)
+    reset(writer)
+
+
+async def reset_before_reading(reader, writer):
+    reset(writer)
+
+
+async def test_a_reset_after_the_request_was_read_may_have_sent():
+    async with (
+        RawServer(reset_after_reading) as server,
+        EchoGateway(token=TOKEN, base_url=server.url) as gateway,
+    ):
+        with pytest.raises(TransportError) as caught:
+            await gateway.request_json("POST", "/message/send", json_body={"n": 1})
+    assert caught.value.maybe_sent is True
+    assert "the connection failed" in str(caught.value)
+
+
+async def test_a_reset_after_the_request_was_written_may_have_sent_even_unread():
+    # The request left this machine: whether the peer read it is unknowable from here.
+    async with (
+        RawServer(reset_before_reading) as server,
+        EchoGateway(token=TOKEN, base_url=server.url) as gateway,
+    ):
+        with pytest.raises(TransportError) as caught:
+            await gateway.request_json("POST", "/message/send", json_body={"n": 1})
+    assert caught.value.maybe_sent is True
+
+
+async def test_no_answer_within_the_timeout_may_have_sent():
+    async def never_answer(reader, writer):
+        await read_request(reader)
+        await asyncio.sleep(5)
+
+    async with (
+        RawServer(never_answer) as server,
+        EchoGateway(token=TOKEN, base_url=server.url, timeout=0.2) as gateway,
+    ):
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TransportError) as caught:
+            await gateway.request_json("POST", "/message/send", json_body={})
+        elapsed = asyncio.get_running_loop().time() - started
+    assert caught.value.maybe_sent is True
+    assert "no answer within 0.2 s" in str(caught.value)
+    assert elapsed < 2
+
+
+async def test_an_answer_cut_off_midway_may_have_sent():
+    async def truncate(reader, writer):
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"messageid": "12'
+        )
+        await writer.drain()
+
+    async with (
+        RawServer(truncate) as server,
+        EchoGateway(token=TOKEN, base_url=server.url) as gateway,
+    ):
+        with pytest.raises(TransportError) as caught:
+            await gateway.request_json("POST", "/message/send", json_body={})
+    assert caught.value.maybe_sent is True
+
+
+def test_a_connect_timeout_sent_nothing():
+    gateway = EchoGateway(token=TOKEN, base_url="http://127.0.0.1:9")
+    error = gateway._transport_error(
+        aiohttp.ConnectionTimeoutError("Connection timeout to host"), "POST", "/x", written=False
+    )
+    assert error.maybe_sent is False
+
+
+@pytest.mark.parametrize("written", [False, True])
+def test_a_timeout_may_have_sent_exactly_when_the_request_was_written(written):
+    gateway = EchoGateway(token=TOKEN, base_url="http://127.0.0.1:9")
+    error = gateway._transport_error(TimeoutError(), "POST", "/x", written=written)
+    assert error.maybe_sent is written
+
+
+# --- the session -----------------------------------------------------------------------------
+
+
+async def test_the_session_is_made_lazily_reused_and_closed_by_aclose(web_server):
+    app, seen = recording_app()
+    server = await web_server(app)
+    gateway = EchoGateway(token=TOKEN, base_url=str(server.make_url("")))
+    assert gateway._session is None
+    await asyncio.gather(*(gateway.request_json("GET", f"/m/{i}") for i in range(20)))
+    session = gateway._session
+    assert session is not None
+    await gateway.request_json("GET", "/again")
+    assert gateway._session is session
+    assert len(seen) == 21
+    await gateway.aclose()
+    assert session.closed
+    assert gateway.closed
+
+
+async def test_a_borrowed_session_is_used_and_left_open(web_server):
+    app, seen = recording_app()
+    server = await web_server(app)
+    async with aiohttp.ClientSession() as session:
+        async with EchoGateway(
+            token=TOKEN, base_url=str(server.make_url("")), session=session
+        ) as gateway:
+            await gateway.request_json("GET", "/m/1")
+            assert gateway._session is session
+        assert not session.closed
+        assert seen[0]["headers"]["User-Agent"] == USER_AGENT
+
+
+async def test_a_closed_gateway_sends_nothing_and_says_so(web_server):
+    app, seen = recording_app()
+    server = await web_server(app)
+    gateway = EchoGateway(token=TOKEN, base_url=str(server.make_url("")))
+    await gateway.aclose()
+    await gateway.aclose()  # closing twice is harmless
+    with pytest.raises(TransportError) as caught:
+        await gateway.request_json("POST", "/message/send", json_body={})
+    assert caught.value.maybe_sent is False
+    assert "closed" in str(caught.value)
+    assert seen == []
+
+
+async def test_requests_can_be_mocked_with_aioresponses_for_adapter_tests(mock_http):
+    url = "https://api.example.test/v1/message/send"
+    mock_http.post(url, status=201, payload={"id": "1"})
+    async with EchoGateway(token=TOKEN, base_url="https://api.example.test/v1") as gateway:
+        answer = await gateway.request_json("POST", "/message/send", json_body={"a": 1})
+    assert answer == {"id": "1"}
+    [call] = mock_http.requests[("POST", URL(url))]
+    assert call.kwargs["headers"]["Authorization"] == TOKEN
+    assert json.loads(call.kwargs["data"]) == {"a": 1}
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"base_url": "ftp://example.test"}, "base_url: must start with https:// or http://"),
+        ({"base_url": "example.test/v1"}, "base_url: must start with https:// or http://"),
+        ({"timeout": 0}, "timeout: must be a positive number of seconds"),
+        ({"timeout": -1.5}, "timeout: must be a positive number of seconds"),
+        ({"timeout": True}, "timeout: must be a positive number of seconds"),
+        ({"connect_timeout": "10"}, "connect_timeout: must be a positive number of seconds"),
+        ({"default_region": "UK"}, "default_region: 'UK' is not a two-letter ISO 3166"),
+    ],
+)
+def test_bad_settings_are_configuration_errors(options, problem):
+    with pytest.raises(ConfigurationError) as caught:
+        EchoGateway(token=TOKEN, **({"base_url": "https://example.test"} | options))
+    assert problem in str(caught.value)
+
+
+def test_a_gateway_without_any_base_url_is_a_configuration_error():
+    with pytest.raises(ConfigurationError, match="base_url"):
+        EchoGateway(token=TOKEN)
+
+
+def test_base_url_loses_its_trailing_slash():
+    assert EchoGateway(token=TOKEN, base_url="https://example.test/v1/").base_url == (
+        "https://example.test/v1"
+    )
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+
+async def test_secrets_never_show_in_reprs_errors_bodies_or_logs(web_server, caplog):
+    echoed = json.dumps({"message": f"token {TOKEN} is revoked", "token": TOKEN}).encode()
+    app, _ = recording_app(status=401, body=echoed)
+    server = await web_server(app)
+    caplog.set_level(logging.DEBUG, logger="smsgate")
+    gateway = EchoGateway(token=TOKEN, base_url=str(server.make_url("")))
+    with pytest.raises(AuthenticationError) as caught:
+        await gateway.request_json("POST", "/x", json_body={"n": 1})
+    await gateway.aclose()
+    error = caught.value
+    assert caplog.records, "requests are logged at DEBUG"
+    for text in (
+        str(error),
+        repr(error),
+        json.dumps(error.body),
+        str(error.detail),
+        repr(gateway),
+        repr(gateway.__dict__),
+        caplog.text,
+    ):
+        assert "s3cr3t" not in text
+    assert error.body["token"] == "********"
+
+
+def test_secret_hides_its_value():
+    secret = Secret("hunter2")
+    assert "hunter2" not in repr(secret)
+    assert "hunter2" not in str(secret)
+    assert "hunter2" not in f"{secret}"
+    assert secret.reveal() == "hunter2"
+    assert secret == Secret("hunter2")
+    assert secret != Secret("other")
