@@ -1,8 +1,13 @@
 """smsgate: send SMS from asyncio services through any provider with one API.
 
->>> import smsgate
->>> async with smsgate.connect("fake", default_region="GB") as gateway:  # doctest: +SKIP
-...     receipt = await gateway.send(gateway.message("07700 900123", "Hello"))
+>>> import asyncio, smsgate
+>>> async def main():
+...     async with smsgate.connect("fake", default_region="GB") as gateway:
+...         receipt = await gateway.send(gateway.message("07700 900123", "Hello"))
+...         report = await gateway.status(receipt)
+...     return receipt.to, report.status
+>>> asyncio.run(main())
+('+447700900123', <DeliveryStatus.QUEUED: 'queued'>)
 """
 
 from smsgate._version import __version__

@@ -18,11 +18,11 @@ class SmsGateway(Protocol):
     """Send, schedule, track and cancel SMS through one provider.
 
     Get one from `smsgate.connect` or `smsgate.from_config`, use it with ``async with`` (or
-    call `aclose`), and the same code runs against any provider.
+    call `aclose`), and the same code runs against any provider::
 
-    >>> async with smsgate.connect("smsworks", token=...) as gateway:  # doctest: +SKIP
-    ...     receipt = await gateway.send(gateway.message("07700 900123", "Hello"))
-    ...     report = await gateway.status(receipt)
+        async with smsgate.from_config(settings) as gateway:
+            receipt = await gateway.send(gateway.message("07700 900123", "Hello"))
+            report = await gateway.status(receipt)
     """
 
     @property

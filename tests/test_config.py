@@ -1,0 +1,295 @@
+import sys
+import textwrap
+
+import pytest
+
+import smsgate
+from smsgate import ConfigurationError, SmsGateway
+from smsgate.testing import FakeGateway
+
+PLUGIN = """
+from smsgate.providers.base import HttpGateway, Secret
+
+
+class AcmeGateway(HttpGateway):
+    name = "acme"
+    default_base_url = "https://api.acme.test"
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        flash: bool = False,
+        retries: int = 2,
+        rate: float | None = None,
+        default_region: str | None = None,
+    ) -> None:
+        super().__init__(default_region=default_region)
+        self.token = Secret(token)
+        self.flash, self.retries, self.rate = flash, retries, rate
+
+    async def send(self, message): ...
+    async def schedule(self, message, at): ...
+    async def status(self, ref): ...
+    async def cancel(self, ref): ...
+
+
+def not_a_gateway(**options):
+    return object()
+"""
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch):
+    """Install a third-party package that adds providers through the entry-point group."""
+    (tmp_path / "acme_sms.py").write_text(PLUGIN)
+    info = tmp_path / "acme_sms-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-sms\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        textwrap.dedent(
+            """
+            [smsgate.providers]
+            acme = acme_sms:AcmeGateway
+            broken = acme_sms_not_installed:Gateway
+            object = acme_sms:not_a_gateway
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    sys.modules.pop("acme_sms", None)
+
+
+# --- the registry ----------------------------------------------------------------------------
+
+
+def test_builtin_providers_are_available():
+    assert "fake" in smsgate.available_providers()
+
+
+def test_an_installed_plugin_adds_its_providers(plugin):
+    assert {"acme", "broken", "fake", "object"} <= set(smsgate.available_providers())
+    gateway = smsgate.connect("acme", token="t0k3n", flash=True)
+    assert isinstance(gateway, SmsGateway)
+    assert (type(gateway).__name__, gateway.name, gateway.flash) == ("AcmeGateway", "acme", True)
+
+
+def test_a_plugin_that_fails_to_load_is_a_configuration_error(plugin):
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.connect("broken")
+    assert "provider 'broken' is installed (acme_sms_not_installed:Gateway)" in str(caught.value)
+    assert "failed to load" in str(caught.value)
+
+
+def test_a_factory_that_makes_no_gateway_is_a_configuration_error(plugin):
+    with pytest.raises(ConfigurationError, match="made a object, which is not an SmsGateway"):
+        smsgate.connect("object")
+
+
+def test_an_unknown_provider_lists_the_available_ones(plugin):
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.connect("smsworkz")
+    assert str(caught.value) == (
+        "unknown provider 'smsworkz'; available providers: "
+        + ", ".join(smsgate.available_providers())
+    )
+
+
+def test_a_provider_name_must_be_a_string():
+    with pytest.raises(ConfigurationError, match="provider: must be a name"):
+        smsgate.connect(None)  # type: ignore[arg-type]
+
+
+# --- options ---------------------------------------------------------------------------------
+
+
+def test_connect_passes_options():
+    gateway = smsgate.connect("fake", name="primary", default_region="gb")
+    assert isinstance(gateway, FakeGateway)
+    assert (gateway.name, gateway.default_region) == ("primary", "GB")
+
+
+def test_an_unknown_option_lists_the_valid_ones():
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.connect("fake", default_regoin="GB")
+    assert str(caught.value) == (
+        "unknown option 'default_regoin' for provider 'fake'; valid options: default_region, name"
+    )
+
+
+def test_several_unknown_options_are_all_named(plugin):
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.connect("acme", token="x", tokn="y", flsh=True)
+    assert "unknown options 'flsh', 'tokn' for provider 'acme'" in str(caught.value)
+
+
+def test_a_missing_option_is_named_with_the_valid_ones(plugin):
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.connect("acme", flash=True)
+    assert str(caught.value) == (
+        "missing option 'token' for provider 'acme'; "
+        "valid options: default_region, flash, rate, retries, token (required)"
+    )
+
+
+def test_an_invalid_option_value_from_the_provider_is_a_configuration_error():
+    with pytest.raises(ConfigurationError, match="default_region: 'UK' is not a two-letter"):
+        smsgate.connect("fake", default_region="UK")
+
+
+# --- from_config -----------------------------------------------------------------------------
+
+
+def test_from_config_reads_provider_and_options():
+    gateway = smsgate.from_config({"provider": "fake", "default_region": "FR"})
+    assert isinstance(gateway, FakeGateway)
+    assert gateway.default_region == "FR"
+
+
+def test_from_config_without_a_provider_lists_the_available_ones():
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.from_config({"default_region": "GB"})
+    assert "configuration has no 'provider'; available providers: " in str(caught.value)
+    assert "fake" in str(caught.value)
+
+
+def test_from_config_needs_a_mapping():
+    with pytest.raises(ConfigurationError, match="configuration must be a mapping, not list"):
+        smsgate.from_config([("provider", "fake")])  # type: ignore[arg-type]
+
+
+def test_the_same_code_runs_against_any_provider_by_configuration(plugin):
+    for config in ({"provider": "fake"}, {"provider": "acme", "token": "t"}):
+        gateway = smsgate.from_config(config)
+        assert isinstance(gateway, SmsGateway)
+        assert gateway.name == config["provider"]
+
+
+# --- from_env --------------------------------------------------------------------------------
+
+
+def test_from_env_reads_prefixed_variables():
+    gateway = smsgate.from_env(
+        {"SMSGATE_PROVIDER": "fake", "SMSGATE_DEFAULT_REGION": "GB", "HOME": "/root"}
+    )
+    assert isinstance(gateway, FakeGateway)
+    assert gateway.default_region == "GB"
+
+
+def test_from_env_reads_the_process_environment_by_default(monkeypatch):
+    monkeypatch.setenv("SMSGATE_PROVIDER", "fake")
+    monkeypatch.setenv("SMSGATE_NAME", "from-env")
+    assert smsgate.from_env().name == "from-env"
+
+
+def test_from_env_takes_another_prefix():
+    gateway = smsgate.from_env({"SMS_PROVIDER": "fake", "SMS_NAME": "x"}, prefix="SMS_")
+    assert gateway.name == "x"
+
+
+def test_from_env_without_a_provider_says_which_variable_to_set():
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.from_env({"SMSGATE_TOKEN": "t"})
+    assert str(caught.value).startswith("SMSGATE_PROVIDER is not set; set it to one of: ")
+
+
+def test_from_env_refuses_unknown_variables():
+    with pytest.raises(ConfigurationError, match="unknown option 'regoin' for provider 'fake'"):
+        smsgate.from_env({"SMSGATE_PROVIDER": "fake", "SMSGATE_REGOIN": "GB"})
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"SMSGATE_FLASH": "true"}, {"flash": True}),
+        ({"SMSGATE_FLASH": "Yes"}, {"flash": True}),
+        ({"SMSGATE_FLASH": "on"}, {"flash": True}),
+        ({"SMSGATE_FLASH": "1"}, {"flash": True}),
+        ({"SMSGATE_FLASH": "false"}, {"flash": False}),
+        ({"SMSGATE_FLASH": "no"}, {"flash": False}),
+        ({"SMSGATE_FLASH": "OFF"}, {"flash": False}),
+        ({"SMSGATE_FLASH": "0"}, {"flash": False}),
+        ({"SMSGATE_RETRIES": " 5 "}, {"retries": 5}),
+        ({"SMSGATE_RATE": "2.5"}, {"rate": 2.5}),
+        ({"SMSGATE_RATE": "3"}, {"rate": 3.0}),
+    ],
+)
+def test_from_env_reads_numbers_and_booleans_as_their_options_types(plugin, variables, expected):
+    environ = {"SMSGATE_PROVIDER": "acme", "SMSGATE_TOKEN": "t"} | variables
+    gateway = smsgate.from_env(environ)
+    for option, value in expected.items():
+        assert getattr(gateway, option) == value
+        assert type(getattr(gateway, option)) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "wanted"),
+    [
+        ("SMSGATE_FLASH", "s3cr3t-flash", "bool"),
+        ("SMSGATE_RETRIES", "s3cr3t-2.5", "int"),
+        ("SMSGATE_RATE", "s3cr3t-fast", "float"),
+    ],
+)
+def test_from_env_refuses_values_of_the_wrong_type_without_repeating_them(
+    plugin, variable, value, wanted
+):
+    environ = {"SMSGATE_PROVIDER": "acme", "SMSGATE_TOKEN": "t", variable: value}
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.from_env(environ)
+    option = variable.removeprefix("SMSGATE_").lower()
+    assert str(caught.value) == f"option {option!r} must be {wanted}; the value given is not"
+    assert "s3cr3t" not in str(caught.value)
+
+
+# --- from_toml -------------------------------------------------------------------------------
+
+
+def test_from_toml_reads_the_smsgate_table(tmp_path):
+    path = tmp_path / "sms.toml"
+    path.write_text('[smsgate]\nprovider = "fake"\ndefault_region = "GB"\n[other]\nx = 1\n')
+    gateway = smsgate.from_toml(path)
+    assert isinstance(gateway, FakeGateway)
+    assert gateway.default_region == "GB"
+
+
+def test_from_toml_reads_a_dotted_table_such_as_pyproject(tmp_path):
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[project]\nname = "app"\n[tool.smsgate]\nprovider = "fake"\nname = "p"\n')
+    assert smsgate.from_toml(str(path), table="tool.smsgate").name == "p"
+
+
+def test_from_toml_keeps_typed_values(plugin, tmp_path):
+    path = tmp_path / "sms.toml"
+    path.write_text('[smsgate]\nprovider = "acme"\ntoken = "t"\nflash = true\nretries = 4\n')
+    gateway = smsgate.from_toml(path)
+    assert (gateway.flash, gateway.retries) == (True, 4)
+
+
+def test_from_toml_without_the_table_names_it(tmp_path):
+    path = tmp_path / "sms.toml"
+    path.write_text('provider = "fake"\n')
+    with pytest.raises(ConfigurationError, match=r"has no \[smsgate\] table"):
+        smsgate.from_toml(path)
+
+
+def test_from_toml_with_a_table_that_is_a_value_names_it(tmp_path):
+    path = tmp_path / "sms.toml"
+    path.write_text('tool = "x"\n')
+    with pytest.raises(ConfigurationError, match=r"has no \[tool.smsgate\] table"):
+        smsgate.from_toml(path, table="tool.smsgate")
+
+
+def test_from_toml_with_a_missing_file_says_so(tmp_path):
+    with pytest.raises(ConfigurationError, match=r"cannot read .*missing\.toml.*No such file"):
+        smsgate.from_toml(tmp_path / "missing.toml")
+
+
+def test_from_toml_with_invalid_toml_says_where(tmp_path):
+    path = tmp_path / "sms.toml"
+    path.write_text('[smsgate]\nprovider = "fake\ntoken = "s3cr3t"\n')
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.from_toml(path)
+    assert "is not valid TOML" in str(caught.value)
+    assert "line 2" in str(caught.value)
+    assert "s3cr3t" not in str(caught.value)

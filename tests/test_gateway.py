@@ -1,0 +1,65 @@
+from datetime import datetime
+
+from smsgate import Message, Receipt, SmsGateway, StatusReport
+from smsgate.gateway import BaseGateway
+from smsgate.providers.base import HttpGateway
+from smsgate.testing import FakeGateway
+
+
+class Complete(BaseGateway):
+    name = "complete"
+
+    async def send(self, message: Message) -> Receipt: ...
+    async def schedule(self, message: Message, at: datetime) -> Receipt: ...
+    async def status(self, ref: object) -> StatusReport: ...
+    async def cancel(self, ref: object) -> StatusReport: ...
+
+
+class NoCancel(BaseGateway):
+    async def send(self, message: Message) -> Receipt: ...
+    async def schedule(self, message: Message, at: datetime) -> Receipt: ...
+    async def status(self, ref: object) -> StatusReport: ...
+
+
+class Http(HttpGateway):
+    name = "http"
+    default_base_url = "https://example.test"
+
+    async def send(self, message: Message) -> Receipt: ...
+    async def schedule(self, message: Message, at: datetime) -> Receipt: ...
+    async def status(self, ref: object) -> StatusReport: ...
+    async def cancel(self, ref: object) -> StatusReport: ...
+
+
+def test_gateways_with_every_verb_satisfy_the_protocol():
+    assert isinstance(Complete(), SmsGateway)
+    assert isinstance(Http(), SmsGateway)
+    assert isinstance(FakeGateway(), SmsGateway)
+
+
+def test_a_gateway_missing_a_verb_does_not():
+    assert not isinstance(NoCancel(), SmsGateway)
+    assert not isinstance(object(), SmsGateway)
+
+
+async def test_async_with_closes_the_gateway():
+    gateway = Complete()
+    async with gateway as entered:
+        assert entered is gateway
+        assert not gateway.closed
+    assert gateway.closed
+
+
+async def test_the_gateway_is_closed_even_when_the_block_raises():
+    gateway = Complete()
+    try:
+        async with gateway:
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert gateway.closed
+
+
+def test_default_region_is_upper_cased():
+    assert Complete(default_region="gb").default_region == "GB"
+    assert Complete().default_region is None
