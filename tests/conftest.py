@@ -34,11 +34,11 @@ async def web_server() -> AsyncIterator[Callable[[web.Application], Awaitable[Te
 
 
 class RawServer:
-    """A TCP server on 127.0.0.1 that misbehaves as told, and counts requests it read."""
+    """A TCP server on 127.0.0.1 that misbehaves as told, and counts connections."""
 
     def __init__(self, behaviour: Behaviour) -> None:
         self.behaviour = behaviour
-        self.requests_read = 0
+        self.connections = 0
         self._server: asyncio.Server | None = None
 
     @property
@@ -57,6 +57,7 @@ class RawServer:
         await self._server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             await self.behaviour(reader, writer)
         finally:

@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import aiohttp
@@ -93,27 +92,8 @@ class HttpResponse:
         return self.body.decode("utf-8", errors="replace")
 
 
-class _Progress:
-    """Filled in by aiohttp's tracing: whether any of the request was written."""
-
-    __slots__ = ("written",)
-
-    def __init__(self) -> None:
-        self.written = False
-
-
-async def _on_headers_sent(
-    session: aiohttp.ClientSession, context: SimpleNamespace, params: object
-) -> None:
-    progress = context.trace_request_ctx
-    if isinstance(progress, _Progress):
-        progress.written = True
-
-
-def _tracing() -> aiohttp.TraceConfig:
-    trace = aiohttp.TraceConfig()
-    trace.on_request_headers_sent.append(_on_headers_sent)
-    return trace
+def _is_seconds(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -144,7 +124,9 @@ class HttpGateway(BaseGateway):
             one, a session is made on first use and closed by `aclose`.
         base_url: the API root, e.g. a test host; defaults to the provider's production URL.
         timeout: seconds a whole request may take, answer included.
-        connect_timeout: seconds opening a connection may take.
+        connect_timeout: seconds getting a connection may take, waiting for a free one
+            included; shorter than ``timeout``, and by default a third of it, at most 10.
+            A request that times out here provably sent nothing.
         default_region: the country national numbers are read in (``"GB"``).
 
     Raises:
@@ -159,18 +141,25 @@ class HttpGateway(BaseGateway):
         session: aiohttp.ClientSession | None = None,
         base_url: str | None = None,
         timeout: float = 30.0,
-        connect_timeout: float = 10.0,
+        connect_timeout: float | None = None,
         default_region: str | None = None,
     ) -> None:
         super().__init__(default_region=default_region)
         url = base_url or self.default_base_url
         if not url.startswith(("https://", "http://")):
-            raise ConfigurationError(f"base_url: must start with https:// or http://, got {url!r}")
-        for option, seconds in (("timeout", timeout), ("connect_timeout", connect_timeout)):
-            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
-                raise ConfigurationError(f"{option}: must be a positive number of seconds")
+            raise ConfigurationError("base_url: must start with https:// or http://")
+        if not _is_seconds(timeout):
+            raise ConfigurationError("timeout: must be a positive number of seconds")
+        if connect_timeout is None:
+            connect_timeout = min(10.0, timeout / 3)
+        elif not _is_seconds(connect_timeout):
+            raise ConfigurationError("connect_timeout: must be a positive number of seconds")
+        if connect_timeout >= timeout:
+            raise ConfigurationError("connect_timeout: must be shorter than timeout")
         self.base_url = url.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        # A connect timeout shorter than the total one means that any timeout before the
+        # connection exists is aiohttp's ConnectionTimeoutError: nothing was sent.
+        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._session = session
         self._owns_session = session is None
 
@@ -216,7 +205,7 @@ class HttpGateway(BaseGateway):
     def _client(self) -> aiohttp.ClientSession:
         self._ensure_open()
         if self._session is None:
-            self._session = aiohttp.ClientSession(trace_configs=[_tracing()])
+            self._session = aiohttp.ClientSession()
         return self._session
 
     async def request(
@@ -254,23 +243,15 @@ class HttpGateway(BaseGateway):
         if authenticate:
             headers.update(await self.auth_headers())
         url = self.base_url + path
-        progress = _Progress()
         started = time.perf_counter()
         try:
             async with session.request(
-                method,
-                url,
-                data=data,
-                headers=headers,
-                timeout=self._timeout,
-                trace_request_ctx=progress,
+                method, url, data=data, headers=headers, timeout=self._timeout
             ) as answer:
                 body = await answer.read()
                 status, answer_headers = answer.status, answer.headers
         except (aiohttp.ClientError, TimeoutError) as exc:
-            # Without our tracing (a borrowed session) we cannot know what was written.
-            written = progress.written or not self._owns_session
-            error = self._transport_error(exc, method, url, written=written)
+            error = self._transport_error(exc, method, url)
             logger.debug("%s %s failed: %s", method, url, error)
             raise error from None
         logger.debug(
@@ -300,18 +281,23 @@ class HttpGateway(BaseGateway):
                 maybe_sent=True,
             ) from None
 
-    def _transport_error(
-        self, exc: BaseException, method: str, url: str, *, written: bool
-    ) -> TransportError:
-        if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+    def _transport_error(self, exc: BaseException, method: str, url: str) -> TransportError:
+        """Say what failed, and whether the request may have reached the provider.
+
+        Only a failure to get a connection proves nothing was sent; anything later may have
+        followed the request out. (aiohttp never resends a POST by itself.)
+        """
+        maybe_sent = True
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            what, maybe_sent = f"no connection within {self._timeout.connect:g} s", False
+        elif isinstance(exc, aiohttp.ClientConnectorError):
             what, maybe_sent = "could not connect", False
         elif isinstance(exc, TimeoutError):
-            total = self._timeout.total
-            what, maybe_sent = f"no answer within {total:g} s", written
+            what = f"no answer within {self._timeout.total:g} s"
         elif isinstance(exc, aiohttp.ClientPayloadError):
-            what, maybe_sent = "the answer was cut off", True
+            what = "the answer was cut off"
         else:
-            what, maybe_sent = "the connection failed", written
+            what = "the connection failed"
         cause = self._redact_text(str(exc) or type(exc).__name__)
         return TransportError(
             f"{method} {url}: {what} ({cause})", provider=self.name, maybe_sent=maybe_sent

@@ -286,19 +286,45 @@ async def test_an_answer_cut_off_midway_may_have_sent():
     assert caught.value.maybe_sent is True
 
 
-def test_a_connect_timeout_sent_nothing():
-    gateway = EchoGateway(token=TOKEN, base_url="http://127.0.0.1:9")
-    error = gateway._transport_error(
-        aiohttp.ConnectionTimeoutError("Connection timeout to host"), "POST", "/x", written=False
-    )
-    assert error.maybe_sent is False
+async def test_waiting_too_long_for_a_connection_sent_nothing():
+    # One connection in the pool, held by a request the server never answers: the second
+    # request never gets a connection, and must say that nothing was sent.
+    async def never_answer(reader, writer):
+        await read_request(reader)
+        await asyncio.sleep(5)
+
+    async with (
+        RawServer(never_answer) as server,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session,
+    ):
+        gateway = EchoGateway(
+            token=TOKEN, base_url=server.url, session=session, timeout=1.0, connect_timeout=0.2
+        )
+        first, second = await asyncio.gather(
+            gateway.request_json("POST", "/message/send", json_body={"n": 1}),
+            gateway.request_json("POST", "/message/send", json_body={"n": 2}),
+            return_exceptions=True,
+        )
+    assert isinstance(first, TransportError)
+    assert isinstance(second, TransportError)
+    assert (first.maybe_sent, second.maybe_sent) == (True, False)
+    assert "no connection within 0.2 s" in str(second)
+    assert server.connections == 1
 
 
-@pytest.mark.parametrize("written", [False, True])
-def test_a_timeout_may_have_sent_exactly_when_the_request_was_written(written):
+@pytest.mark.parametrize(
+    ("exc", "maybe_sent"),
+    [
+        (aiohttp.ConnectionTimeoutError("Connection timeout to host"), False),
+        (TimeoutError(), True),
+        (aiohttp.ServerDisconnectedError(), True),
+        (aiohttp.ClientOSError(104, "reset"), True),
+        (aiohttp.ClientPayloadError("cut"), True),
+    ],
+)
+def test_only_failing_to_get_a_connection_proves_nothing_was_sent(exc, maybe_sent):
     gateway = EchoGateway(token=TOKEN, base_url="http://127.0.0.1:9")
-    error = gateway._transport_error(TimeoutError(), "POST", "/x", written=written)
-    assert error.maybe_sent is written
+    assert gateway._transport_error(exc, "POST", "/x").maybe_sent is maybe_sent
 
 
 # --- the session -----------------------------------------------------------------------------
@@ -370,6 +396,7 @@ async def test_requests_can_be_mocked_with_aioresponses_for_adapter_tests(mock_h
         ({"timeout": True}, "timeout: must be a positive number of seconds"),
         ({"connect_timeout": "10"}, "connect_timeout: must be a positive number of seconds"),
         ({"default_region": "UK"}, "default_region: 'UK' is not a two-letter ISO 3166"),
+        ({"timeout": 5, "connect_timeout": 5}, "connect_timeout: must be shorter than timeout"),
     ],
 )
 def test_bad_settings_are_configuration_errors(options, problem):
@@ -381,6 +408,15 @@ def test_bad_settings_are_configuration_errors(options, problem):
 def test_a_gateway_without_any_base_url_is_a_configuration_error():
     with pytest.raises(ConfigurationError, match="base_url"):
         EchoGateway(token=TOKEN)
+
+
+@pytest.mark.parametrize(
+    ("options", "connect", "total"),
+    [({}, 10.0, 30.0), ({"timeout": 6}, 2.0, 6.0), ({"timeout": 6, "connect_timeout": 5}, 5, 6)],
+)
+def test_the_connect_timeout_defaults_to_a_third_of_the_timeout(options, connect, total):
+    gateway = EchoGateway(token=TOKEN, base_url="https://example.test", **options)
+    assert (gateway._timeout.connect, gateway._timeout.total) == (connect, total)
 
 
 def test_base_url_loses_its_trailing_slash():
