@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Protocol, Self, Unpack, runtime_checkable
 
 from smsgate.errors import ConfigurationError, TransportError, ValidationError
-from smsgate.model import Message, MessageRef, Receipt, StatusReport, check_region
+from smsgate.model import (
+    Message,
+    MessageFields,
+    MessageRef,
+    Receipt,
+    StatusReport,
+    check_region,
+)
 
 __all__ = ["BaseGateway", "SmsGateway"]
 
@@ -30,19 +36,7 @@ class SmsGateway(Protocol):
         """The provider's registered name (``"smsworks"``), as receipts carry it."""
         ...
 
-    def message(
-        self,
-        to: str,
-        text: str,
-        *,
-        sender: str | None = None,
-        reference: str | None = None,
-        tag: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        validity: timedelta | None = None,
-        provider_options: Mapping[str, Any] | None = None,
-        region: str | None = None,
-    ) -> Message:
+    def message(self, to: str, text: str, **fields: Unpack[MessageFields]) -> Message:
         """Build a `Message`, reading national numbers in the gateway's ``default_region``
         unless ``region`` is given."""
         ...
@@ -105,32 +99,11 @@ class BaseGateway:
             raise ConfigurationError(f"default_region: {exc.problem}") from None
         self._closed = False
 
-    def message(
-        self,
-        to: str,
-        text: str,
-        *,
-        sender: str | None = None,
-        reference: str | None = None,
-        tag: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        validity: timedelta | None = None,
-        provider_options: Mapping[str, Any] | None = None,
-        region: str | None = None,
-    ) -> Message:
+    def message(self, to: str, text: str, **fields: Unpack[MessageFields]) -> Message:
         """Build a `Message`; a national ``to`` is read in ``region`` or the gateway's
-        ``default_region``."""
-        return Message(
-            to,
-            text,
-            sender=sender,
-            reference=reference,
-            tag=tag,
-            metadata=metadata,
-            validity=validity,
-            provider_options=provider_options,
-            region=region or self.default_region,
-        )
+        ``default_region``. The other fields are `Message`'s."""
+        fields["region"] = fields.get("region") or self.default_region
+        return Message(to, text, **fields)
 
     @property
     def closed(self) -> bool:

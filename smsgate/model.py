@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypedDict
 
 import attrs
 import phonenumbers
@@ -18,6 +18,7 @@ from smsgate.status import DeliveryStatus, FailureReason
 
 __all__ = [
     "Message",
+    "MessageFields",
     "MessageRef",
     "Receipt",
     "StatusReport",
@@ -226,6 +227,18 @@ class Message:
 
 
 _ZERO = timedelta(0)
+
+
+class MessageFields(TypedDict, total=False):
+    """The optional keyword arguments of `Message`, for functions that pass them on."""
+
+    sender: str | None
+    reference: str | None
+    tag: str | None
+    metadata: Mapping[str, str] | None
+    validity: timedelta | None
+    provider_options: Mapping[str, Any] | None
+    region: str | None
 
 
 @attrs.frozen(kw_only=True)

@@ -101,26 +101,15 @@ def test_message_reads_national_numbers_in_the_default_region():
 
 
 def test_message_passes_every_field_through():
-    message = FakeGateway().message(
-        TO,
-        "Hi",
-        sender="Acme",
-        reference="r",
-        tag="t",
-        metadata={"k": "v"},
-        validity=timedelta(minutes=5),
-        provider_options={"flash": True},
-    )
-    assert message == Message(
-        TO,
-        "Hi",
-        sender="Acme",
-        reference="r",
-        tag="t",
-        metadata={"k": "v"},
-        validity=timedelta(minutes=5),
-        provider_options={"flash": True},
-    )
+    fields = {
+        "sender": "Acme",
+        "reference": "r",
+        "tag": "t",
+        "metadata": {"k": "v"},
+        "validity": timedelta(minutes=5),
+        "provider_options": {"flash": True},
+    }
+    assert FakeGateway().message(TO, "Hi", **fields) == Message(TO, "Hi", **fields)
 
 
 # --- status ----------------------------------------------------------------------------------
