@@ -216,7 +216,7 @@ class HttpGateway(BaseGateway):
         json_body: Any = None,
         authenticate: bool = True,
     ) -> HttpResponse:
-        """Make one request and return its 2xx answer.
+        """Make one request and return its 2xx answer. Redirects are not followed.
 
         Args:
             method: ``"GET"``, ``"POST"``, ``"DELETE"`` ...
@@ -226,7 +226,8 @@ class HttpGateway(BaseGateway):
 
         Raises:
             ValidationError: ``json_body`` cannot be encoded as JSON (nothing is sent).
-            ProviderError: the provider answered with an HTTP error (via `error_from_response`).
+            ProviderError: the provider answered with an HTTP error or a redirect (via
+                `error_from_response`).
             TransportError: no answer, or one that could not be read in full.
         """
         session = self._client()
@@ -236,29 +237,33 @@ class HttpGateway(BaseGateway):
             try:
                 data = json.dumps(json_body, separators=(",", ":")).encode()
             except (TypeError, ValueError) as exc:
-                raise ValidationError(
-                    "provider_options", f"cannot be sent as JSON: {exc}"
-                ) from None
+                raise ValidationError("provider_options", f"cannot be sent as JSON: {exc}") from exc
             headers["Content-Type"] = "application/json"
         if authenticate:
             headers.update(await self.auth_headers())
         url = self.base_url + path
         started = time.perf_counter()
         try:
+            # No redirects: a 307 would resend the message, and the token, elsewhere.
             async with session.request(
-                method, url, data=data, headers=headers, timeout=self._timeout
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
             ) as answer:
                 body = await answer.read()
                 status, answer_headers = answer.status, answer.headers
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = self._transport_error(exc, method, url)
             logger.debug("%s %s failed: %s", method, url, error)
-            raise error from None
+            raise error from exc
         logger.debug(
             "%s %s -> %d in %.1f ms", method, url, status, (time.perf_counter() - started) * 1000
         )
         response = HttpResponse(status, answer_headers, self._redact(body))
-        if status >= 400:
+        if status >= 300:
             raise self.error_from_response(response)
         return response
 
@@ -274,12 +279,12 @@ class HttpGateway(BaseGateway):
         response = await self.request(method, path, json_body=json_body, authenticate=authenticate)
         try:
             return response.json()
-        except ValueError:
+        except ValueError as exc:
             raise TransportError(
                 f"answered HTTP {response.status} to {method} {path} with a body that is not JSON",
                 provider=self.name,
                 maybe_sent=True,
-            ) from None
+            ) from exc
 
     def _transport_error(self, exc: BaseException, method: str, url: str) -> TransportError:
         """Say what failed, and whether the request may have reached the provider.

@@ -156,6 +156,23 @@ async def test_error_answers_become_provider_errors(web_server, status, body, er
         assert detail in error.detail
 
 
+async def test_a_redirect_is_not_followed_and_is_an_error(web_server):
+    app, seen = recording_app(status=307, body=b"", headers={"Location": "/elsewhere"})
+    server = await web_server(app)
+    async with EchoGateway(token=TOKEN, base_url=str(server.make_url(""))) as gateway:
+        with pytest.raises(ProviderError) as caught:
+            await gateway.request_json("POST", "/message/send", json_body={"n": 1})
+    assert caught.value.http_status == 307
+    assert [request["path"] for request in seen] == ["/message/send"]
+
+
+async def test_a_transport_error_keeps_its_cause(closed_port_url):
+    async with EchoGateway(token=TOKEN, base_url=closed_port_url) as gateway:
+        with pytest.raises(TransportError) as caught:
+            await gateway.request_json("GET", "/x")
+    assert isinstance(caught.value.__cause__, aiohttp.ClientConnectorError)
+
+
 async def test_a_429_carries_retry_after(web_server):
     app, _ = recording_app(status=429, body=b"", headers={"Retry-After": "7"})
     server = await web_server(app)
@@ -250,11 +267,12 @@ async def test_a_reset_after_the_request_was_written_may_have_sent_even_unread()
     assert caught.value.maybe_sent is True
 
 
-async def test_no_answer_within_the_timeout_may_have_sent():
-    async def never_answer(reader, writer):
-        await read_request(reader)
-        await asyncio.sleep(5)
+async def never_answer(reader, writer):
+    await read_request(reader)
+    await asyncio.sleep(5)
 
+
+async def test_no_answer_within_the_timeout_may_have_sent():
     async with (
         RawServer(never_answer) as server,
         EchoGateway(token=TOKEN, base_url=server.url, timeout=0.2) as gateway,
@@ -289,10 +307,6 @@ async def test_an_answer_cut_off_midway_may_have_sent():
 async def test_waiting_too_long_for_a_connection_sent_nothing():
     # One connection in the pool, held by a request the server never answers: the second
     # request never gets a connection, and must say that nothing was sent.
-    async def never_answer(reader, writer):
-        await read_request(reader)
-        await asyncio.sleep(5)
-
     async with (
         RawServer(never_answer) as server,
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session,
