@@ -30,11 +30,19 @@ from smsgate.errors import (
     ValidationError,
 )
 from smsgate.gateway import SmsGateway
-from smsgate.model import Message, MessageRef, Receipt, StatusReport, normalize_number
+from smsgate.model import (
+    BatchReceipt,
+    Message,
+    MessageRef,
+    Receipt,
+    StatusReport,
+    normalize_number,
+)
 from smsgate.status import DeliveryStatus, FailureReason
 
 __all__ = [
     "AuthenticationError",
+    "BatchReceipt",
     "ConfigurationError",
     "DeliveryStatus",
     "Encoding",

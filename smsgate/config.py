@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin
+from typing import Any, Union, Unpack, get_args, get_origin, get_type_hints, is_typeddict
 
 from smsgate.errors import ConfigurationError
 from smsgate.gateway import SmsGateway
@@ -44,6 +44,7 @@ ProviderFactory = Callable[..., SmsGateway]
 
 _BUILTIN: dict[str, str] = {
     "fake": "smsgate.testing:FakeGateway",
+    "smsworks": "smsgate.providers.smsworks:SmsWorksGateway",
 }
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -86,6 +87,33 @@ def _signature(factory: ProviderFactory) -> inspect.Signature:
         return inspect.signature(factory)
 
 
+def _options(factory: ProviderFactory) -> tuple[dict[str, inspect.Parameter], bool]:
+    """The factory's keyword options, and whether it takes any keyword at all.
+
+    ``**options: Unpack[SomeTypedDict]`` counts as the TypedDict's keys, each optional unless
+    the TypedDict requires it.
+    """
+    signature = _signature(factory)
+    options: dict[str, inspect.Parameter] = {}
+    takes_any = False
+    for name, parameter in signature.parameters.items():
+        if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            options[name] = parameter
+        elif parameter.kind is parameter.VAR_KEYWORD:
+            annotation = parameter.annotation
+            typed = get_args(annotation)[0] if get_origin(annotation) is Unpack else None
+            if typed is None or not is_typeddict(typed):
+                takes_any = True
+                continue
+            required = typed.__required_keys__
+            for key, hint in get_type_hints(typed).items():
+                default = inspect.Parameter.empty if key in required else None
+                options[key] = inspect.Parameter(
+                    key, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint
+                )
+    return options, takes_any
+
+
 def _describe_options(parameters: Mapping[str, inspect.Parameter]) -> str:
     described = [
         f"{name} (required)" if p.default is inspect.Parameter.empty else name
@@ -108,13 +136,7 @@ def connect(provider: str, /, **options: Any) -> SmsGateway:
             option's value is invalid. The message lists the valid providers or options.
     """
     factory = _load(provider)
-    signature = _signature(factory)
-    parameters = {
-        name: p
-        for name, p in signature.parameters.items()
-        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    }
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    parameters, takes_any = _options(factory)
     unknown = sorted(set(options) - set(parameters))
     if unknown and not takes_any:
         raise ConfigurationError(

@@ -107,12 +107,13 @@ class ProviderError(GatewayError):
         permanent: sending the same request again will fail the same way.
         retryable: the provider has accepted nothing, and documents that trying again may work.
         body: the raw answer (parsed JSON when it was JSON, else text), for diagnostics.
+        advice: what to do next, ending the message; each class has a default.
     """
 
     default_permanent: ClassVar[bool] = True
     default_retryable: ClassVar[bool] = False
     default_reason: ClassVar[FailureReason] = FailureReason.PROVIDER_ERROR
-    advice: ClassVar[str] = "check the request and the provider's answer"
+    default_advice: ClassVar[str] = "check the request and the provider's answer"
 
     def __init__(
         self,
@@ -125,7 +126,9 @@ class ProviderError(GatewayError):
         permanent: bool | None = None,
         retryable: bool | None = None,
         body: Any = None,
+        advice: str | None = None,
     ) -> None:
+        self.advice = self.default_advice if advice is None else advice
         self.http_status = http_status
         self.code = code
         self.detail = detail
@@ -148,21 +151,21 @@ class ProviderError(GatewayError):
 class AuthenticationError(ProviderError):
     """401: the provider refused the credentials."""
 
-    advice = "check the token, or the key and secret it was made from"
+    default_advice = "check the token, or the key and secret it was made from"
 
 
 class PermissionDenied(ProviderError):
     """403: the credentials are valid, but the account may not do this."""
 
     default_reason = FailureReason.ACCOUNT
-    advice = "check the account's permissions and status with the provider"
+    default_advice = "check the account's permissions and status with the provider"
 
 
 class InsufficientCredit(ProviderError):
     """402: the account has too little credit to send."""
 
     default_reason = FailureReason.INSUFFICIENT_CREDIT
-    advice = "top up the account"
+    default_advice = "top up the account"
 
 
 class InvalidRequest(ProviderError):
@@ -173,7 +176,7 @@ class InvalidRequest(ProviderError):
     """
 
     default_reason = FailureReason.INVALID_REQUEST
-    advice = "fix the input named above; sending it again unchanged will fail again"
+    default_advice = "fix the input named above; sending it again unchanged will fail again"
 
     def __init__(
         self,
@@ -191,7 +194,7 @@ class InvalidRequest(ProviderError):
 class NotFound(ProviderError):
     """404: the provider knows no such message or batch."""
 
-    advice = "check the id; it may belong to another account or provider"
+    default_advice = "check the id; it may belong to another account or provider"
 
 
 class RateLimited(ProviderError):
@@ -203,7 +206,7 @@ class RateLimited(ProviderError):
 
     default_permanent = False
     default_retryable = True
-    advice = "slow down and retry later"
+    default_advice = "slow down and retry later"
 
     def __init__(
         self, detail: str | None = None, *, retry_after: float | None = None, **kwargs: Any
@@ -216,7 +219,7 @@ class ProviderUnavailable(ProviderError):
     """5xx: the provider is failing. ``retryable`` says whether it documents trying again."""
 
     default_permanent = False
-    advice = "the provider is having trouble; try again later"
+    default_advice = "the provider is having trouble; try again later"
 
 
 class TransportError(GatewayError):

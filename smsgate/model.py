@@ -17,6 +17,7 @@ from smsgate.errors import ValidationError
 from smsgate.status import DeliveryStatus, FailureReason
 
 __all__ = [
+    "BatchReceipt",
     "Message",
     "MessageFields",
     "MessageRef",
@@ -142,12 +143,20 @@ def _frozen_str_mapping(field: str, value: Mapping[str, str] | None) -> Mapping[
     return MappingProxyType(dict(value))
 
 
-def _frozen_options(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+def _frozen_options(
+    value: Mapping[str, Mapping[str, Any]] | None,
+) -> Mapping[str, Mapping[str, Any]]:
     if value is None:
         return _EMPTY
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise ValidationError("provider_options", "must be a mapping with string keys")
-    return MappingProxyType(dict(value))
+    shape = "must map provider names to their options, e.g. {'smsworks': {'flash': True}}"
+    if not isinstance(value, Mapping):
+        raise ValidationError("provider_options", shape)
+    for provider, options in value.items():
+        if not isinstance(provider, str) or not isinstance(options, Mapping):
+            raise ValidationError("provider_options", shape)
+        if not all(isinstance(name, str) for name in options):
+            raise ValidationError("provider_options", f"{provider!r} option names must be strings")
+    return MappingProxyType({k: MappingProxyType(dict(v)) for k, v in value.items()})
 
 
 def _optional_text(field: str, value: str | None) -> str | None:
@@ -176,7 +185,9 @@ class Message:
         metadata: string key/value pairs, echoed back on every result; sent to providers that
             store them.
         validity: how long networks should keep trying to deliver it.
-        provider_options: options only one provider understands, by that provider's names.
+        provider_options: options only one provider understands, under that provider's name:
+            ``{"smsworks": {"flash": True}}``. Each gateway reads its own and ignores the
+            others', so the same message can go through any provider.
         region: the country a national ``to`` belongs to (``"GB"``); not stored.
 
     Raises:
@@ -193,7 +204,7 @@ class Message:
     tag: str | None
     metadata: Mapping[str, str] = attrs.field(hash=False)
     validity: timedelta | None
-    provider_options: Mapping[str, Any] = attrs.field(hash=False)
+    provider_options: Mapping[str, Mapping[str, Any]] = attrs.field(hash=False)
 
     def __init__(
         self,
@@ -205,7 +216,7 @@ class Message:
         tag: str | None = None,
         metadata: Mapping[str, str] | None = None,
         validity: timedelta | None = None,
-        provider_options: Mapping[str, Any] | None = None,
+        provider_options: Mapping[str, Mapping[str, Any]] | None = None,
         region: str | None = None,
     ) -> None:
         if not isinstance(text, str):
@@ -237,7 +248,7 @@ class MessageFields(TypedDict, total=False):
     tag: str | None
     metadata: Mapping[str, str] | None
     validity: timedelta | None
-    provider_options: Mapping[str, Any] | None
+    provider_options: Mapping[str, Mapping[str, Any]] | None
     region: str | None
 
 
@@ -304,6 +315,28 @@ class StatusReport:
     reference: str | None = None
     metadata: Mapping[str, str] = attrs.field(factory=dict, hash=False)
     updated_at: datetime | None = None
+    raw: Any = attrs.field(default=None, eq=False, hash=False, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class BatchReceipt:
+    """What a provider's batch endpoint returns: it took many messages under one id.
+
+    Attributes:
+        provider: the provider's name.
+        batch_id: the provider's id for the batch; pass it (or this) to the provider's batch
+            status and cancel calls.
+        status: the batch's status at acceptance (``QUEUED``, ``SENT``, ``SCHEDULED``).
+        recipients: the recipients, in E.164 form, in the order they were given.
+        scheduled_at: when it is due to go out, for a scheduled batch.
+        raw: the provider's answer, as parsed JSON.
+    """
+
+    provider: str
+    batch_id: str
+    status: DeliveryStatus
+    recipients: tuple[str, ...] = ()
+    scheduled_at: datetime | None = None
     raw: Any = attrs.field(default=None, eq=False, hash=False, repr=False)
 
 

@@ -117,14 +117,14 @@ def test_message_keeps_every_field():
         tag="summer",
         metadata={"customer": "42"},
         validity=timedelta(hours=2),
-        provider_options={"ttl": 10},
+        provider_options={"smsworks": {"ttl": 10}},
     )
     assert message.sender == "Acme"
     assert message.reference == "order-17"
     assert message.tag == "summer"
     assert dict(message.metadata) == {"customer": "42"}
     assert message.validity == timedelta(hours=2)
-    assert dict(message.provider_options) == {"ttl": 10}
+    assert dict(message.provider_options["smsworks"]) == {"ttl": 10}
 
 
 @pytest.mark.parametrize(
@@ -146,8 +146,10 @@ def test_message_keeps_every_field():
         ({"validity": timedelta(0)}, "validity", "must be a positive timedelta"),
         ({"validity": timedelta(minutes=-5)}, "validity", "must be a positive timedelta"),
         ({"validity": 60}, "validity", "must be a positive timedelta, not 60"),
-        ({"provider_options": {1: "x"}}, "provider_options", "must be a mapping with string keys"),
-        ({"provider_options": "flash"}, "provider_options", "must be a mapping with string keys"),
+        ({"provider_options": {1: {}}}, "provider_options", "must map provider names to their"),
+        ({"provider_options": "flash"}, "provider_options", "must map provider names to their"),
+        ({"provider_options": {"ttl": 10}}, "provider_options", "e.g. {'smsworks': {'flash'"),
+        ({"provider_options": {"smsworks": {1: 2}}}, "provider_options", "names must be strings"),
         ({"to": "not a number"}, "to", "is not a phone number"),
         ({"to": ""}, "to", "is empty"),
     ],
@@ -159,6 +161,15 @@ def test_bad_input_is_refused_naming_the_field(kwargs, field, problem):
         Message(to, text, **arguments)
     assert caught.value.field == field
     assert problem in caught.value.problem
+
+
+def test_provider_options_are_read_only_too():
+    options = {"smsworks": {"flash": True}}
+    message = Message("+447700900123", "Hello", provider_options=options)
+    options["smsworks"]["flash"] = False
+    assert message.provider_options["smsworks"]["flash"] is True
+    with pytest.raises(TypeError):
+        message.provider_options["smsworks"]["flash"] = False  # type: ignore[index]
 
 
 def test_message_is_immutable_and_does_not_share_the_callers_dicts():

@@ -4,6 +4,7 @@ import smsgate
 
 PUBLIC = [
     "AuthenticationError",
+    "BatchReceipt",
     "ConfigurationError",
     "DeliveryStatus",
     "Encoding",

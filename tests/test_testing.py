@@ -107,7 +107,7 @@ def test_message_passes_every_field_through():
         "tag": "t",
         "metadata": {"k": "v"},
         "validity": timedelta(minutes=5),
-        "provider_options": {"flash": True},
+        "provider_options": {"smsworks": {"flash": True}},
     }
     assert FakeGateway().message(TO, "Hi", **fields) == Message(TO, "Hi", **fields)
 

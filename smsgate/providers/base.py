@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 import aiohttp
 import attrs
@@ -32,7 +32,14 @@ from smsgate.errors import (
 )
 from smsgate.gateway import BaseGateway
 
-__all__ = ["USER_AGENT", "HttpGateway", "HttpResponse", "Secret", "parse_retry_after"]
+__all__ = [
+    "USER_AGENT",
+    "HttpGateway",
+    "HttpOptions",
+    "HttpResponse",
+    "Secret",
+    "parse_retry_after",
+]
 
 logger = logging.getLogger("smsgate")
 
@@ -41,6 +48,9 @@ USER_AGENT = (
 )
 
 _REDACTED = "********"
+# Shorter values are no secret, and blanking them would mangle every answer that contains
+# them (a key of "k" would blank every k).
+_MIN_SECRET = 6
 
 
 class Secret:
@@ -112,6 +122,17 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+class HttpOptions(TypedDict, total=False):
+    """The options every `HttpGateway` takes; adapters accept them as
+    ``**options: Unpack[HttpOptions]`` and configuration checks them by name."""
+
+    session: aiohttp.ClientSession | None
+    base_url: str | None
+    timeout: float
+    connect_timeout: float | None
+    default_region: str | None
+
+
 class HttpGateway(BaseGateway):
     """Base for adapters over an HTTP JSON API.
 
@@ -170,7 +191,8 @@ class HttpGateway(BaseGateway):
         return {}
 
     def secrets(self) -> Iterable[str]:
-        """Every credential value this gateway holds, to blank out of bodies and errors."""
+        """Every credential value this gateway holds, to blank out of bodies and errors
+        (values under six characters are left alone: they are no secret)."""
         return ()
 
     def error_from_response(self, response: HttpResponse) -> ProviderError:
@@ -280,11 +302,16 @@ class HttpGateway(BaseGateway):
         try:
             return response.json()
         except ValueError as exc:
-            raise TransportError(
-                f"answered HTTP {response.status} to {method} {path} with a body that is not JSON",
-                provider=self.name,
-                maybe_sent=True,
+            raise self.unusable_answer(
+                method, path, f"HTTP {response.status} with a body that is not JSON"
             ) from exc
+
+    def unusable_answer(self, method: str, path: str, problem: str) -> TransportError:
+        """The error for a success answer that cannot be read: the provider said yes, but
+        not to what, so the request may have taken effect (``maybe_sent``)."""
+        return TransportError(
+            f"answered {method} {path} with {problem}", provider=self.name, maybe_sent=True
+        )
 
     def _transport_error(self, exc: BaseException, method: str, url: str) -> TransportError:
         """Say what failed, and whether the request may have reached the provider.
@@ -310,13 +337,13 @@ class HttpGateway(BaseGateway):
 
     def _redact(self, body: bytes) -> bytes:
         for secret in self.secrets():
-            if secret:
+            if len(secret) >= _MIN_SECRET:
                 body = body.replace(secret.encode(), _REDACTED.encode())
         return body
 
     def _redact_text(self, text: str) -> str:
         for secret in self.secrets():
-            if secret:
+            if len(secret) >= _MIN_SECRET:
                 text = text.replace(secret, _REDACTED)
         return text
 

@@ -112,7 +112,7 @@ async def test_a_success_answer_that_is_not_json_is_a_maybe_sent_transport_error
         with pytest.raises(TransportError) as caught:
             await gateway.request_json("POST", "/message/send", json_body={})
     assert caught.value.maybe_sent is True
-    assert "answered HTTP 201 to POST /message/send with a body that is not JSON" in str(
+    assert "answered POST /message/send with HTTP 201 with a body that is not JSON" in str(
         caught.value
     )
 
@@ -464,6 +464,13 @@ async def test_secrets_never_show_in_reprs_errors_bodies_or_logs(web_server, cap
     ):
         assert "s3cr3t" not in text
     assert error.body["token"] == "********"
+
+
+async def test_short_values_are_not_blanked_out_of_answers(web_server):
+    app, _ = recording_app(body=b'{"token": "JWT abc", "k": 1}')
+    server = await web_server(app)
+    async with EchoGateway(token="k", base_url=str(server.make_url(""))) as gateway:
+        assert await gateway.request_json("GET", "/x") == {"token": "JWT abc", "k": 1}
 
 
 def test_secret_hides_its_value():

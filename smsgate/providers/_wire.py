@@ -1,0 +1,102 @@
+"""The cattrs converter through which adapters write requests and read answers.
+
+Adapters describe each payload as a small attrs class with Python names, and give the wire
+names once with `register`; the domain model never sees them. Reading is lenient where
+providers are (unknown keys are ignored, a number may stand for a string) and strict where
+leniency would invent data (``None`` is never the string ``"None"``, ``"false"`` is never true).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+__all__ = ["WireError", "make_converter", "register", "structure"]
+
+T = TypeVar("T")
+
+
+class WireError(Exception):
+    """An answer that does not have the shape the adapter expects."""
+
+
+def _string(value: Any, _: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    raise TypeError(f"expected a string, got {value!r}")
+
+
+def _float(value: Any, _: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        return float(value)
+    raise TypeError(f"expected a number, got {value!r}")
+
+
+def _int(value: Any, _: Any) -> int:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise TypeError(f"expected a whole number, got {value!r}")
+
+
+def _bool(value: Any, _: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise TypeError(f"expected true or false, got {value!r}")
+
+
+def make_converter() -> cattrs.Converter:
+    """A converter that leaves out unset (default) fields and reads scalars strictly."""
+    converter = cattrs.Converter(omit_if_default=True)
+    converter.register_structure_hook(str, _string)
+    converter.register_structure_hook(float, _float)
+    converter.register_structure_hook(int, _int)
+    converter.register_structure_hook(bool, _bool)
+    return converter
+
+
+def register(converter: cattrs.Converter, cls: type, **wire_names: str) -> None:
+    """Teach ``converter`` the wire names of some of ``cls``'s attributes."""
+    overrides: dict[str, Any] = {name: override(rename=wire) for name, wire in wire_names.items()}
+    converter.register_unstructure_hook(
+        cls,
+        make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True, **overrides),
+    )
+    converter.register_structure_hook(cls, make_dict_structure_fn(cls, converter, **overrides))
+
+
+def structure(converter: cattrs.Converter, data: Any, cls: type[T]) -> T:
+    """Read ``data`` as ``cls``.
+
+    Raises:
+        WireError: ``data`` lacks a required field or has one of the wrong type; the message
+            says which.
+    """
+    if attrs.has(cls) and not isinstance(data, dict):
+        raise WireError(f"expected an object, got {_kind(data)}")
+    try:
+        return converter.structure(data, cls)
+    except cattrs.BaseValidationError as exc:
+        raise WireError("; ".join(cattrs.transform_error(exc))) from exc
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise WireError(f"unexpected {_kind(data)}: {exc}") from exc
+
+
+def _kind(data: Any) -> str:
+    if isinstance(data, list):
+        return "an array"
+    if isinstance(data, str):
+        return "a string"
+    return "an object" if isinstance(data, dict) else repr(data)

@@ -1,0 +1,764 @@
+"""The SMS Works (https://thesmsworks.co.uk): JSON over HTTPS, authenticated by a JWT.
+
+Endpoints (base ``https://api.thesmsworks.co.uk/v1``) and the methods that call them:
+
+==========================================  ==========================================
+``POST /auth/token``                         first request of a key/secret gateway
+``POST /message/send``                       `SmsWorksGateway.send`
+``POST /message/flash``                      `SmsWorksGateway.send` with ``flash``
+``POST /message/schedule``                   `SmsWorksGateway.schedule`
+``GET /messages/{id}``                       `SmsWorksGateway.status`
+``DELETE /messages/schedule/{id}``           `SmsWorksGateway.cancel`
+``POST /batch/send``                         `SmsWorksGateway.send_batch` (one text)
+``POST /batch/any``                          `SmsWorksGateway.send_batch` (distinct texts)
+``POST /batch/schedule``                     `SmsWorksGateway.schedule_batch`
+``GET /batch/{id}``                          `SmsWorksGateway.batch_status`
+``DELETE /batches/schedule/{id}``            `SmsWorksGateway.cancel_batch`
+``GET /credits/balance``                     `SmsWorksGateway.balance`
+==========================================  ==========================================
+
+The contract is the provider's developer guide and OpenAPI spec 1.10.0. Where they disagree
+(content length, tag length, the schedule date format, the shape of ``/message/schedule``'s
+answer) the choices are noted beside the code that makes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final, Unpack
+from urllib.parse import quote
+
+import attrs
+
+from smsgate.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InsufficientCredit,
+    InvalidRequest,
+    PermissionDenied,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    TransportError,
+    UnsupportedFeature,
+    ValidationError,
+    error_class_for_status,
+)
+from smsgate.model import (
+    BatchReceipt,
+    Message,
+    MessageRef,
+    Receipt,
+    StatusReport,
+    check_send_time,
+    message_id_of,
+    normalize_number,
+)
+from smsgate.providers._wire import WireError, make_converter, register, structure
+from smsgate.providers.base import (
+    HttpGateway,
+    HttpOptions,
+    HttpResponse,
+    Secret,
+    parse_retry_after,
+)
+from smsgate.status import DeliveryStatus, FailureReason
+
+__all__ = ["ERRORS", "MAX_BATCH", "STATUSES", "SmsWorksGateway"]
+
+NAME: Final = "smsworks"
+BASE_URL: Final = "https://api.thesmsworks.co.uk/v1"
+MAX_BATCH: Final = 5000
+"""Messages in one batch request (the guide once said 500; the spec and SDK say 5000)."""
+
+# --- statuses and errors -------------------------------------------------------------------
+
+STATUSES: Final[Mapping[str, DeliveryStatus]] = {
+    "SCHEDULED": DeliveryStatus.SCHEDULED,
+    "ACCEPTED": DeliveryStatus.QUEUED,
+    "SENT": DeliveryStatus.SENT,
+    "PROCESSED": DeliveryStatus.SENT,  # a scheduled job that has run
+    "DELIVERED": DeliveryStatus.DELIVERED,
+    "UNDELIVERED": DeliveryStatus.UNDELIVERED,
+    "UNDELIVERABLE": DeliveryStatus.UNDELIVERED,  # the word the query docs use
+    "EXPIRED": DeliveryStatus.EXPIRED,
+    "REJECTED": DeliveryStatus.REJECTED,
+    "CANCELLED": DeliveryStatus.CANCELLED,
+    "DELETED": DeliveryStatus.CANCELLED,
+    "UNKNOWN": DeliveryStatus.UNKNOWN,  # the network itself said unknown
+}
+"""Status words to unified statuses; any other word is ``UNKNOWN``."""
+
+# The docs give no table for failurereason.code, so a failure's reason follows its status,
+# and the provider's own words go in StatusReport.detail.
+_FAILURE_REASONS: Final[Mapping[DeliveryStatus, FailureReason]] = {
+    DeliveryStatus.EXPIRED: FailureReason.EXPIRED,
+    DeliveryStatus.UNDELIVERED: FailureReason.UNKNOWN,
+    DeliveryStatus.REJECTED: FailureReason.UNKNOWN,
+}
+
+
+@attrs.frozen
+class ErrorRule:
+    """How one documented error code is raised."""
+
+    error_class: type[ProviderError]
+    reason: FailureReason
+    permanent: bool
+    retryable: bool
+
+
+ERRORS: Final[Mapping[int, ErrorRule]] = {
+    4001: ErrorRule(InvalidRequest, FailureReason.INVALID_CONTENT, True, False),
+    4002: ErrorRule(InvalidRequest, FailureReason.INVALID_CONTENT, True, False),  # too long
+    4003: ErrorRule(InvalidRequest, FailureReason.INVALID_SENDER, True, False),
+    4004: ErrorRule(InvalidRequest, FailureReason.INVALID_RECIPIENT, True, False),
+    4005: ErrorRule(InvalidRequest, FailureReason.INVALID_REQUEST, True, False),  # tag too long
+    4006: ErrorRule(InvalidRequest, FailureReason.INVALID_CONTENT, True, False),  # profanity
+    # Blocked terms: the provider also disables the account, so every later send fails too.
+    4007: ErrorRule(InvalidRequest, FailureReason.ACCOUNT, True, False),
+    4011: ErrorRule(AuthenticationError, FailureReason.ACCOUNT, True, False),
+    4021: ErrorRule(InsufficientCredit, FailureReason.INSUFFICIENT_CREDIT, True, False),
+    4031: ErrorRule(PermissionDenied, FailureReason.ACCOUNT, True, False),
+    4032: ErrorRule(PermissionDenied, FailureReason.ACCOUNT, True, False),
+    4033: ErrorRule(PermissionDenied, FailureReason.ACCOUNT, True, False),
+    4034: ErrorRule(PermissionDenied, FailureReason.UNSUPPORTED_DESTINATION, True, False),
+    # "Rejected ... you will not be charged": refused for this message, no advice to retry.
+    5001: ErrorRule(ProviderUnavailable, FailureReason.PROVIDER_ERROR, True, False),
+    # "Service database error ... Please try again": nothing was accepted.
+    5002: ErrorRule(ProviderUnavailable, FailureReason.PROVIDER_ERROR, False, True),
+}
+"""The SMS Works error codes (``errorCode`` of ExtendedErrorModel) and how each is raised."""
+
+# --- options a message may carry for this provider -----------------------------------------
+
+_OPTIONS: Final[Mapping[str, type]] = {
+    "flash": bool,  # POST /message/flash instead of /message/send
+    "deliveryreporturl": str,
+    "ttl": int,  # minutes before the delivery report is deleted
+    "responseemail": list,
+    "ai": bool,
+}
+_MAX_VALIDITY_MINUTES: Final = 2880  # the spec's maximum for Message.validity
+
+# Alphanumeric senders of 3 to 11 characters, or numeric ones of up to 15 digits.
+_SENDER = re.compile(r"[A-Za-z0-9]{3,11}|[0-9]{1,15}")
+
+# --- wire payloads -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _MetaData:
+    key: str
+    value: str
+
+
+@attrs.frozen
+class _Message:
+    sender: str
+    destination: str
+    content: str
+    tag: str | None = None
+    metadata: list[_MetaData] | None = None
+    validity: int | None = None
+    schedule: str | None = None
+    delivery_report_url: str | None = None
+    ttl: int | None = None
+    response_email: list[str] | None = None
+    ai: bool | None = None
+
+
+@attrs.frozen
+class _Batch:
+    sender: str
+    destinations: list[str]
+    content: str
+    tag: str | None = None
+    validity: int | None = None
+    schedule: str | None = None
+    delivery_report_url: str | None = None
+    ttl: int | None = None
+    ai: bool | None = None
+
+
+@attrs.frozen
+class _Sent:
+    message_id: str
+    status: str
+    credits_used: float | None = None
+    message_parts: int | None = None
+
+
+@attrs.frozen
+class _Accepted:
+    """The answer of /message/schedule and of cancels."""
+
+    message_id: str
+    status: str
+
+
+@attrs.frozen
+class _BatchAccepted:
+    batch_id: str
+    status: str
+
+
+@attrs.frozen
+class _Failure:
+    code: int | None = None
+    details: str | None = None
+    permanent: bool | None = None
+
+
+@attrs.frozen
+class _Logged:
+    """MessageResponse: a message as the provider logged it."""
+
+    message_id: str
+    status: str
+    destination: str | None = None
+    batch_id: str | None = None
+    failure_reason: _Failure | None = None
+    modified: str | None = None
+
+
+@attrs.frozen
+class _Credits:
+    credits: float
+
+
+@attrs.frozen
+class _Token:
+    token: str
+
+
+_wire = make_converter()
+for _cls in (_Message, _Batch):
+    register(_wire, _cls, delivery_report_url="deliveryreporturl", response_email="responseemail")
+register(
+    _wire, _Sent, message_id="messageid", credits_used="creditsUsed", message_parts="messageparts"
+)
+register(_wire, _Accepted, message_id="messageid")
+register(_wire, _BatchAccepted, batch_id="batchid")
+register(_wire, _Logged, message_id="messageid", batch_id="batchid", failure_reason="failurereason")
+
+# --- building requests ---------------------------------------------------------------------
+
+
+def wire_number(e164: str) -> str:
+    """``+447700900123`` as The SMS Works wants it: ``447700900123``."""
+    return e164.removeprefix("+")
+
+
+def schedule_time(at: datetime) -> str:
+    """An aware datetime as ISO 8601 with an explicit offset.
+
+    The guide asks for "JavaScript date format, which is the same as ISO 8601" and shows
+    ``Sun Sep 03 2017 15:34:23 GMT+0100 (BST)``; the server reads it with JavaScript's
+    ``new Date()``, which reads ISO 8601 with an offset exactly and unambiguously.
+
+    >>> from datetime import timezone, timedelta
+    >>> schedule_time(datetime(2026, 11, 22, 15, 34, 23, 999, tzinfo=timezone(timedelta(hours=1))))
+    '2026-11-22T15:34:23+01:00'
+    """
+    return at.isoformat(timespec="seconds")
+
+
+def check_sender(sender: str) -> str:
+    """Refuse a sender The SMS Works cannot take (before any request).
+
+    Raises:
+        ValidationError: not 3-11 letters and digits, nor up to 15 digits.
+    """
+    if not _SENDER.fullmatch(sender):
+        raise ValidationError(
+            "sender",
+            f"{sender!r} cannot be a The SMS Works sender: use 3 to 11 letters and digits "
+            "(no spaces or symbols), or a number of up to 15 digits",
+        )
+    return sender
+
+
+def _options(message: Message) -> dict[str, Any]:
+    options = dict(message.provider_options.get(NAME, {}))
+    for name, value in options.items():
+        kind = _OPTIONS.get(name)
+        if kind is None:
+            raise ValidationError(
+                "provider_options",
+                f"{NAME} has no option {name!r}; it knows {', '.join(sorted(_OPTIONS))}",
+            )
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValidationError(
+                "provider_options", f"{NAME} option {name!r} must be a {kind.__name__}"
+            )
+    emails = options.get("responseemail", [])
+    if not all(isinstance(email, str) for email in emails):
+        raise ValidationError("provider_options", f"{NAME} option 'responseemail' takes strings")
+    return options
+
+
+def _validity_minutes(message: Message) -> int | None:
+    if message.validity is None:
+        return None
+    minutes = math.ceil(message.validity.total_seconds() / 60)
+    if minutes > _MAX_VALIDITY_MINUTES:
+        raise ValidationError(
+            "validity", f"The SMS Works keeps trying for at most {_MAX_VALIDITY_MINUTES} minutes"
+        )
+    return minutes
+
+
+def message_payload(message: Message, sender: str, *, at: datetime | None = None) -> _Message:
+    """The body of /message/send, /message/flash and /message/schedule, and an item of
+    /batch/any."""
+    options = _options(message)
+    return _Message(
+        sender=check_sender(sender),
+        destination=wire_number(message.to),
+        content=message.text,
+        tag=message.tag,
+        metadata=[_MetaData(k, v) for k, v in message.metadata.items()] or None,
+        validity=_validity_minutes(message),
+        schedule=None if at is None else schedule_time(at),
+        delivery_report_url=options.get("deliveryreporturl"),
+        ttl=options.get("ttl"),
+        response_email=options.get("responseemail"),
+        ai=options.get("ai"),
+    )
+
+
+def batch_payload(
+    messages: Sequence[Message], senders: Sequence[str], *, at: datetime | None = None
+) -> _Batch | None:
+    """The body of /batch/send or /batch/schedule: one text for every recipient.
+
+    ``senders`` are the messages' senders, defaults applied. Returns ``None`` when the
+    messages differ in anything but the recipient, or carry metadata (which BatchMessage
+    cannot hold): they need /batch/any.
+    """
+    first = messages[0]
+    shared = (first.text, first.tag, first.validity, first.provider_options.get(NAME))
+    if len(set(senders)) != 1 or any(
+        m.metadata or (m.text, m.tag, m.validity, m.provider_options.get(NAME)) != shared
+        for m in messages
+    ):
+        return None
+    one = message_payload(first, senders[0], at=at)
+    return _Batch(
+        sender=one.sender,
+        destinations=[wire_number(m.to) for m in messages],
+        content=one.content,
+        tag=one.tag,
+        validity=one.validity,
+        schedule=one.schedule,
+        delivery_report_url=one.delivery_report_url,
+        ttl=one.ttl,
+        ai=one.ai,
+    )
+
+
+# --- reading answers -----------------------------------------------------------------------
+
+
+def parse_status(word: str) -> DeliveryStatus:
+    """A status word as a `DeliveryStatus`; an unknown word is ``UNKNOWN``, never an error."""
+    return STATUSES.get(word.strip().upper(), DeliveryStatus.UNKNOWN)
+
+
+def _number(destination: str | None) -> str | None:
+    """A logged destination (``447700900123``, or a UK ``07...``) in E.164, if it is one."""
+    if not destination:
+        return None
+    written = destination if destination.startswith("0") else "+" + destination
+    try:
+        return normalize_number(written, "GB")
+    except ValidationError:
+        return None
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """A provider timestamp: ISO 8601, or JavaScript's ``Wed Jul 19 2017 20:53:49 GMT+0100
+    (BST)``. ``None`` when it is neither."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.strptime(text.split(" (")[0], "%a %b %d %Y %H:%M:%S GMT%z")
+    except ValueError:
+        return None
+
+
+def parse_logged(data: Any) -> StatusReport:
+    """A MessageResponse as a `StatusReport`."""
+    logged = structure(_wire, data, _Logged)
+    status = parse_status(logged.status)
+    failure = logged.failure_reason
+    detail = None
+    if failure is not None and failure.details:
+        detail = (
+            failure.details if failure.code is None else f"{failure.details} (code {failure.code})"
+        )
+    return StatusReport(
+        provider=NAME,
+        message_id=logged.message_id,
+        status=status,
+        to=_number(logged.destination),
+        reason=_FAILURE_REASONS.get(status),
+        provider_status=logged.status,
+        detail=detail,
+        batch_id=logged.batch_id,
+        updated_at=parse_time(logged.modified),
+        raw=data,
+    )
+
+
+# --- the gateway ---------------------------------------------------------------------------
+
+
+class SmsWorksGateway(HttpGateway):
+    """The SMS Works, through its REST API.
+
+    Give either ``token`` (a JSON Web Token from the account page, sent as it is), or
+    ``customer_id``, ``key`` and ``secret``, from which a token is fetched once, on first use.
+
+    Args:
+        token: a ready JSON Web Token (``"JWT eyJ..."``).
+        customer_id: the account's customer id, with ``key`` and ``secret``.
+        key: an API key from the account's API Config tab.
+        secret: the API secret that goes with ``key``.
+        sender: the default sender: 3-11 letters and digits, or up to 15 digits.
+        **options: `HttpOptions` (``base_url``, ``timeout``, ``session`` ...).
+
+    Raises:
+        ConfigurationError: credentials are missing or mixed, or the sender is invalid.
+    """
+
+    name = NAME
+    default_base_url = BASE_URL
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        customer_id: str | None = None,
+        key: str | None = None,
+        secret: str | None = None,
+        sender: str | None = None,
+        **options: Unpack[HttpOptions],
+    ) -> None:
+        super().__init__(**options)
+        pair = (customer_id, key, secret)
+        if token is not None and any(part is not None for part in pair):
+            raise ConfigurationError(
+                "smsworks: give either token, or customer_id, key and secret, not both"
+            )
+        if token is None and not all(pair):
+            raise ConfigurationError(
+                "smsworks needs credentials: token, or all of customer_id, key and secret"
+            )
+        self._token = None if token is None else Secret(token)
+        self._credentials = (
+            None
+            if token is not None
+            else {
+                "customerid": Secret(customer_id or ""),
+                "key": Secret(key or ""),
+                "secret": Secret(secret or ""),
+            }
+        )
+        self._token_lock = asyncio.Lock()
+        if sender is not None:
+            try:
+                check_sender(sender)
+            except ValidationError as exc:
+                raise ConfigurationError(f"sender: {exc.problem}") from None
+        self.sender = sender
+
+    # -- credentials ------------------------------------------------------------------------
+
+    def secrets(self) -> list[str]:
+        held = [] if self._token is None else [self._token.reveal()]
+        held += [s.reveal() for s in (self._credentials or {}).values()]
+        return held
+
+    async def auth_headers(self) -> Mapping[str, str]:
+        # The token goes as it is, with no "Bearer": issued tokens start with "JWT ".
+        return {"Authorization": await self._get_token()}
+
+    async def _get_token(self) -> str:
+        if self._token is None:
+            async with self._token_lock:
+                if self._token is None:
+                    self._token = Secret(await self._fetch_token())
+        return self._token.reveal()
+
+    async def _fetch_token(self) -> str:
+        assert self._credentials is not None
+        body = {name: value.reveal() for name, value in self._credentials.items()}
+        try:
+            data = await self.request_json(
+                "POST", "/auth/token", json_body=body, authenticate=False
+            )
+            return structure(_wire, data, _Token).token
+        except (TransportError, WireError) as exc:
+            # Whatever happened to the token request, the message itself never left.
+            raise TransportError(
+                "could not get a token from POST /auth/token", provider=self.name, maybe_sent=False
+            ) from exc
+
+    def error_from_response(self, response: HttpResponse) -> ProviderError:
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        # ErrorModel {message} or ExtendedErrorModel {message, errorCode, status, permanent};
+        # each field is used if it is usable, so an odd body still gives a clear error.
+        fields_of = data if isinstance(data, dict) else {}
+        message = fields_of.get("message")
+        code = fields_of.get("errorCode")
+        code = int(code) if isinstance(code, int | float) and not isinstance(code, bool) else None
+        permanent = fields_of.get("permanent")
+        rule = ERRORS.get(code) if code is not None else None
+        error_class = rule.error_class if rule else error_class_for_status(response.status)
+        fields: dict[str, Any] = {
+            "provider": self.name,
+            "http_status": response.status,
+            "code": code,
+            "body": response.text() if data is None else data,
+        }
+        if rule is not None:
+            fields.update(reason=rule.reason, permanent=rule.permanent, retryable=rule.retryable)
+        if isinstance(permanent, bool):
+            fields["permanent"] = permanent
+        if error_class is AuthenticationError:
+            fields["advice"] = (
+                "check the token; regenerating the API key and secret revokes old tokens"
+                if self._credentials is None
+                else "check customer_id, key and secret"
+            )
+        if error_class is RateLimited:
+            fields["retry_after"] = parse_retry_after(response.headers.get("Retry-After"))
+        if isinstance(message, str) and message:
+            detail: str | None = message
+        else:
+            detail = (response.text() if data is None else None) or None
+        return error_class(detail, **fields)
+
+    # -- single messages --------------------------------------------------------------------
+
+    def _sender(self, message: Message) -> str:
+        sender = message.sender or self.sender
+        if sender is None:
+            raise ValidationError(
+                "sender", "The SMS Works needs a sender: set it on the message or the gateway"
+            )
+        return sender
+
+    async def _post(self, path: str, payload: Any) -> Any:
+        return await self.request_json("POST", path, json_body=_wire.unstructure(payload))
+
+    def _read(self, data: Any, cls: type[Any], method: str, path: str) -> Any:
+        try:
+            return structure(_wire, data, cls)
+        except WireError as exc:
+            raise self.unusable_answer(method, path, f"an unexpected answer: {exc}") from exc
+
+    async def send(self, message: Message) -> Receipt:
+        """Send ``message`` now; ``{"smsworks": {"flash": True}}`` sends it as a flash SMS."""
+        self._ensure_open()
+        payload = message_payload(message, self._sender(message))
+        flash = message.provider_options.get(NAME, {}).get("flash")
+        path = "/message/flash" if flash else "/message/send"
+        data = await self._post(path, payload)
+        sent: _Sent = self._read(data, _Sent, "POST", path)
+        return Receipt(
+            provider=self.name,
+            message_id=sent.message_id,
+            to=message.to,
+            status=parse_status(sent.status),
+            reference=message.reference,
+            metadata=message.metadata,
+            parts=sent.message_parts,
+            credits=sent.credits_used,
+            raw=data,
+        )
+
+    async def schedule(self, message: Message, at: datetime) -> Receipt:
+        """Have The SMS Works send ``message`` at ``at`` (aware, in the future)."""
+        self._ensure_open()
+        check_send_time(at)
+        if _options(message).get("flash"):
+            raise UnsupportedFeature(self.name, "scheduled flash messages", "send it at its time")
+        payload = message_payload(message, self._sender(message), at=at)
+        data = await self._post("/message/schedule", payload)
+        # The spec answers 200 with an array of one; older versions 201 with the object.
+        item = data[0] if isinstance(data, list) and data else data
+        accepted: _Accepted = self._read(item, _Accepted, "POST", "/message/schedule")
+        return Receipt(
+            provider=self.name,
+            message_id=accepted.message_id,
+            to=message.to,
+            status=parse_status(accepted.status),
+            reference=message.reference,
+            metadata=message.metadata,
+            scheduled_at=at,
+            raw=data,
+        )
+
+    async def status(self, ref: MessageRef) -> StatusReport:
+        """Where a message stands, from GET /messages/{id}."""
+        path = f"/messages/{quote(message_id_of(ref), safe='')}"
+        data = await self.request_json("GET", path)
+        try:
+            report = parse_logged(data)
+        except WireError as exc:
+            raise self.unusable_answer("GET", path, f"an unexpected answer: {exc}") from exc
+        return _carried(report, ref)
+
+    async def cancel(self, ref: MessageRef) -> StatusReport:
+        """Cancel a scheduled message; the report says ``CANCELLED``."""
+        message_id = message_id_of(ref)
+        path = f"/messages/schedule/{quote(message_id, safe='')}"
+        data = await self.request_json("DELETE", path)
+        accepted: _Accepted = self._read(data, _Accepted, "DELETE", path)
+        report = StatusReport(
+            provider=self.name,
+            message_id=accepted.message_id,
+            status=parse_status(accepted.status),
+            to=ref.to if isinstance(ref, Receipt) else None,
+            provider_status=accepted.status,
+            raw=data,
+        )
+        return _carried(report, ref)
+
+    # -- batches ----------------------------------------------------------------------------
+
+    def _senders(self, messages: Sequence[Message]) -> list[str]:
+        """Check a batch before any request; return each message's sender."""
+        if not messages:
+            raise ValidationError("messages", "is empty; a batch needs at least one message")
+        if len(messages) > MAX_BATCH:
+            raise ValidationError(
+                "messages",
+                f"has {len(messages)} messages; The SMS Works takes at most {MAX_BATCH} a batch",
+            )
+        for message in messages:
+            if not isinstance(message, Message):
+                raise ValidationError(
+                    "messages", f"holds a {type(message).__name__}, not a Message"
+                )
+            if _options(message).get("flash"):
+                raise UnsupportedFeature(
+                    self.name, "flash messages in a batch", "send them one by one"
+                )
+        return [self._sender(m) for m in messages]
+
+    async def send_batch(self, messages: Sequence[Message]) -> BatchReceipt:
+        """Send up to 5000 messages in one request.
+
+        Messages that differ only in recipient go as one text to many numbers
+        (/batch/send); any others as distinct messages (/batch/any).
+        """
+        self._ensure_open()
+        senders = self._senders(messages)
+        one_text = batch_payload(messages, senders)
+        if one_text is not None:
+            path, payload = "/batch/send", _wire.unstructure(one_text)
+        else:
+            path = "/batch/any"
+            payload = [
+                _wire.unstructure(message_payload(m, sender))
+                for m, sender in zip(messages, senders, strict=True)
+            ]
+        data = await self.request_json("POST", path, json_body=payload)
+        return self._batch_receipt(data, messages, "POST", path, None)
+
+    async def schedule_batch(self, messages: Sequence[Message], at: datetime) -> BatchReceipt:
+        """Schedule one text to many numbers (/batch/schedule) for ``at``.
+
+        Raises:
+            UnsupportedFeature: the messages differ in more than their recipients.
+        """
+        self._ensure_open()
+        check_send_time(at)
+        one_text = batch_payload(messages, self._senders(messages), at=at)
+        if one_text is None:
+            raise UnsupportedFeature(
+                self.name,
+                "scheduling different texts in one batch",
+                "schedule one batch per text, or the messages one by one",
+            )
+        payload = _wire.unstructure(one_text)
+        data = await self.request_json("POST", "/batch/schedule", json_body=payload)
+        return self._batch_receipt(data, messages, "POST", "/batch/schedule", at)
+
+    def _batch_receipt(
+        self, data: Any, messages: Sequence[Message], method: str, path: str, at: datetime | None
+    ) -> BatchReceipt:
+        accepted: _BatchAccepted = self._read(data, _BatchAccepted, method, path)
+        return BatchReceipt(
+            provider=self.name,
+            batch_id=accepted.batch_id,
+            status=parse_status(accepted.status),
+            recipients=tuple(m.to for m in messages),
+            scheduled_at=at,
+            raw=data,
+        )
+
+    async def batch_status(self, batch: BatchReceipt | str) -> list[StatusReport]:
+        """The status of every message in a batch, from GET /batch/{id}."""
+        path = f"/batch/{quote(_batch_id(batch), safe='')}"
+        data = await self.request_json("GET", path)
+        if not isinstance(data, list):
+            raise self.unusable_answer("GET", path, "an answer that is not an array")
+        try:
+            return [parse_logged(item) for item in data]
+        except WireError as exc:
+            raise self.unusable_answer("GET", path, f"an unexpected answer: {exc}") from exc
+
+    async def cancel_batch(self, batch: BatchReceipt | str) -> BatchReceipt:
+        """Cancel a scheduled batch; the receipt says ``CANCELLED``."""
+        batch_id = _batch_id(batch)
+        path = f"/batches/schedule/{quote(batch_id, safe='')}"
+        data = await self.request_json("DELETE", path)
+        accepted: _Accepted = self._read(data, _Accepted, "DELETE", path)
+        return BatchReceipt(
+            provider=self.name,
+            batch_id=batch_id,
+            status=parse_status(accepted.status),
+            recipients=batch.recipients if isinstance(batch, BatchReceipt) else (),
+            raw=data,
+        )
+
+    # -- the account ------------------------------------------------------------------------
+
+    async def balance(self) -> float:
+        """The credits left on the account."""
+        data = await self.request_json("GET", "/credits/balance")
+        credits: _Credits = self._read(data, _Credits, "GET", "/credits/balance")
+        return credits.credits
+
+
+def _batch_id(batch: BatchReceipt | str) -> str:
+    if isinstance(batch, BatchReceipt):
+        return batch.batch_id
+    if isinstance(batch, str) and batch.strip():
+        return batch
+    raise ValidationError("batch", f"must be a BatchReceipt or a batch id string, not {batch!r}")
+
+
+def _carried(report: StatusReport, ref: MessageRef) -> StatusReport:
+    """The report with the receipt's reference and metadata, when the caller gave one."""
+    if not isinstance(ref, Receipt):
+        return report
+    return attrs.evolve(
+        report, reference=ref.reference, metadata=ref.metadata, to=report.to or ref.to
+    )
