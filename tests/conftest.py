@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -80,6 +81,20 @@ def reset(writer: asyncio.StreamWriter) -> None:
     sock = writer.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
+
+
+def leaks(fragment: str, error: BaseException, gateway: object, log: str) -> list[str]:
+    """Where ``fragment`` of a secret shows: the error's text, repr and body, the gateway's
+    repr and attributes, or the log."""
+    places = {
+        "str(error)": str(error),
+        "repr(error)": repr(error),
+        "error.body": json.dumps(getattr(error, "body", None)),
+        "repr(gateway)": repr(gateway),
+        "vars(gateway)": repr(vars(gateway)),
+        "log": log,
+    }
+    return [place for place, text in places.items() if fragment in text]
 
 
 @pytest.fixture
