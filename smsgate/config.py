@@ -15,6 +15,7 @@ ever repeats an option's value.
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import tomllib
 import types
@@ -44,6 +45,7 @@ ProviderFactory = Callable[..., SmsGateway]
 
 _BUILTIN: dict[str, str] = {
     "fake": "smsgate.testing:FakeGateway",
+    "smsscheduler": "smsgate.providers.smsscheduler:SmsSchedulerGateway",
     "smsworks": "smsgate.providers.smsworks:SmsWorksGateway",
 }
 
@@ -174,6 +176,13 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
         if get_origin(annotation) in (Union, types.UnionType)
         else (annotation,)
     )
+    if any(get_origin(t) in (Mapping, dict) for t in members):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ConfigurationError(
+                f"option {name!r} must be a JSON object; the value given is not"
+            ) from None
     if str in members or not any(t in members for t in (bool, int, float)):
         return value
     text = value.strip().lower()
@@ -220,7 +229,7 @@ def from_env(environ: Mapping[str, str] | None = None, *, prefix: str = ENV_PREF
     ``SMSGATE_PROVIDER`` names the provider; every other ``SMSGATE_<OPTION>`` variable sets
     that option (``SMSGATE_TOKEN``, ``SMSGATE_DEFAULT_REGION`` ...). Numbers and booleans
     (``true``/``false``, ``1``/``0``, ``yes``/``no``, ``on``/``off``) are read as the
-    option's type.
+    option's type, and mappings as JSON (``SMSGATE_SENDERS='{"Acme": 123}'``).
 
     Raises:
         ConfigurationError: ``SMSGATE_PROVIDER`` is unset, or as for `connect`.

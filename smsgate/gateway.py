@@ -110,6 +110,10 @@ class BaseGateway:
         """Whether `aclose` has been called."""
         return self._closed
 
+    def _check_message(self, message: Message) -> None:
+        if not isinstance(message, Message):
+            raise ValidationError("message", f"must be a Message, not {type(message).__name__}")
+
     def _ensure_open(self) -> None:
         if self._closed:
             raise TransportError(

@@ -27,6 +27,7 @@ __all__ = [
     "check_send_time",
     "message_id_of",
     "normalize_number",
+    "with_receipt",
 ]
 
 # What may appear in a number as people write it. Letters are refused outright: phonenumbers
@@ -342,6 +343,16 @@ class BatchReceipt:
 
 MessageRef: TypeAlias = Receipt | str
 """A message to ask about: its `Receipt`, or the ``message_id`` a receipt carries."""
+
+
+def with_receipt(report: StatusReport, ref: MessageRef) -> StatusReport:
+    """``report`` with the ``reference``, ``metadata`` (and, if it lacks one, the recipient)
+    of ``ref`` when ``ref`` is a `Receipt`; adapters use it so that both travel through."""
+    if not isinstance(ref, Receipt):
+        return report
+    return attrs.evolve(
+        report, reference=ref.reference, metadata=ref.metadata, to=report.to or ref.to
+    )
 
 
 def message_id_of(ref: MessageRef) -> str:

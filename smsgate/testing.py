@@ -151,8 +151,7 @@ class FakeGateway(BaseGateway):
         at: datetime | None,
     ) -> Receipt:
         self._ensure_open()
-        if not isinstance(message, Message):
-            raise ValidationError("message", f"must be a Message, not {type(message).__name__}")
+        self._check_message(message)
         failure = self._injected(operation, message.to)
         if failure is not None and not failure.after_accepting:
             raise failure.error

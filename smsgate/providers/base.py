@@ -23,6 +23,7 @@ import attrs
 
 from smsgate._version import __version__
 from smsgate.errors import (
+    AuthenticationError,
     ConfigurationError,
     ProviderError,
     RateLimited,
@@ -155,6 +156,8 @@ class HttpGateway(BaseGateway):
     """
 
     default_base_url: ClassVar[str] = ""
+    auth_advice: str | None = None
+    """What an `AuthenticationError` tells the user to check, if not the generic advice."""
 
     def __init__(
         self,
@@ -220,7 +223,10 @@ class HttpGateway(BaseGateway):
                 body=body,
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
-        return cls(detail, provider=self.name, http_status=response.status, body=body)
+        advice = self.auth_advice if cls is AuthenticationError else None
+        return cls(
+            detail, provider=self.name, http_status=response.status, body=body, advice=advice
+        )
 
     # -- I/O -------------------------------------------------------------------------------
 

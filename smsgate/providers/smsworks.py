@@ -57,6 +57,7 @@ from smsgate.model import (
     check_send_time,
     message_id_of,
     normalize_number,
+    with_receipt,
 )
 from smsgate.providers._wire import WireError, make_converter, register, structure
 from smsgate.providers.base import (
@@ -475,6 +476,11 @@ class SmsWorksGateway(HttpGateway):
             }
         )
         self._token_lock = asyncio.Lock()
+        self.auth_advice = (
+            "check the token; regenerating the API key and secret revokes old tokens"
+            if token is not None
+            else "check customer_id, key and secret"
+        )
         if sender is not None:
             try:
                 check_sender(sender)
@@ -539,11 +545,7 @@ class SmsWorksGateway(HttpGateway):
         if isinstance(permanent, bool):
             fields["permanent"] = permanent
         if error_class is AuthenticationError:
-            fields["advice"] = (
-                "check the token; regenerating the API key and secret revokes old tokens"
-                if self._credentials is None
-                else "check customer_id, key and secret"
-            )
+            fields["advice"] = self.auth_advice
         if error_class is RateLimited:
             fields["retry_after"] = parse_retry_after(response.headers.get("Retry-After"))
         if isinstance(message, str) and message:
@@ -574,6 +576,7 @@ class SmsWorksGateway(HttpGateway):
     async def send(self, message: Message) -> Receipt:
         """Send ``message`` now; ``{"smsworks": {"flash": True}}`` sends it as a flash SMS."""
         self._ensure_open()
+        self._check_message(message)
         payload = message_payload(message, self._sender(message))
         flash = message.provider_options.get(NAME, {}).get("flash")
         path = "/message/flash" if flash else "/message/send"
@@ -594,6 +597,7 @@ class SmsWorksGateway(HttpGateway):
     async def schedule(self, message: Message, at: datetime) -> Receipt:
         """Have The SMS Works send ``message`` at ``at`` (aware, in the future)."""
         self._ensure_open()
+        self._check_message(message)
         check_send_time(at)
         if _options(message).get("flash"):
             raise UnsupportedFeature(self.name, "scheduled flash messages", "send it at its time")
@@ -621,7 +625,7 @@ class SmsWorksGateway(HttpGateway):
             report = parse_logged(data)
         except WireError as exc:
             raise self.unusable_answer("GET", path, f"an unexpected answer: {exc}") from exc
-        return _carried(report, ref)
+        return with_receipt(report, ref)
 
     async def cancel(self, ref: MessageRef) -> StatusReport:
         """Cancel a scheduled message; the report says ``CANCELLED``."""
@@ -637,7 +641,7 @@ class SmsWorksGateway(HttpGateway):
             provider_status=accepted.status,
             raw=data,
         )
-        return _carried(report, ref)
+        return with_receipt(report, ref)
 
     # -- batches ----------------------------------------------------------------------------
 
@@ -753,12 +757,3 @@ def _batch_id(batch: BatchReceipt | str) -> str:
     if isinstance(batch, str) and batch.strip():
         return batch
     raise ValidationError("batch", f"must be a BatchReceipt or a batch id string, not {batch!r}")
-
-
-def _carried(report: StatusReport, ref: MessageRef) -> StatusReport:
-    """The report with the receipt's reference and metadata, when the caller gave one."""
-    if not isinstance(ref, Receipt):
-        return report
-    return attrs.evolve(
-        report, reference=ref.reference, metadata=ref.metadata, to=report.to or ref.to
-    )

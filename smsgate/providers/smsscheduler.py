@@ -1,0 +1,536 @@
+"""SMS Scheduler (https://sms-scheduler.com): JSON over HTTPS, authenticated by a bearer token.
+
+Endpoints (base ``https://sms-scheduler.com/api/v1``) and the methods that call them:
+
+=========================  ===================================================================
+``POST /sms``               `SmsSchedulerGateway.send` and `SmsSchedulerGateway.schedule`
+``GET /sms/{id}``           `SmsSchedulerGateway.status` (one SMS: one recipient)
+``DELETE /sms/{id}``        `SmsSchedulerGateway.cancel`
+``GET /message/{id}``       `SmsSchedulerGateway.message_status` (every SMS of one request)
+``DELETE /message/{id}``    `SmsSchedulerGateway.cancel_message`
+=========================  ===================================================================
+
+One ``POST /sms`` is one *message* (``message_id``) to many numbers, and each number gets its
+own *SMS* (``sms_ids``). A `Receipt` is per recipient: its ``message_id`` is that recipient's
+SMS id and its ``batch_id`` the request's message id.
+
+Three published versions of the API page disagree (base URL, ``bearer``/``Bearer``,
+``sms_ids`` values as lists or single integers); the choices are noted beside the code.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Unpack
+from urllib.parse import quote
+
+import attrs
+
+from smsgate.errors import (
+    ConfigurationError,
+    InvalidRequest,
+    ProviderError,
+    UnsupportedFeature,
+    ValidationError,
+)
+from smsgate.model import (
+    Message,
+    MessageRef,
+    Receipt,
+    StatusReport,
+    check_send_time,
+    message_id_of,
+    normalize_number,
+    with_receipt,
+)
+from smsgate.providers._wire import WireError, make_converter
+from smsgate.providers.base import HttpGateway, HttpOptions, HttpResponse, Secret
+from smsgate.status import DeliveryStatus, FailureReason
+
+__all__ = ["STATUSES", "SmsSchedulerGateway"]
+
+NAME: Final = "smsscheduler"
+# The page in hand says http://test.sms-scheduler.com; the en-us and fr pages give this
+# production URL. Never plain http for a bearer token: the test host is set with base_url.
+BASE_URL: Final = "https://sms-scheduler.com/api/v1"
+DATE_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
+
+# --- statuses and errors -------------------------------------------------------------------
+
+
+@attrs.frozen
+class StatusRule:
+    """What one status code means."""
+
+    status: DeliveryStatus
+    reason: FailureReason | None
+    description: str
+
+
+_D, _R, _U, _E = (
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.REJECTED,
+    DeliveryStatus.UNDELIVERED,
+    DeliveryStatus.EXPIRED,
+)
+_F = FailureReason
+
+STATUSES: Final[Mapping[int, StatusRule]] = {
+    10: StatusRule(DeliveryStatus.SCHEDULED, None, "Scheduled"),
+    11: StatusRule(DeliveryStatus.QUEUED, None, "Pending"),
+    12: StatusRule(DeliveryStatus.SENT, None, "Sent"),
+    13: StatusRule(_D, None, "Received"),
+    20: StatusRule(_R, _F.INVALID_RECIPIENT, "Cancelled - Missing contact or phone number"),
+    21: StatusRule(_R, _F.INVALID_CONTENT, "Cancelled - Missing text message"),
+    22: StatusRule(_R, _F.INVALID_CONTENT, "Cancelled - Invalid text message"),
+    23: StatusRule(_R, _F.INVALID_SENDER, "Cancelled - Missing sender"),
+    24: StatusRule(_R, _F.INVALID_SENDER, "Cancelled - Invalid sender"),
+    25: StatusRule(_R, _F.INSUFFICIENT_CREDIT, "Cancelled - Not enough credits"),
+    26: StatusRule(_R, _F.BLOCKED, "Cancelled - Blacklisted contact or phone number"),
+    27: StatusRule(_E, _F.EXPIRED, "Cancelled - End of validity period"),
+    28: StatusRule(_R, _F.UNSUPPORTED_DESTINATION, "Cancelled - Unavailable country"),
+    29: StatusRule(_R, _F.PROVIDER_ERROR, "Cancelled - Error"),
+    30: StatusRule(_U, _F.INVALID_RECIPIENT, "Missed - Invalid phone number"),
+    31: StatusRule(_U, _F.BLOCKED, "Missed - Blacklisted phone number or blocked by phone carrier"),
+    32: StatusRule(_E, _F.EXPIRED, "Missed - End of validity period"),
+    33: StatusRule(_U, _F.NETWORK, "Missed - Network not available on sending phone"),
+    38: StatusRule(_U, _F.UNKNOWN, "Missed - Sending failed (Unknown reason)"),
+    39: StatusRule(_U, _F.PROVIDER_ERROR, "Missed - Error"),
+}
+"""Every documented status code. 20-29 are the platform's refusals ("Cancelled - ..."),
+30-39 the network's failures ("Missed - ...")."""
+
+# Codes the docs do not list (14-19, 34-37) may appear: read them by their tens digit.
+# (Every 2x code is listed, so none falls back to "2x -> REJECTED".)
+_BY_TENS: Final[Mapping[int, StatusRule]] = {
+    1: StatusRule(DeliveryStatus.UNKNOWN, None, "Unlisted status"),
+    3: StatusRule(_U, _F.UNKNOWN, "Missed - unlisted reason"),
+}
+_UNKNOWN: Final = StatusRule(DeliveryStatus.UNKNOWN, None, "Unknown status")
+
+# Which field of a 400's {"errors": {...}} says why a message was refused.
+_FIELD_REASONS: Final[Mapping[str, FailureReason]] = {
+    "phone_numbers": FailureReason.INVALID_RECIPIENT,
+    "message_text": FailureReason.INVALID_CONTENT,
+    "sender_id": FailureReason.INVALID_SENDER,
+}
+
+_OPTIONS: Final[Mapping[str, type]] = {"message_stop": bool}
+
+# --- building requests ---------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Sms:
+    message_text: str
+    delivery_date: str
+    sender_id: int
+    phone_numbers: list[str]
+    message_stop: bool | None = None
+
+
+_wire = make_converter()
+
+
+def immediate_date(now: datetime | None = None) -> str:
+    """A ``delivery_date`` that means "now" in every time zone.
+
+    The API sends a message at once when its date is at or before the current date, and
+    reads the date in the account's time zone. A day before now in UTC is in the past
+    everywhere (offsets span -12 to +14 hours), so the message goes out at once whatever
+    the account's zone, and whether or not it is configured here.
+    """
+    return ((now or datetime.now(UTC)) - timedelta(days=1)).strftime(DATE_FORMAT)
+
+
+def delivery_date(at: datetime, zone: zoneinfo.ZoneInfo) -> str:
+    """``at`` as the account's wall-clock time, ``YYYY-MM-DD HH:MM:SS``.
+
+    Raises:
+        ValidationError: that wall-clock time happens twice in ``zone`` (the hour when
+            clocks go back), so the provider could send it an hour early or late.
+    """
+    local = at.astimezone(zone)
+    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+        raise ValidationError(
+            "at",
+            f"{local:%Y-%m-%d %H:%M} happens twice in {zone.key} (clocks go back then); "
+            "SMS Scheduler could send it an hour early or late, so pick a time outside that hour",
+        )
+    return local.strftime(DATE_FORMAT)
+
+
+def _options(message: Message) -> dict[str, Any]:
+    options = dict(message.provider_options.get(NAME, {}))
+    for name, value in options.items():
+        kind = _OPTIONS.get(name)
+        if kind is None:
+            raise ValidationError(
+                "provider_options",
+                f"{NAME} has no option {name!r}; it knows {', '.join(sorted(_OPTIONS))}",
+            )
+        if not isinstance(value, kind):
+            raise ValidationError(
+                "provider_options", f"{NAME} option {name!r} must be a {kind.__name__}"
+            )
+    return options
+
+
+def sms_payload(messages: Sequence[Message], sender_id: int, date: str) -> dict[str, Any]:
+    """The body of ``POST /sms``: one text to every recipient of ``messages``."""
+    first = messages[0]
+    if first.validity is not None:
+        raise UnsupportedFeature(
+            NAME, "a validity period", "leave validity out, or send through another provider"
+        )
+    body: dict[str, Any] = _wire.unstructure(
+        _Sms(
+            message_text=first.text,
+            delivery_date=date,
+            sender_id=sender_id,
+            phone_numbers=[m.to for m in messages],  # always an array, E.164 with its +
+            message_stop=_options(first).get("message_stop"),
+        )
+    )
+    return body
+
+
+# --- reading answers -----------------------------------------------------------------------
+
+
+def parse_code(code: Any) -> tuple[StatusRule, int | str | None]:
+    """A status code as a `StatusRule`, and the code as the provider sent it. Never raises."""
+    number = code
+    if isinstance(code, str) and code.strip().isdigit():
+        number = int(code)
+    if not isinstance(number, int) or isinstance(number, bool):
+        return _UNKNOWN, code if isinstance(code, int | str) else None
+    return STATUSES.get(number) or _BY_TENS.get(number // 10, _UNKNOWN), code
+
+
+def _id(value: Any, what: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise WireError(f"{what} is {value!r}, not an id")
+
+
+def _number(written: Any) -> str | None:
+    """A number from an answer, in E.164: with or without its ``+``."""
+    if not isinstance(written, str) or not written.strip():
+        return None
+    text = written.strip()
+    try:
+        return normalize_number(text if text.startswith("+") else "+" + text)
+    except ValidationError:
+        return None
+
+
+def parse_created(data: Any, recipients: Sequence[str]) -> tuple[str, dict[str, list[str]]]:
+    """The answer of ``POST /sms``: the message id, and each recipient's SMS ids.
+
+    ``sms_ids`` maps each number to a list of ids (the page in hand) or to one integer (the
+    en-us and fr pages); either way each recipient gets a list. Keys may be the number as the
+    provider normalised it, so they are matched in E.164.
+
+    Raises:
+        WireError: no message id, or a recipient without any SMS id.
+    """
+    if not isinstance(data, dict):
+        raise WireError("expected an object")
+    message_id = _id(data.get("message_id"), "message_id")
+    sms_ids = data.get("sms_ids")
+    if not isinstance(sms_ids, dict):
+        raise WireError(f"sms_ids is {sms_ids!r}, not an object")
+    by_number: dict[str, list[str]] = {}
+    for key, value in sms_ids.items():
+        number = _number(key)
+        values = value if isinstance(value, list) else [value]
+        if number is not None:
+            by_number.setdefault(number, []).extend(_id(v, f"the SMS id of {key}") for v in values)
+    missing = [to for to in recipients if not by_number.get(to)]
+    if missing:
+        raise WireError(f"no SMS id for {', '.join(missing)}")
+    return message_id, by_number
+
+
+def parse_report(
+    data: Any, *, sms_id: str | None = None, message_id: str | None = None
+) -> StatusReport:
+    """One SMS's report (``{phone_number, status}``, with ``id`` in a message's list)."""
+    if not isinstance(data, dict):
+        raise WireError("expected an object")
+    rule, code = parse_code(data.get("status"))
+    return StatusReport(
+        provider=NAME,
+        message_id=_id(data.get("id"), "id") if sms_id is None else sms_id,
+        status=rule.status,
+        to=_number(data.get("phone_number")),
+        reason=rule.reason,
+        provider_status=code,
+        detail=rule.description if rule.reason is not None else None,
+        batch_id=message_id,
+        raw=data,
+    )
+
+
+def parse_success(data: Any) -> int | None:
+    """``{"success": ...}``: ``true``/``false`` (one SMS) or a count (a message).
+
+    Returns the count, 1 or 0 for a boolean; ``None`` if the answer has no usable ``success``.
+    """
+    success = data.get("success") if isinstance(data, dict) else None
+    if isinstance(success, bool):
+        return int(success)
+    if isinstance(success, int) and success >= 0:
+        return success
+    return None
+
+
+# --- the gateway ---------------------------------------------------------------------------
+
+
+class SmsSchedulerGateway(HttpGateway):
+    """SMS Scheduler, through its REST API.
+
+    Args:
+        token: the API token from the account page (sent as ``Authorization: Bearer ...``).
+        sender_id: the default sender: an id from the account's Senders page.
+        senders: sender names to their ids, so that ``Message(sender="Acme")`` works.
+        timezone: the account's time zone, an IANA name such as ``"Europe/Paris"``: SMS
+            Scheduler reads ``delivery_date`` in it. Needed to schedule; not to send now.
+        **options: `HttpOptions` (``base_url``, ``timeout``, ``session`` ...).
+
+    Raises:
+        ConfigurationError: the token is missing, or a sender id or the time zone is invalid.
+    """
+
+    name = NAME
+    default_base_url = BASE_URL
+    auth_advice = "check the token; a new one is made on the SMS Scheduler account page"
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        sender_id: int | None = None,
+        senders: Mapping[str, int] | None = None,
+        timezone: str | None = None,
+        **options: Unpack[HttpOptions],
+    ) -> None:
+        super().__init__(**options)
+        if not isinstance(token, str) or not token.strip():
+            raise ConfigurationError("token: give the API token from the SMS Scheduler account")
+        self._token = Secret(token.strip())
+        if sender_id is not None and not _is_id(sender_id):
+            raise ConfigurationError("sender_id: must be a positive whole number")
+        if senders is not None and not (
+            isinstance(senders, Mapping)
+            and all(isinstance(k, str) and _is_id(v) for k, v in senders.items())
+        ):
+            raise ConfigurationError("senders: must map sender names to positive whole numbers")
+        self.sender_id = sender_id
+        self.senders: Mapping[str, int] = dict(senders or {})
+        self.timezone: zoneinfo.ZoneInfo | None = None
+        if timezone is not None:
+            try:
+                self.timezone = zoneinfo.ZoneInfo(timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+                raise ConfigurationError(
+                    "timezone: must be an IANA time zone name such as 'Europe/Paris'"
+                ) from None
+
+    def secrets(self) -> list[str]:
+        return [self._token.reveal()]
+
+    async def auth_headers(self) -> Mapping[str, str]:
+        # The page in hand writes "bearer", the others "Bearer"; the scheme is
+        # case-insensitive (RFC 9110), and "Bearer" is how it is registered.
+        return {"Authorization": f"Bearer {self._token.reveal()}"}
+
+    def error_from_response(self, response: HttpResponse) -> ProviderError:
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        errors = data.get("errors") if isinstance(data, dict) else None
+        if response.status in (400, 422) and isinstance(errors, dict):
+            per_field = {
+                str(field): [
+                    str(m) for m in (messages if isinstance(messages, list) else [messages])
+                ]
+                for field, messages in errors.items()
+            }
+            reason = next(
+                (_FIELD_REASONS[f] for f in per_field if f in _FIELD_REASONS),
+                FailureReason.INVALID_REQUEST,
+            )
+            return InvalidRequest(
+                provider=self.name,
+                http_status=response.status,
+                errors=per_field,
+                reason=reason,
+                body=data,
+            )
+        return super().error_from_response(response)
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def _sender_id(self, message: Message) -> int:
+        if message.sender is None:
+            if self.sender_id is None:
+                raise ValidationError(
+                    "sender",
+                    "SMS Scheduler needs a sender: set the gateway's sender_id, or name one of "
+                    "its senders on the message",
+                )
+            return self.sender_id
+        sender_id = self.senders.get(message.sender)
+        if sender_id is None:
+            known = ", ".join(sorted(self.senders)) or "none"
+            raise ValidationError(
+                "sender",
+                f"{message.sender!r} is not one of the gateway's senders ({known}); add it to "
+                "senders with its id from the SMS Scheduler Senders page",
+            )
+        return sender_id
+
+    async def _create(
+        self, message: Message, date: str, status: DeliveryStatus, at: datetime | None
+    ) -> Receipt:
+        self._check_message(message)
+        body = sms_payload([message], self._sender_id(message), date)
+        data = await self.request_json("POST", "/sms", json_body=body)
+        try:
+            message_id, sms_ids = parse_created(data, [message.to])
+        except WireError as exc:
+            raise self.unusable_answer("POST", "/sms", f"an unexpected answer: {exc}") from exc
+        return Receipt(
+            provider=self.name,
+            message_id=sms_ids[message.to][0],
+            to=message.to,
+            status=status,
+            batch_id=message_id,
+            reference=message.reference,
+            metadata=message.metadata,
+            scheduled_at=at,
+            raw=data,
+        )
+
+    async def send(self, message: Message) -> Receipt:
+        """Send ``message`` now (``POST /sms`` with a date already past in every zone)."""
+        self._ensure_open()
+        return await self._create(message, immediate_date(), DeliveryStatus.QUEUED, None)
+
+    async def schedule(self, message: Message, at: datetime) -> Receipt:
+        """Have SMS Scheduler send ``message`` at ``at``, read in the account's time zone.
+
+        Raises:
+            ConfigurationError: the gateway has no ``timezone``.
+            ValidationError: ``at`` is naive, past, or falls in a repeated hour.
+        """
+        self._ensure_open()
+        check_send_time(at)
+        if self.timezone is None:
+            raise ConfigurationError(
+                "smsscheduler needs the account's time zone to schedule: set timezone (for "
+                "example 'Europe/Paris', or SMSGATE_TIMEZONE). SMS Scheduler reads "
+                "delivery_date in that zone, and a guess could text someone at the wrong hour"
+            )
+        date = delivery_date(at, self.timezone)
+        return await self._create(message, date, DeliveryStatus.SCHEDULED, at)
+
+    # -- one SMS ----------------------------------------------------------------------------
+
+    async def status(self, ref: MessageRef) -> StatusReport:
+        """Where one SMS stands (``GET /sms/{id}``)."""
+        sms_id = message_id_of(ref)
+        path = f"/sms/{quote(sms_id, safe='')}"
+        data = await self.request_json("GET", path)
+        try:
+            report = parse_report(data, sms_id=sms_id, message_id=_batch_of(ref))
+        except WireError as exc:
+            raise self.unusable_answer("GET", path, f"an unexpected answer: {exc}") from exc
+        return with_receipt(report, ref)
+
+    async def cancel(self, ref: MessageRef) -> StatusReport:
+        """Cancel one scheduled SMS (``DELETE /sms/{id}``).
+
+        Raises:
+            InvalidRequest: SMS Scheduler answered that it did not delete it (already sent).
+        """
+        sms_id = message_id_of(ref)
+        path = f"/sms/{quote(sms_id, safe='')}"
+        data = await self.request_json("DELETE", path)
+        deleted = parse_success(data)
+        if deleted is None:
+            raise self.unusable_answer("DELETE", path, f"an unexpected answer: {data!r}")
+        if deleted == 0:
+            raise InvalidRequest(
+                f"SMS {sms_id} was not deleted; it may have been sent already",
+                provider=self.name,
+                http_status=200,
+                body=data,
+            )
+        report = StatusReport(
+            provider=self.name,
+            message_id=sms_id,
+            status=DeliveryStatus.CANCELLED,
+            to=ref.to if isinstance(ref, Receipt) else None,
+            batch_id=_batch_of(ref),
+            raw=data,
+        )
+        return with_receipt(report, ref)
+
+    # -- one message to many numbers --------------------------------------------------------
+
+    async def message_status(self, message: Receipt | str) -> list[StatusReport]:
+        """A report per SMS of one ``POST /sms`` (``GET /message/{id}``); pass its message id,
+        or any receipt from it."""
+        message_id = _message_of(message)
+        path = f"/message/{quote(message_id, safe='')}"
+        data = await self.request_json("GET", path)
+        if not isinstance(data, list):
+            raise self.unusable_answer("GET", path, "an answer that is not an array")
+        try:
+            return [parse_report(item, message_id=message_id) for item in data]
+        except WireError as exc:
+            raise self.unusable_answer("GET", path, f"an unexpected answer: {exc}") from exc
+
+    async def cancel_message(self, message: Receipt | str) -> int | None:
+        """Cancel every SMS of one ``POST /sms`` (``DELETE /message/{id}``).
+
+        Returns:
+            How many SMS were deleted (``None`` when the provider answered only ``true``).
+        """
+        message_id = _message_of(message)
+        path = f"/message/{quote(message_id, safe='')}"
+        data = await self.request_json("DELETE", path)
+        success = data.get("success") if isinstance(data, dict) else None
+        if success is True:
+            return None
+        deleted = parse_success(data)
+        if deleted is None:
+            raise self.unusable_answer("DELETE", path, f"an unexpected answer: {data!r}")
+        return deleted
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _batch_of(ref: MessageRef) -> str | None:
+    return ref.batch_id if isinstance(ref, Receipt) else None
+
+
+def _message_of(message: Receipt | str) -> str:
+    if isinstance(message, Receipt):
+        if message.batch_id is None:
+            raise ValidationError("message", "this receipt has no message id (batch_id)")
+        return message.batch_id
+    if isinstance(message, str) and message.strip():
+        return message
+    raise ValidationError("message", f"must be a Receipt or a message id string, not {message!r}")
