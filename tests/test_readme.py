@@ -20,7 +20,7 @@ def any_path(prefix: str) -> re.Pattern[str]:
 
 
 @pytest.fixture
-def smsworks_answers(mock_http):
+def provider_answers(mock_http):
     answers = [
         ("post", "/auth/token", 200, fixture("token")),
         ("post", "/message/send", 201, fixture("send")),
@@ -37,6 +37,17 @@ def smsworks_answers(mock_http):
     ]
     for method, path, status, payload in answers:
         getattr(mock_http, method)(any_path(path), status=status, payload=payload, repeat=True)
+    scheduler = re.escape("https://sms-scheduler.com/api/v1")
+    created = {"message_id": 7, "sms_ids": {"+33612345678": [70]}}
+    mock_http.post(re.compile(scheduler + "/sms$"), payload=created, repeat=True)
+    for method, path, payload in [
+        ("get", "/sms/", {"phone_number": "+33612345678", "status": 13}),
+        ("delete", "/sms/", {"success": True}),
+        ("get", "/message/", [{"id": 70, "phone_number": "+33612345678", "status": 13}]),
+        ("delete", "/message/", {"success": 1}),
+    ]:
+        pattern = re.compile(scheduler + re.escape(path) + ".*")
+        getattr(mock_http, method)(pattern, payload=payload, repeat=True)
     return mock_http
 
 
@@ -45,5 +56,5 @@ def test_the_readme_has_examples():
 
 
 @pytest.mark.parametrize("code", EXAMPLES, ids=[f"example-{i}" for i in range(len(EXAMPLES))])
-def test_readme_example_runs(code, smsworks_answers):
+def test_readme_example_runs(code, provider_answers):
     exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
