@@ -32,6 +32,7 @@ from smsgate.errors import (
     error_class_for_status,
 )
 from smsgate.gateway import BaseGateway
+from smsgate.model import Message
 
 __all__ = [
     "USER_AGENT",
@@ -40,6 +41,7 @@ __all__ = [
     "HttpResponse",
     "Secret",
     "parse_retry_after",
+    "provider_options",
 ]
 
 logger = logging.getLogger("smsgate")
@@ -101,6 +103,27 @@ class HttpResponse:
     def text(self) -> str:
         """The body as text, for error messages."""
         return self.body.decode("utf-8", errors="replace")
+
+
+def provider_options(message: Message, provider: str, known: Mapping[str, type]) -> dict[str, Any]:
+    """The options ``message`` carries for ``provider``, checked against ``known`` types.
+
+    Raises:
+        ValidationError: an option the provider does not have, or of the wrong type.
+    """
+    options = dict(message.provider_options.get(provider, {}))
+    for name, value in options.items():
+        kind = known.get(name)
+        if kind is None:
+            raise ValidationError(
+                "provider_options",
+                f"{provider} has no option {name!r}; it knows {', '.join(sorted(known))}",
+            )
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise ValidationError(
+                "provider_options", f"{provider} option {name!r} must be a {kind.__name__}"
+            )
+    return options
 
 
 def _is_seconds(value: object) -> bool:

@@ -46,7 +46,13 @@ from smsgate.model import (
     with_receipt,
 )
 from smsgate.providers._wire import WireError, make_converter
-from smsgate.providers.base import HttpGateway, HttpOptions, HttpResponse, Secret
+from smsgate.providers.base import (
+    HttpGateway,
+    HttpOptions,
+    HttpResponse,
+    Secret,
+    provider_options,
+)
 from smsgate.status import DeliveryStatus, FailureReason
 
 __all__ = ["STATUSES", "SmsSchedulerGateway"]
@@ -162,22 +168,6 @@ def delivery_date(at: datetime, zone: zoneinfo.ZoneInfo) -> str:
     return local.strftime(DATE_FORMAT)
 
 
-def _options(message: Message) -> dict[str, Any]:
-    options = dict(message.provider_options.get(NAME, {}))
-    for name, value in options.items():
-        kind = _OPTIONS.get(name)
-        if kind is None:
-            raise ValidationError(
-                "provider_options",
-                f"{NAME} has no option {name!r}; it knows {', '.join(sorted(_OPTIONS))}",
-            )
-        if not isinstance(value, kind):
-            raise ValidationError(
-                "provider_options", f"{NAME} option {name!r} must be a {kind.__name__}"
-            )
-    return options
-
-
 def sms_payload(messages: Sequence[Message], sender_id: int, date: str) -> dict[str, Any]:
     """The body of ``POST /sms``: one text to every recipient of ``messages``."""
     first = messages[0]
@@ -191,7 +181,7 @@ def sms_payload(messages: Sequence[Message], sender_id: int, date: str) -> dict[
             delivery_date=date,
             sender_id=sender_id,
             phone_numbers=[m.to for m in messages],  # always an array, E.164 with its +
-            message_stop=_options(first).get("message_stop"),
+            message_stop=provider_options(first, NAME, _OPTIONS).get("message_stop"),
         )
     )
     return body

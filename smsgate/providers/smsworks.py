@@ -66,6 +66,7 @@ from smsgate.providers.base import (
     HttpResponse,
     Secret,
     parse_retry_after,
+    provider_options,
 )
 from smsgate.status import DeliveryStatus, FailureReason
 
@@ -285,20 +286,8 @@ def check_sender(sender: str) -> str:
 
 
 def _options(message: Message) -> dict[str, Any]:
-    options = dict(message.provider_options.get(NAME, {}))
-    for name, value in options.items():
-        kind = _OPTIONS.get(name)
-        if kind is None:
-            raise ValidationError(
-                "provider_options",
-                f"{NAME} has no option {name!r}; it knows {', '.join(sorted(_OPTIONS))}",
-            )
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ValidationError(
-                "provider_options", f"{NAME} option {name!r} must be a {kind.__name__}"
-            )
-    emails = options.get("responseemail", [])
-    if not all(isinstance(email, str) for email in emails):
+    options = provider_options(message, NAME, _OPTIONS)
+    if not all(isinstance(email, str) for email in options.get("responseemail", [])):
         raise ValidationError("provider_options", f"{NAME} option 'responseemail' takes strings")
     return options
 

@@ -80,10 +80,8 @@ class FakeHarness:
         self.gateway.fail(error)
 
 
-class SmsWorksHarness:
-    name = "smsworks"
-    options: ClassVar[dict[str, Any]] = {"token": smsworks_support.TOKEN, "sender": "Acme"}
-    base = smsworks_support.BASE
+class HttpHarness:
+    """What the HTTP harnesses share: answers come from aioresponses."""
 
     def __init__(self, mocked: Any) -> None:
         self.mocked = mocked
@@ -93,6 +91,12 @@ class SmsWorksHarness:
 
     def requests(self) -> int:
         return sum(len(calls) for calls in self.mocked.requests.values())
+
+
+class SmsWorksHarness(HttpHarness):
+    name = "smsworks"
+    options: ClassVar[dict[str, Any]] = {"token": smsworks_support.TOKEN, "sender": "Acme"}
+    base = smsworks_support.BASE
 
     def accept_send(self) -> None:
         self.mocked.post(self.base + "/message/send", status=201, payload=fixture("send"))
@@ -124,7 +128,7 @@ class SmsWorksHarness:
             )
 
 
-class SmsSchedulerHarness:
+class SmsSchedulerHarness(HttpHarness):
     name = "smsscheduler"
     options: ClassVar[dict[str, Any]] = {
         "token": "sk-0123456789",
@@ -132,15 +136,6 @@ class SmsSchedulerHarness:
         "timezone": "Europe/London",
     }
     base = "https://sms-scheduler.com/api/v1"
-
-    def __init__(self, mocked: Any) -> None:
-        self.mocked = mocked
-
-    def attach(self, gateway: SmsGateway) -> None:
-        pass
-
-    def requests(self) -> int:
-        return sum(len(calls) for calls in self.mocked.requests.values())
 
     def accept_send(self) -> None:
         self.mocked.post(self.base + "/sms", payload={"message_id": 7, "sms_ids": {TO: [70]}})
