@@ -11,6 +11,16 @@
 """
 
 from smsgate._version import __version__
+from smsgate.bulk import (
+    BatchingGateway,
+    BulkSend,
+    Outcome,
+    OutcomeStatus,
+    Progress,
+    Summary,
+    send_all,
+    send_many,
+)
 from smsgate.config import available_providers, connect, from_config, from_env, from_toml
 from smsgate.encoding import Encoding, Segments, segments
 from smsgate.errors import (
@@ -43,6 +53,8 @@ from smsgate.status import DeliveryStatus, FailureReason
 __all__ = [
     "AuthenticationError",
     "BatchReceipt",
+    "BatchingGateway",
+    "BulkSend",
     "ConfigurationError",
     "DeliveryStatus",
     "Encoding",
@@ -53,7 +65,10 @@ __all__ = [
     "Message",
     "MessageRef",
     "NotFound",
+    "Outcome",
+    "OutcomeStatus",
     "PermissionDenied",
+    "Progress",
     "ProviderError",
     "ProviderUnavailable",
     "RateLimited",
@@ -62,6 +77,7 @@ __all__ = [
     "SmsGateError",
     "SmsGateway",
     "StatusReport",
+    "Summary",
     "TransportError",
     "UnsupportedFeature",
     "ValidationError",
@@ -73,4 +89,6 @@ __all__ = [
     "from_toml",
     "normalize_number",
     "segments",
+    "send_all",
+    "send_many",
 ]

@@ -260,7 +260,9 @@ class Receipt:
     Attributes:
         provider: the name of the provider that accepted it (``"smsworks"``).
         message_id: the provider's id for this message; pass it (or the receipt) to
-            ``status`` and ``cancel``.
+            ``status`` and ``cancel``. ``None`` when the provider took the message in a batch
+            without an id of its own (The SMS Works' batch endpoints): pass the receipt, and
+            the gateway finds the message through ``batch_id``.
         to: the recipient, in E.164 form.
         status: the status at acceptance (``QUEUED``, ``SENT`` or ``SCHEDULED``).
         batch_id: the provider's id for the batch it went in, if it went in one.
@@ -273,7 +275,7 @@ class Receipt:
     """
 
     provider: str
-    message_id: str
+    message_id: str | None
     to: str
     status: DeliveryStatus
     batch_id: str | None = None
@@ -359,9 +361,14 @@ def message_id_of(ref: MessageRef) -> str:
     """The provider's message id that ``ref`` stands for.
 
     Raises:
-        ValidationError: ``ref`` is neither a `Receipt` nor a non-empty string.
+        ValidationError: ``ref`` is neither a `Receipt` with a message id nor a non-empty
+            string.
     """
     if isinstance(ref, Receipt):
+        if ref.message_id is None:
+            raise ValidationError(
+                "ref", f"this receipt has no message id of its own (batch {ref.batch_id})"
+            )
         return ref.message_id
     if isinstance(ref, str) and ref.strip():
         return ref

@@ -44,6 +44,7 @@ Step = DeliveryStatus | tuple[DeliveryStatus, FailureReason]
 
 @attrs.define
 class _Record:
+    message_id: str
     receipt: Receipt
     status: DeliveryStatus
     reason: FailureReason | None
@@ -155,9 +156,10 @@ class FakeGateway(BaseGateway):
         failure = self._injected(operation, message.to)
         if failure is not None and not failure.after_accepting:
             raise failure.error
+        message_id = f"{self.name}-{next(self._ids)}"
         receipt = Receipt(
             provider=self.name,
-            message_id=f"{self.name}-{next(self._ids)}",
+            message_id=message_id,
             to=message.to,
             status=status,
             reference=message.reference,
@@ -167,7 +169,7 @@ class FakeGateway(BaseGateway):
         )
         self.outbox.append(message)
         upcoming = deque(self._scripts.get(message.to, ()))
-        self._records[receipt.message_id] = _Record(receipt, status, None, upcoming)
+        self._records[message_id] = _Record(message_id, receipt, status, None, upcoming)
         if failure is not None:
             raise failure.error
         return receipt
@@ -203,7 +205,7 @@ class FakeGateway(BaseGateway):
         record = self._record("cancel", ref)
         if record.status is not DeliveryStatus.SCHEDULED:
             raise InvalidRequest(
-                f"message {record.receipt.message_id!r} is {record.status}, not scheduled; "
+                f"message {record.message_id!r} is {record.status}, not scheduled; "
                 "only scheduled messages can be cancelled",
                 provider=self.name,
                 http_status=400,
@@ -216,7 +218,7 @@ class FakeGateway(BaseGateway):
         receipt = record.receipt
         return StatusReport(
             provider=self.name,
-            message_id=receipt.message_id,
+            message_id=record.message_id,
             status=record.status,
             to=receipt.to,
             reason=record.reason,

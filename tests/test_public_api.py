@@ -5,6 +5,8 @@ import smsgate
 PUBLIC = [
     "AuthenticationError",
     "BatchReceipt",
+    "BatchingGateway",
+    "BulkSend",
     "ConfigurationError",
     "DeliveryStatus",
     "Encoding",
@@ -15,7 +17,10 @@ PUBLIC = [
     "Message",
     "MessageRef",
     "NotFound",
+    "Outcome",
+    "OutcomeStatus",
     "PermissionDenied",
+    "Progress",
     "ProviderError",
     "ProviderUnavailable",
     "RateLimited",
@@ -24,6 +29,7 @@ PUBLIC = [
     "SmsGateError",
     "SmsGateway",
     "StatusReport",
+    "Summary",
     "TransportError",
     "UnsupportedFeature",
     "ValidationError",
@@ -35,6 +41,8 @@ PUBLIC = [
     "from_toml",
     "normalize_number",
     "segments",
+    "send_all",
+    "send_many",
 ]
 
 

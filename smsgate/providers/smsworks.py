@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Unpack
 from urllib.parse import quote
@@ -39,6 +39,7 @@ from smsgate.errors import (
     ConfigurationError,
     InsufficientCredit,
     InvalidRequest,
+    NotFound,
     PermissionDenied,
     ProviderError,
     ProviderUnavailable,
@@ -76,6 +77,7 @@ NAME: Final = "smsworks"
 BASE_URL: Final = "https://api.thesmsworks.co.uk/v1"
 MAX_BATCH: Final = 5000
 """Messages in one batch request (the guide once said 500; the spec and SDK say 5000)."""
+_ANY_MESSAGE: Final = "any"  # the batch key of messages that can all share /batch/any
 
 # --- statuses and errors -------------------------------------------------------------------
 
@@ -607,7 +609,10 @@ class SmsWorksGateway(HttpGateway):
         )
 
     async def status(self, ref: MessageRef) -> StatusReport:
-        """Where a message stands, from GET /messages/{id}."""
+        """Where a message stands, from GET /messages/{id} (or, for a message sent in a
+        batch without an id of its own, from GET /batch/{id})."""
+        if isinstance(ref, Receipt) and ref.message_id is None and ref.batch_id is not None:
+            return await self._status_in_batch(ref, ref.batch_id)
         path = f"/messages/{quote(message_id_of(ref), safe='')}"
         data = await self.request_json("GET", path)
         try:
@@ -616,8 +621,27 @@ class SmsWorksGateway(HttpGateway):
             raise self.unusable_answer("GET", path, f"an unexpected answer: {exc}") from exc
         return with_receipt(report, ref)
 
+    async def _status_in_batch(self, receipt: Receipt, batch_id: str) -> StatusReport:
+        for report in await self.batch_status(batch_id):
+            if report.to == receipt.to:
+                return with_receipt(report, receipt)
+        raise NotFound(
+            f"no message to {receipt.to} is listed in batch {batch_id} (yet)",
+            provider=self.name,
+        )
+
     async def cancel(self, ref: MessageRef) -> StatusReport:
-        """Cancel a scheduled message; the report says ``CANCELLED``."""
+        """Cancel a scheduled message; the report says ``CANCELLED``.
+
+        Raises:
+            UnsupportedFeature: the message was scheduled in a batch; cancel the batch.
+        """
+        if isinstance(ref, Receipt) and ref.message_id is None and ref.batch_id is not None:
+            raise UnsupportedFeature(
+                self.name,
+                "cancelling one message of a batch",
+                f"cancel the whole batch with cancel_batch({ref.batch_id!r})",
+            )
         message_id = message_id_of(ref)
         path = f"/messages/schedule/{quote(message_id, safe='')}"
         data = await self.request_json("DELETE", path)
@@ -730,6 +754,62 @@ class SmsWorksGateway(HttpGateway):
             recipients=batch.recipients if isinstance(batch, BatchReceipt) else (),
             raw=data,
         )
+
+    # -- bulk (send_many) -------------------------------------------------------------------
+
+    batch_limit = MAX_BATCH
+
+    def batch_key(self, message: Message, at: datetime | None) -> Hashable | None:
+        """Check ``message`` for a batch; say which messages it can share a request with.
+
+        Any messages can share ``/batch/any``; a scheduled batch needs one text
+        (``/batch/schedule``), and a flash message, or a scheduled one with metadata, goes
+        on its own.
+        """
+        self._check_message(message)
+        sender = check_sender(self._sender(message))
+        options = _options(message)
+        validity = _validity_minutes(message)
+        if options.get("flash"):
+            if at is not None:
+                raise UnsupportedFeature(
+                    self.name, "scheduled flash messages", "send it at its time"
+                )
+            return None
+        if at is None:
+            return _ANY_MESSAGE
+        if message.metadata:
+            return None
+        return (message.text, sender, message.tag, validity, repr(sorted(options.items())))
+
+    async def send_chunk(self, messages: Sequence[Message], at: datetime | None) -> list[Receipt]:
+        """Send (or schedule) messages in one batch request; a receipt each.
+
+        The batch endpoints give no per-message ids: each receipt has ``message_id=None`` and
+        the batch's ``batch_id``, and `status` finds the message through the batch. A lone
+        message goes through /message/send (or /message/schedule), which gives it an id.
+        """
+        if len(messages) == 1:
+            [message] = messages
+            return [await (self.send(message) if at is None else self.schedule(message, at))]
+        if at is None:
+            batch = await self.send_batch(messages)
+        else:
+            batch = await self.schedule_batch(messages, at)
+        return [
+            Receipt(
+                provider=self.name,
+                message_id=None,
+                to=m.to,
+                status=batch.status,
+                batch_id=batch.batch_id,
+                reference=m.reference,
+                metadata=m.metadata,
+                scheduled_at=at,
+                raw=batch.raw,
+            )
+            for m in messages
+        ]
 
     # -- the account ------------------------------------------------------------------------
 
