@@ -249,9 +249,12 @@ class BulkSend:
         self._read = 0
         self._in_flight = 0
         self._started = time.monotonic()
-        self._outcomes: asyncio.Queue[Outcome | object] = asyncio.Queue()
+        self._outcomes: asyncio.Queue[list[Outcome] | object] = asyncio.Queue()
         self._work: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=concurrency)
-        self._held = asyncio.Semaphore(concurrency * self.chunk_size)
+        # Messages that may still be read: taken when one is read, given back when its
+        # outcome is yielded, so that no more than concurrency x chunk_size are held.
+        self._room = concurrency * self.chunk_size
+        self._room_freed = asyncio.Event()
         self._buffers: dict[Hashable, list[tuple[int, Message]]] = {}
         self._running: set[_Work] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -289,13 +292,12 @@ class BulkSend:
         ]
         finished = asyncio.create_task(self._finish())
         try:
-            while True:
-                outcome = await self._outcomes.get()
-                if outcome is _DONE:
-                    break
-                assert isinstance(outcome, Outcome)
-                self._held.release()
-                yield outcome
+            while (outcomes := await self._outcomes.get()) is not _DONE:
+                assert isinstance(outcomes, list)
+                for outcome in outcomes:
+                    self._room += 1
+                    self._room_freed.set()
+                    yield outcome
         finally:
             finished.cancel()
             await self._stop()
@@ -323,7 +325,11 @@ class BulkSend:
                         provider=self._gateway.name,
                         maybe_sent=True,
                     )
-                    self._record(index, message, OutcomeStatus.UNCERTAIN, error=error, queue=False)
+                    self.summary.add(
+                        Outcome(
+                            index, OutcomeStatus.UNCERTAIN, message.reference, message, None, error
+                        )
+                    )
         self._running.clear()
         self._buffers.clear()
         summary = self.summary
@@ -334,11 +340,16 @@ class BulkSend:
     async def _produce(self) -> None:
         try:
             async for index, item in _enumerate(self._input):
-                if self._held.locked():
+                if self._room == 0:
                     await self._flush_largest()
-                await self._held.acquire()
+                    while self._room == 0:
+                        self._room_freed.clear()
+                        await self._room_freed.wait()
+                self._room -= 1
                 self._read = index + 1
-                await self._take(index, item)
+                work = self._take(index, item)
+                if work is not None:
+                    await self._work.put(work)
             await self._flush_all()
         except ConfigurationError as exc:  # the gateway cannot send at all: end the run
             self._failure = exc
@@ -349,13 +360,20 @@ class BulkSend:
         for _ in range(self.concurrency):
             await self._work.put(None)
 
-    async def _take(self, index: int, item: Item) -> None:
+    def _take(self, index: int, item: Item) -> _Work | None:
+        """Check one input; return the work to send now, if any (a full group, or a message
+        that goes alone)."""
         message = _as_message(self._gateway, item)
         if isinstance(message, SmsGateError):
             reference = item.get("reference") if isinstance(item, Mapping) else None
-            outcome = Outcome(index, OutcomeStatus.FAILED, _text(reference), error=message)
-            self._emit(outcome)
-            return
+            self._emit(
+                [
+                    self._outcome(
+                        index, None, OutcomeStatus.FAILED, error=message, reference=reference
+                    )
+                ]
+            )
+            return None
         key: Hashable | None = None
         if self._batching is not None:
             try:
@@ -363,16 +381,16 @@ class BulkSend:
             except ConfigurationError:
                 raise
             except SmsGateError as exc:
-                self._record(index, message, OutcomeStatus.FAILED, error=exc)
-                return
+                self._emit([self._outcome(index, message, OutcomeStatus.FAILED, error=exc)])
+                return None
         if key is None:
-            await self._work.put(_Work([(index, message)], batched=False))
-            return
+            return _Work([(index, message)], batched=False)
         buffer = self._buffers.setdefault(key, [])
         buffer.append((index, message))
-        if len(buffer) >= self.chunk_size:
-            del self._buffers[key]
-            await self._work.put(_Work(buffer, batched=True))
+        if len(buffer) < self.chunk_size:
+            return None
+        del self._buffers[key]
+        return _Work(buffer, batched=True)
 
     async def _flush_largest(self) -> None:
         """Send the fullest group early: held messages are at their limit."""
@@ -412,7 +430,7 @@ class BulkSend:
         except Exception as exc:
             self._fail(work, work.items, exc)
         else:
-            self._record(index, message, OutcomeStatus.ACCEPTED, receipt=receipt, work=work)
+            self._emit([self._outcome(index, message, OutcomeStatus.ACCEPTED, receipt, work=work)])
 
     async def _send_chunk(
         self, work: _Work, items: list[tuple[int, Message]], budget: list[int]
@@ -437,8 +455,13 @@ class BulkSend:
         except Exception as exc:
             self._fail(work, items, exc)
         else:
-            for (index, message), receipt in zip(items, receipts, strict=True):
-                self._record(index, message, OutcomeStatus.ACCEPTED, receipt=receipt, work=work)
+            accepted = OutcomeStatus.ACCEPTED
+            self._emit(
+                [
+                    self._outcome(index, message, accepted, receipt, work=work)
+                    for (index, message), receipt in zip(items, receipts, strict=True)
+                ]
+            )
 
     def _fail(self, work: _Work, items: list[tuple[int, Message]], exc: Exception) -> None:
         if isinstance(exc, TransportError):
@@ -450,33 +473,37 @@ class BulkSend:
             # An adapter's own bug: whether the request left is unknown.
             status = OutcomeStatus.UNCERTAIN
             error = GatewayError(f"unexpected error: {exc!r}", provider=self._gateway.name)
-        for index, message in items:
-            self._record(index, message, status, error=error, work=work)
+        self._emit(
+            [
+                self._outcome(index, message, status, error=error, work=work)
+                for index, message in items
+            ]
+        )
 
     # -- outcomes ---------------------------------------------------------------------------
 
-    def _record(
+    def _outcome(
         self,
         index: int,
-        message: Message,
+        message: Message | None,
         status: OutcomeStatus,
-        *,
         receipt: Receipt | None = None,
+        *,
         error: SmsGateError | None = None,
         work: _Work | None = None,
-        queue: bool = True,
-    ) -> None:
+        reference: Any = None,
+    ) -> Outcome:
+        """One outcome, counted in the summary."""
         if work is not None:
             work.open.discard(index)
-        outcome = Outcome(index, status, message.reference, message, receipt, error)
-        if queue:
-            self._emit(outcome)
-        else:
-            self.summary.add(outcome)
-
-    def _emit(self, outcome: Outcome) -> None:
+        if message is not None:
+            reference = message.reference
+        outcome = Outcome(index, status, _text(reference), message, receipt, error)
         self.summary.add(outcome)
-        self._outcomes.put_nowait(outcome)
+        return outcome
+
+    def _emit(self, outcomes: list[Outcome]) -> None:
+        self._outcomes.put_nowait(outcomes)
 
     def _progress(self) -> None:
         if self._on_progress is None:

@@ -111,7 +111,10 @@ def provider_options(message: Message, provider: str, known: Mapping[str, type])
     Raises:
         ValidationError: an option the provider does not have, or of the wrong type.
     """
-    options = dict(message.provider_options.get(provider, {}))
+    given = message.provider_options.get(provider)
+    if not given:
+        return {}
+    options = dict(given)
     for name, value in options.items():
         kind = known.get(name)
         if kind is None:

@@ -25,6 +25,7 @@ answer) the choices are noted beside the code that makes them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import re
 from collections.abc import Hashable, Mapping, Sequence
@@ -272,6 +273,7 @@ def schedule_time(at: datetime) -> str:
     return at.isoformat(timespec="seconds")
 
 
+@functools.lru_cache(maxsize=256)
 def check_sender(sender: str) -> str:
     """Refuse a sender The SMS Works cannot take (before any request).
 
@@ -289,7 +291,7 @@ def check_sender(sender: str) -> str:
 
 def _options(message: Message) -> dict[str, Any]:
     options = provider_options(message, NAME, _OPTIONS)
-    if not all(isinstance(email, str) for email in options.get("responseemail", [])):
+    if options and not all(isinstance(e, str) for e in options.get("responseemail", ())):
         raise ValidationError("provider_options", f"{NAME} option 'responseemail' takes strings")
     return options
 
@@ -307,12 +309,26 @@ def _validity_minutes(message: Message) -> int | None:
 
 def message_payload(message: Message, sender: str, *, at: datetime | None = None) -> _Message:
     """The body of /message/send, /message/flash and /message/schedule, and an item of
-    /batch/any."""
-    options = _options(message)
-    return _Message(
-        sender=check_sender(sender),
-        destination=wire_number(message.to),
-        content=message.text,
+    /batch/any.
+
+    Raises:
+        ValidationError: the sender, validity or options cannot be sent to The SMS Works.
+    """
+    check_sender(sender)
+    _options(message)
+    _validity_minutes(message)
+    return _checked_payload(message, sender, at)
+
+
+def _checked_payload(message: Message, sender: str, at: datetime | None = None) -> _Message:
+    """`message_payload` for a message already checked (by it, or by a batch key)."""
+    payload = _Message(sender=sender, destination=message.to[1:], content=message.text)
+    options = message.provider_options.get(NAME) or {}
+    plain = message.tag is None and message.validity is None and not message.metadata
+    if plain and at is None and not options:
+        return payload  # the common case of a bulk run: nothing more to add
+    return attrs.evolve(
+        payload,
         tag=message.tag,
         metadata=[_MetaData(k, v) for k, v in message.metadata.items()] or None,
         validity=_validity_minutes(message),
@@ -685,14 +701,20 @@ class SmsWorksGateway(HttpGateway):
         (/batch/send); any others as distinct messages (/batch/any).
         """
         self._ensure_open()
-        senders = self._senders(messages)
+        return await self._post_batch(messages, self._senders(messages))
+
+    async def _post_batch(
+        self, messages: Sequence[Message], senders: Sequence[str]
+    ) -> BatchReceipt:
+        """/batch/send for one text, else /batch/any, for messages already checked."""
         one_text = batch_payload(messages, senders)
         if one_text is not None:
             path, payload = "/batch/send", _wire.unstructure(one_text)
         else:
             path = "/batch/any"
+            unstructure = _wire.unstructure
             payload = [
-                _wire.unstructure(message_payload(m, sender))
+                unstructure(_checked_payload(m, sender))
                 for m, sender in zip(messages, senders, strict=True)
             ]
         data = await self.request_json("POST", path, json_body=payload)
@@ -783,7 +805,7 @@ class SmsWorksGateway(HttpGateway):
         return (message.text, sender, message.tag, validity, repr(sorted(options.items())))
 
     async def send_chunk(self, messages: Sequence[Message], at: datetime | None) -> list[Receipt]:
-        """Send (or schedule) messages in one batch request; a receipt each.
+        """Send (or schedule) messages of one `batch_key` in one batch request; a receipt each.
 
         The batch endpoints give no per-message ids: each receipt has ``message_id=None`` and
         the batch's ``batch_id``, and `status` finds the message through the batch. A lone
@@ -793,7 +815,8 @@ class SmsWorksGateway(HttpGateway):
             [message] = messages
             return [await (self.send(message) if at is None else self.schedule(message, at))]
         if at is None:
-            batch = await self.send_batch(messages)
+            self._ensure_open()
+            batch = await self._post_batch(messages, [self._sender(m) for m in messages])
         else:
             batch = await self.schedule_batch(messages, at)
         return [
