@@ -296,7 +296,7 @@ class HttpGateway(BaseGateway):
         if authenticate:
             headers.update(await self.auth_headers())
         url = self.base_url + path
-        started = time.perf_counter()
+        started = time.perf_counter() if logger.isEnabledFor(logging.DEBUG) else 0.0
         try:
             # No redirects: a 307 would resend the message, and the token, elsewhere.
             async with session.request(
@@ -313,9 +313,9 @@ class HttpGateway(BaseGateway):
             error = self._transport_error(exc, method, url)
             logger.debug("%s %s failed: %s", method, url, error)
             raise error from exc
-        logger.debug(
-            "%s %s -> %d in %.1f ms", method, url, status, (time.perf_counter() - started) * 1000
-        )
+        if started:
+            took = (time.perf_counter() - started) * 1000
+            logger.debug("%s %s -> %d in %.1f ms", method, url, status, took)
         response = HttpResponse(status, answer_headers, self._redact(body))
         if status >= 300:
             raise self.error_from_response(response)

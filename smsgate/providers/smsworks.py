@@ -504,14 +504,11 @@ class SmsWorksGateway(HttpGateway):
 
     async def auth_headers(self) -> Mapping[str, str]:
         # The token goes as it is, with no "Bearer": issued tokens start with "JWT ".
-        return {"Authorization": await self._get_token()}
-
-    async def _get_token(self) -> str:
         if self._token is None:
             async with self._token_lock:
                 if self._token is None:
                     self._token = Secret(await self._fetch_token())
-        return self._token.reveal()
+        return {"Authorization": self._token.reveal()}
 
     async def _fetch_token(self) -> str:
         assert self._credentials is not None
