@@ -235,9 +235,11 @@ def parse_created(data: Any, recipients: Sequence[str]) -> tuple[str, dict[str, 
     sms_ids = data.get("sms_ids")
     if not isinstance(sms_ids, dict):
         raise WireError(f"sms_ids is {sms_ids!r}, not an object")
+    wanted = set(recipients)
     by_number: dict[str, list[str]] = {}
     for key, value in sms_ids.items():
-        number = _number(key)
+        # Most keys are the number as sent; only others need reading (phonenumbers is slow).
+        number = key if key in wanted else _number(key)
         values = value if isinstance(value, list) else [value]
         if number is not None:
             by_number.setdefault(number, []).extend(_id(v, f"the SMS id of {key}") for v in values)
