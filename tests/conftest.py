@@ -7,7 +7,7 @@ import inspect
 import json
 import socket
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import aioresponses.core
@@ -128,3 +128,26 @@ def mock_http(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses.aiorespo
         monkeypatch.setattr(aioresponses.core, "ClientResponse", _CompatClientResponse)
     with aioresponses.aioresponses() as mocked:
         yield mocked
+
+
+async def cancel_after(run: AsyncIterable[Any], outcomes: int) -> tuple[list[Any], float]:
+    """Consume ``run`` in a task until ``outcomes`` have come, then cancel the task.
+
+    Returns the outcomes seen and the seconds the cancelled task took to finish.
+    """
+    seen: list[Any] = []
+    enough = asyncio.Event()
+
+    async def consume() -> None:
+        async for outcome in run:
+            seen.append(outcome)
+            if len(seen) >= outcomes:
+                enough.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(enough.wait(), 10)
+    started = asyncio.get_running_loop().time()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    return seen, asyncio.get_running_loop().time() - started

@@ -28,6 +28,7 @@ from smsgate import (
 from smsgate.providers.smsscheduler import SmsSchedulerGateway
 from smsgate.providers.smsworks import SmsWorksGateway
 from smsgate.testing import FakeGateway
+from tests.conftest import cancel_after
 from tests.providers.smsworks_support import BASE as WORKS
 from tests.providers.smsworks_support import TOKEN, fixture
 
@@ -285,22 +286,8 @@ async def test_the_summary_counts_reasons_and_keeps_the_first_failures():
 async def test_cancelling_stops_promptly_and_accounts_for_every_message_read():
     gateway = SlowGateway(delay=0.05)
     run = send_many(gateway, messages(10_000), concurrency=4)
-    seen = []
-    enough = asyncio.Event()
-
-    async def consume():
-        async for outcome in run:
-            seen.append(outcome)
-            if len(seen) == 12:
-                enough.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(enough.wait(), 5)
-    started = asyncio.get_running_loop().time()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert asyncio.get_running_loop().time() - started < 1.0
+    seen, took = await cancel_after(run, 12)
+    assert took < 1.0
     summary = run.summary
     assert summary.accepted >= len(seen)
     assert summary.accepted == len(gateway.outbox)  # what was accepted is still reported

@@ -1,13 +1,12 @@
 """Bulk sends over a real HTTP server on 127.0.0.1 (benchmarks/server.py)."""
 
-import asyncio
-
 import pytest
 
 from benchmarks.server import COUNTS, make_app
 from smsgate import Message, OutcomeStatus, send_all, send_many
 from smsgate.providers.smsscheduler import SmsSchedulerGateway
 from smsgate.providers.smsworks import SmsWorksGateway
+from tests.conftest import cancel_after
 
 
 def number(i: int) -> str:
@@ -74,22 +73,8 @@ async def test_cancelling_over_the_network_stops_promptly_and_nothing_is_sent_tw
     messages = [Message(number(i), f"n{i}") for i in range(2_000)]
     async with SmsWorksGateway(token="JWT t", sender="Acme", base_url=base + "/v1") as gateway:
         run = send_many(gateway, messages, concurrency=2, chunk_size=50)
-        seen = []
-        enough = asyncio.Event()
-
-        async def consume():
-            async for outcome in run:
-                seen.append(outcome)
-                if len(seen) >= 100:
-                    enough.set()
-
-        task = asyncio.create_task(consume())
-        await asyncio.wait_for(enough.wait(), 10)
-        started = asyncio.get_running_loop().time()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert asyncio.get_running_loop().time() - started < 1.0
+        _, took = await cancel_after(run, 100)
+        assert took < 1.0
     summary = run.summary
     assert summary.accepted >= 100
     assert summary.total == run._read
