@@ -15,7 +15,35 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestServer
 
+import smsgate.providers.base
+import smsgate.retry
+
 Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@pytest.fixture(autouse=True)
+def no_retries() -> Iterator[None]:
+    """Tests see each request fail once, as users' tests do with set_testing; the retry
+    tests turn retrying back on with the ``retrying`` fixture."""
+    smsgate.retry.set_testing(True)
+    yield
+    smsgate.retry.set_testing(False)
+
+
+class Sleeps(list[float]):
+    """An instant sleep that records how long it was asked to wait."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def retrying(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
+    """Turn retrying on, with an instant sleep; returns the waits asked for."""
+    smsgate.retry.set_testing(False)
+    sleeps = Sleeps()
+    monkeypatch.setattr(smsgate.providers.base, "_retry_sleep", sleeps)
+    return sleeps
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ and read answers with pure functions, and call `HttpGateway.request`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import platform
@@ -20,6 +21,7 @@ from typing import Any, ClassVar, TypedDict
 
 import aiohttp
 import attrs
+from aiolimiter import AsyncLimiter
 
 from smsgate._version import __version__
 from smsgate.errors import (
@@ -33,6 +35,7 @@ from smsgate.errors import (
 )
 from smsgate.gateway import BaseGateway
 from smsgate.model import Message
+from smsgate.retry import RetryPolicy
 
 __all__ = [
     "USER_AGENT",
@@ -129,6 +132,21 @@ def provider_options(message: Message, provider: str, known: Mapping[str, type])
     return options
 
 
+_IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE"})
+
+
+async def _retry_sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+def _limiter(option: str, rate: float | None) -> AsyncLimiter | None:
+    if rate is None:
+        return None
+    if not _is_seconds(rate):
+        raise ConfigurationError(f"{option}: must be a positive number")
+    return AsyncLimiter(rate, 1.0)
+
+
 def _is_seconds(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
@@ -158,6 +176,10 @@ class HttpOptions(TypedDict, total=False):
     timeout: float
     connect_timeout: float | None
     default_region: str | None
+    retries: int
+    retry_backoff: float
+    requests_per_second: float | None
+    messages_per_second: float | None
 
 
 class HttpGateway(BaseGateway):
@@ -171,11 +193,16 @@ class HttpGateway(BaseGateway):
         session: an `aiohttp.ClientSession` to borrow; it is not closed by `aclose`. Without
             one, a session is made on first use and closed by `aclose`.
         base_url: the API root, e.g. a test host; defaults to the provider's production URL.
-        timeout: seconds a whole request may take, answer included.
+        timeout: seconds one try of a request may take, answer included.
         connect_timeout: seconds getting a connection may take, waiting for a free one
             included; shorter than ``timeout``, and by default a third of it, at most 10.
             A request that times out here provably sent nothing.
         default_region: the country national numbers are read in (``"GB"``).
+        retries: how many times a failed request is tried again, when that cannot send a
+            message twice (see `smsgate.retry`); 0 turns retrying off.
+        retry_backoff: the first wait before a retry, in seconds; waits double, with jitter.
+        requests_per_second: the most requests this gateway starts in a second.
+        messages_per_second: the most messages it sends in a second (a batch counts each).
 
     Raises:
         ConfigurationError: a setting is invalid.
@@ -193,6 +220,10 @@ class HttpGateway(BaseGateway):
         timeout: float = 30.0,
         connect_timeout: float | None = None,
         default_region: str | None = None,
+        retries: int = 2,
+        retry_backoff: float = 0.5,
+        requests_per_second: float | None = None,
+        messages_per_second: float | None = None,
     ) -> None:
         super().__init__(default_region=default_region)
         url = base_url or self.default_base_url
@@ -212,6 +243,13 @@ class HttpGateway(BaseGateway):
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._session = session
         self._owns_session = session is None
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ConfigurationError("retries: must be a whole number, 0 or more")
+        if not _is_seconds(retry_backoff):
+            raise ConfigurationError("retry_backoff: must be a positive number of seconds")
+        self.retry = RetryPolicy(attempts=retries + 1, backoff=retry_backoff)
+        self._request_rate = _limiter("requests_per_second", requests_per_second)
+        self._message_rate = _limiter("messages_per_second", messages_per_second)
 
     # -- hooks for adapters ---------------------------------------------------------------
 
@@ -269,14 +307,19 @@ class HttpGateway(BaseGateway):
         *,
         json_body: Any = None,
         authenticate: bool = True,
+        messages: int = 0,
+        idempotent: bool | None = None,
     ) -> HttpResponse:
-        """Make one request and return its 2xx answer. Redirects are not followed.
+        """Make one request, retried as `smsgate.retry` allows, and return its 2xx answer.
+        Redirects are not followed.
 
         Args:
             method: ``"GET"``, ``"POST"``, ``"DELETE"`` ...
             path: the path below ``base_url``, starting with ``/``.
             json_body: what to send as JSON, if anything.
             authenticate: whether to add `auth_headers` (``False`` for a token request).
+            messages: how many messages the request sends, for ``messages_per_second``.
+            idempotent: whether repeating it is harmless; by default GET and DELETE are.
 
         Raises:
             ValidationError: ``json_body`` cannot be encoded as JSON (nothing is sent).
@@ -284,14 +327,37 @@ class HttpGateway(BaseGateway):
                 `error_from_response`).
             TransportError: no answer, or one that could not be read in full.
         """
-        session = self._client()
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        self._client()
         data: bytes | None = None
         if json_body is not None:
             try:
                 data = json.dumps(json_body, separators=(",", ":")).encode()
             except (TypeError, ValueError) as exc:
                 raise ValidationError("provider_options", f"cannot be sent as JSON: {exc}") from exc
+        if idempotent is None:
+            idempotent = method in _IDEMPOTENT
+
+        async def attempt() -> HttpResponse:
+            return await self._attempt(method, path, data, authenticate, messages)
+
+        return await self.retry.call(attempt, idempotent=idempotent, sleep=_retry_sleep)
+
+    async def _throttle(self, messages: int) -> None:
+        if self._request_rate is not None:
+            await self._request_rate.acquire()
+        if self._message_rate is not None:
+            while messages > 0:  # aiolimiter takes at most its rate at once
+                piece = min(messages, self._message_rate.max_rate)
+                await self._message_rate.acquire(piece)
+                messages -= int(piece)
+
+    async def _attempt(
+        self, method: str, path: str, data: bytes | None, authenticate: bool, messages: int
+    ) -> HttpResponse:
+        session = self._client()
+        await self._throttle(messages)
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if data is not None:
             headers["Content-Type"] = "application/json"
         if authenticate:
             headers.update(await self.auth_headers())
@@ -322,7 +388,14 @@ class HttpGateway(BaseGateway):
         return response
 
     async def request_json(
-        self, method: str, path: str, *, json_body: Any = None, authenticate: bool = True
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        authenticate: bool = True,
+        messages: int = 0,
+        idempotent: bool | None = None,
     ) -> Any:
         """Like `request`, and return the answer's JSON (``None`` for an empty body).
 
@@ -330,7 +403,14 @@ class HttpGateway(BaseGateway):
             TransportError: a 2xx answer whose body is not JSON (``maybe_sent`` is true: the
                 provider said yes, but not what it accepted).
         """
-        response = await self.request(method, path, json_body=json_body, authenticate=authenticate)
+        response = await self.request(
+            method,
+            path,
+            json_body=json_body,
+            authenticate=authenticate,
+            messages=messages,
+            idempotent=idempotent,
+        )
         try:
             return response.json()
         except ValueError as exc:

@@ -399,7 +399,7 @@ class SmsSchedulerGateway(HttpGateway):
         else:
             date, status = delivery_date(at, self._zone()), DeliveryStatus.SCHEDULED
         body = sms_payload(messages, self._sender_id(messages[0]), date)
-        data = await self.request_json("POST", "/sms", json_body=body)
+        data = await self.request_json("POST", "/sms", json_body=body, messages=len(messages))
         try:
             message_id, sms_ids = parse_created(data, [m.to for m in messages])
         except WireError as exc:

@@ -515,7 +515,7 @@ class SmsWorksGateway(HttpGateway):
         body = {name: value.reveal() for name, value in self._credentials.items()}
         try:
             data = await self.request_json(
-                "POST", "/auth/token", json_body=body, authenticate=False
+                "POST", "/auth/token", json_body=body, authenticate=False, idempotent=True
             )
             return structure(_wire, data, _Token).token
         except (TransportError, WireError) as exc:
@@ -569,7 +569,8 @@ class SmsWorksGateway(HttpGateway):
         return sender
 
     async def _post(self, path: str, payload: Any) -> Any:
-        return await self.request_json("POST", path, json_body=_wire.unstructure(payload))
+        body = _wire.unstructure(payload)
+        return await self.request_json("POST", path, json_body=body, messages=1)
 
     def _read(self, data: Any, cls: type[Any], method: str, path: str) -> Any:
         try:
@@ -714,7 +715,7 @@ class SmsWorksGateway(HttpGateway):
                 unstructure(_checked_payload(m, sender))
                 for m, sender in zip(messages, senders, strict=True)
             ]
-        data = await self.request_json("POST", path, json_body=payload)
+        data = await self.request_json("POST", path, json_body=payload, messages=len(messages))
         return self._batch_receipt(data, messages, "POST", path, None)
 
     async def schedule_batch(self, messages: Sequence[Message], at: datetime) -> BatchReceipt:
@@ -733,7 +734,9 @@ class SmsWorksGateway(HttpGateway):
                 "schedule one batch per text, or the messages one by one",
             )
         payload = _wire.unstructure(one_text)
-        data = await self.request_json("POST", "/batch/schedule", json_body=payload)
+        data = await self.request_json(
+            "POST", "/batch/schedule", json_body=payload, messages=len(messages)
+        )
         return self._batch_receipt(data, messages, "POST", "/batch/schedule", at)
 
     def _batch_receipt(

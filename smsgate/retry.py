@@ -1,0 +1,106 @@
+"""Retrying requests without ever sending a message twice.
+
+A request is tried again only when its failure proves that the provider accepted nothing, or
+when it is idempotent (asking for a status, cancelling):
+
+================================================  ===============  ================
+failure                                           send, schedule   status, cancel
+================================================  ===============  ================
+no connection (``TransportError``, not sent)      retried          retried
+no answer after the request left (maybe sent)     **not retried**  retried
+``RateLimited`` (429), ``Retry-After`` honoured   retried          retried
+an error the provider documents as "try again"    retried          retried
+other 5xx (``ProviderUnavailable``)               not retried      retried
+anything else                                     not retried      not retried
+================================================  ===============  ================
+
+Waits grow exponentially with full jitter, and a ``Retry-After`` is honoured when it is not
+longer than ``max_retry_after`` (a longer one gives up at once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import attrs
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_random_exponential
+
+from smsgate.errors import ProviderError, ProviderUnavailable, RateLimited, TransportError
+
+__all__ = ["RetryPolicy", "set_testing", "should_retry"]
+
+T = TypeVar("T")
+
+_testing = False
+
+
+def set_testing(testing: bool = True) -> None:
+    """Turn retrying off (``True``) or back on everywhere, for your own tests: a failure then
+    reaches the caller at once, after exactly one request."""
+    global _testing
+    _testing = testing
+
+
+def should_retry(error: BaseException, *, idempotent: bool) -> bool:
+    """Whether a request that failed with ``error`` may be made again."""
+    if isinstance(error, TransportError):
+        return idempotent or not error.maybe_sent
+    if isinstance(error, ProviderError):
+        return error.retryable or (idempotent and isinstance(error, ProviderUnavailable))
+    return False
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How often, and how patiently, a gateway retries.
+
+    Args:
+        attempts: tries in all; 1 turns retrying off.
+        backoff: the first wait in seconds; each wait is random up to double the last.
+        max_backoff: the longest wait between tries, in seconds.
+        max_retry_after: the longest ``Retry-After`` to wait for; a longer one gives up.
+    """
+
+    attempts: int = 3
+    backoff: float = 0.5
+    max_backoff: float = 10.0
+    max_retry_after: float = 60.0
+
+    def _retryable(self, idempotent: bool) -> Callable[[BaseException], bool]:
+        def check(error: BaseException) -> bool:
+            if not should_retry(error, idempotent=idempotent):
+                return False
+            wait = getattr(error, "retry_after", None) if isinstance(error, RateLimited) else None
+            return wait is None or wait <= self.max_retry_after
+
+        return check
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            return error.retry_after
+        return float(wait_random_exponential(self.backoff, self.max_backoff)(state))
+
+    async def call(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        idempotent: bool,
+        sleep: Callable[[float], Awaitable[None]],
+    ) -> T:
+        """Run ``attempt`` until it succeeds, fails for good, or the tries run out."""
+        if _testing:
+            return await attempt()
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=self._wait,
+            retry=retry_if_exception(self._retryable(idempotent)),
+            sleep=sleep,
+            reraise=True,
+        )
+        async for try_ in retrying:
+            with try_:
+                return await attempt()
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
