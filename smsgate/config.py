@@ -19,7 +19,7 @@ import json
 import os
 import tomllib
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -45,6 +45,7 @@ ProviderFactory = Callable[..., SmsGateway]
 
 _BUILTIN: dict[str, str] = {
     "fake": "smsgate.testing:FakeGateway",
+    "routing": "smsgate.routing:RoutingGateway",
     "smsscheduler": "smsgate.providers.smsscheduler:SmsSchedulerGateway",
     "smsworks": "smsgate.providers.smsworks:SmsWorksGateway",
 }
@@ -176,12 +177,12 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
         if get_origin(annotation) in (Union, types.UnionType)
         else (annotation,)
     )
-    if any(get_origin(t) in (Mapping, dict) for t in members):
+    if any(get_origin(t) in (Mapping, dict, Sequence, list) for t in members):
         try:
             return json.loads(value)
         except ValueError:
             raise ConfigurationError(
-                f"option {name!r} must be a JSON object; the value given is not"
+                f"option {name!r} must be JSON; the value given is not"
             ) from None
     if str in members or not any(t in members for t in (bool, int, float)):
         return value

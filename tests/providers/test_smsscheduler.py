@@ -575,7 +575,7 @@ def test_configuration_from_the_environment_reads_ids_and_senders():
 
 
 def test_senders_from_the_environment_must_be_json():
-    with pytest.raises(ConfigurationError, match="option 'senders' must be a JSON object"):
+    with pytest.raises(ConfigurationError, match="option 'senders' must be JSON"):
         smsgate.from_env(
             {"SMSGATE_PROVIDER": "smsscheduler", "SMSGATE_TOKEN": "t", "SMSGATE_SENDERS": "Acme=1"}
         )
