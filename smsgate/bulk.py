@@ -317,19 +317,15 @@ class BulkSend:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         # Whatever was in flight may have gone out; whatever was only buffered did not.
+        stopped = TransportError(
+            "the bulk send was stopped while this request was in flight",
+            provider=self._gateway.name,
+            maybe_sent=True,
+        )
         for work in self._running:
             for index, message in work.items:
                 if index in work.open:
-                    error = TransportError(
-                        "the bulk send was stopped while this request was in flight",
-                        provider=self._gateway.name,
-                        maybe_sent=True,
-                    )
-                    self.summary.add(
-                        Outcome(
-                            index, OutcomeStatus.UNCERTAIN, message.reference, message, None, error
-                        )
-                    )
+                    self._outcome(index, message, OutcomeStatus.UNCERTAIN, error=stopped)
         self._running.clear()
         self._buffers.clear()
         summary = self.summary

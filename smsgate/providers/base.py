@@ -327,7 +327,7 @@ class HttpGateway(BaseGateway):
                 `error_from_response`).
             TransportError: no answer, or one that could not be read in full.
         """
-        self._client()
+        self._ensure_open()  # outside the retries: a closed gateway is not a transient failure
         data: bytes | None = None
         if json_body is not None:
             try:

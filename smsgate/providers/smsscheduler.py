@@ -168,13 +168,22 @@ def delivery_date(at: datetime, zone: zoneinfo.ZoneInfo) -> str:
     return local.strftime(DATE_FORMAT)
 
 
-def sms_payload(messages: Sequence[Message], sender_id: int, date: str) -> dict[str, Any]:
-    """The body of ``POST /sms``: one text to every recipient of ``messages``."""
-    first = messages[0]
-    if first.validity is not None:
+def check_supported(message: Message) -> None:
+    """Refuse what SMS Scheduler cannot express (before any request).
+
+    Raises:
+        UnsupportedFeature: the message has a validity period.
+    """
+    if message.validity is not None:
         raise UnsupportedFeature(
             NAME, "a validity period", "leave validity out, or send through another provider"
         )
+
+
+def sms_payload(messages: Sequence[Message], sender_id: int, date: str) -> dict[str, Any]:
+    """The body of ``POST /sms``: one text to every recipient of ``messages``."""
+    first = messages[0]
+    check_supported(first)
     body: dict[str, Any] = _wire.unstructure(
         _Sms(
             message_text=first.text,
@@ -465,10 +474,7 @@ class SmsSchedulerGateway(HttpGateway):
         self._check_message(message)
         if at is not None:
             self._zone()
-        if message.validity is not None:
-            raise UnsupportedFeature(
-                NAME, "a validity period", "leave validity out, or send through another provider"
-            )
+        check_supported(message)
         options = provider_options(message, NAME, _OPTIONS)
         return (message.text, self._sender_id(message), options.get("message_stop"))
 
@@ -513,7 +519,6 @@ class SmsSchedulerGateway(HttpGateway):
             provider=self.name,
             message_id=sms_id,
             status=DeliveryStatus.CANCELLED,
-            to=ref.to if isinstance(ref, Receipt) else None,
             batch_id=_batch_of(ref),
             raw=data,
         )

@@ -664,7 +664,6 @@ class SmsWorksGateway(HttpGateway):
             provider=self.name,
             message_id=accepted.message_id,
             status=parse_status(accepted.status),
-            to=ref.to if isinstance(ref, Receipt) else None,
             provider_status=accepted.status,
             raw=data,
         )
