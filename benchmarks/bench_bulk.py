@@ -37,7 +37,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.server import serve
+from benchmarks.server import running
 from smsgate import Message, send_all, send_many
 from smsgate.providers.base import USER_AGENT
 from smsgate.providers.smsscheduler import SmsSchedulerGateway
@@ -213,12 +213,8 @@ def main() -> None:
         return
 
     singles, bulk, million = (1000, 20_000, 100_000) if args.quick else (5000, 100_000, 1_000_000)
-    receive, send = multiprocessing.Pipe(duplex=False)
-    server = multiprocessing.get_context("spawn").Process(target=serve, args=(send,), daemon=True)
-    server.start()
     rows = []
-    try:
-        base = f"http://127.0.0.1:{receive.recv()}"
+    with running() as base:
         messages = distinct(singles)
         raw, ours = best(
             args.rounds,
@@ -255,9 +251,6 @@ def main() -> None:
         )
         rss = json.loads(child.stdout)
         print(f"rss: {rss}")
-    finally:
-        server.terminate()
-        server.join(5)
 
     print()
     print(

@@ -9,9 +9,12 @@ process of its own; tests run it in theirs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
+import multiprocessing
 from collections import Counter
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 
 from aiohttp import web
@@ -104,3 +107,17 @@ def serve(port_out: Connection, track_destinations: bool = False) -> None:
         await asyncio.Event().wait()
 
     asyncio.run(main())
+
+
+@contextlib.contextmanager
+def running(track_destinations: bool = False) -> Iterator[str]:
+    """Run the server in a process of its own for the block; yields its base URL."""
+    receive, send = multiprocessing.Pipe(duplex=False)
+    context = multiprocessing.get_context("spawn")
+    process = context.Process(target=serve, args=(send, track_destinations), daemon=True)
+    process.start()
+    try:
+        yield f"http://127.0.0.1:{receive.recv()}"
+    finally:
+        process.terminate()
+        process.join(5)

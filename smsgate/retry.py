@@ -91,8 +91,22 @@ class RetryPolicy:
         sleep: Callable[[float], Awaitable[None]],
     ) -> T:
         """Run ``attempt`` until it succeeds, fails for good, or the tries run out."""
-        if _testing:
+        # Most requests succeed at once: try without the retry machinery (about 25 us a
+        # call), and hand over to tenacity only after a failure worth retrying.
+        try:
             return await attempt()
+        except Exception as error:
+            if _testing or self.attempts < 2 or not self._retryable(idempotent)(error):
+                raise
+            first_failure: Exception | None = error
+
+        async def again() -> T:
+            nonlocal first_failure
+            if first_failure is not None:  # replayed as tenacity's first attempt
+                failure, first_failure = first_failure, None
+                raise failure
+            return await attempt()
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
             wait=self._wait,
@@ -102,5 +116,5 @@ class RetryPolicy:
         )
         async for try_ in retrying:
             with try_:
-                return await attempt()
+                return await again()
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
