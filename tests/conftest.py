@@ -8,12 +8,13 @@ import json
 import socket
 import struct
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, Self
 
 import aioresponses.core
 import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestServer
+from yarl import URL
 
 import smsgate.providers.base
 import smsgate.retry
@@ -76,7 +77,7 @@ class RawServer:
         host, port = self._server.sockets[0].getsockname()[:2]
         return f"http://{host}:{port}"
 
-    async def __aenter__(self) -> RawServer:
+    async def __aenter__(self) -> Self:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         return self
 
@@ -179,3 +180,15 @@ async def cancel_after(run: AsyncIterable[Any], outcomes: int) -> tuple[list[Any
     with pytest.raises(asyncio.CancelledError):
         await task
     return seen, asyncio.get_running_loop().time() - started
+
+
+def recorded(mocked: Any, method: str, url: str) -> list[Any]:
+    """The calls aioresponses recorded to ``method url``."""
+    return mocked.requests.get((method, URL(url)), [])  # type: ignore[no-any-return]
+
+
+def recorded_request(mocked: Any, method: str, url: str, index: int = 0) -> tuple[Any, Any]:
+    """The headers and JSON body of one recorded call (``None`` without a body)."""
+    call = recorded(mocked, method, url)[index]
+    data = call.kwargs.get("data")
+    return call.kwargs["headers"], None if data is None else json.loads(data)

@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from tests.conftest import read_request, reset
+from tests.conftest import RawServer, read_request, reset
 
 ACCEPTING = frozenset({"ok", "reset_after_read", "hang", "truncated", "wrong_type"})
 FAULTS = (
@@ -34,8 +34,9 @@ def _response(status: str, body: bytes, *headers: str, length: int | None = None
     return ("\r\n".join([*head, *headers]) + "\r\n\r\n").encode() + body
 
 
-class FaultServer:
+class FaultServer(RawServer):
     def __init__(self, faults: Iterable[str] | Callable[[int], str] = ()) -> None:
+        super().__init__(self._serve)
         if callable(faults):
             self._next: Callable[[int], str] = faults
         else:
@@ -46,21 +47,6 @@ class FaultServer:
         self.requests = 0
         self.faults: Counter[str] = Counter()
         self.accepted: Counter[str] = Counter()
-        self._server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-
-    async def __aenter__(self) -> FaultServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -68,8 +54,6 @@ class FaultServer:
                 pass
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
-        finally:
-            writer.close()
 
     async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Serve one request; whether the connection stays open for another."""

@@ -10,7 +10,8 @@ from typing import Any
 
 import yaml
 from openapi_schema_validator import OAS30Validator
-from yarl import URL
+
+from tests.conftest import recorded, recorded_request
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "smsworks"
 BASE = "https://api.thesmsworks.co.uk/v1"
@@ -51,11 +52,9 @@ def schema_errors(body: Any, schema: str) -> list[str]:
 
 
 def calls(mocked: Any, method: str, path: str) -> list[Any]:
-    return mocked.requests.get((method, URL(BASE + path)), [])
+    return recorded(mocked, method, BASE + path)
 
 
-def sent(mocked: Any, method: str, path: str, index: int = 0) -> tuple[dict[str, str], Any]:
+def sent(mocked: Any, method: str, path: str, index: int = 0) -> tuple[Any, Any]:
     """The headers and JSON body of a recorded call."""
-    call = calls(mocked, method, path)[index]
-    data = call.kwargs.get("data")
-    return call.kwargs["headers"], None if data is None else json.loads(data)
+    return recorded_request(mocked, method, BASE + path, index)

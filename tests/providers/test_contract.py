@@ -28,6 +28,7 @@ from smsgate import (
 )
 from smsgate.testing import FakeGateway
 from tests.providers import smsworks_support
+from tests.providers.smsworks_support import fixture
 
 Outcome = Literal["delivered", "undelivered"]
 Refusal = Literal["auth", "invalid_recipient", "unavailable", "not_found"]
@@ -168,10 +169,6 @@ class SmsSchedulerHarness(HttpHarness):
             elif body is not None:
                 answer["body"] = body
             getattr(self.mocked, method)(re.compile(re.escape(self.base) + ".*"), **answer)
-
-
-def fixture(name: str) -> Any:
-    return smsworks_support.fixture(name)
 
 
 HARNESSES = [FakeHarness, SmsWorksHarness, SmsSchedulerHarness]

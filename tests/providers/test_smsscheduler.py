@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from yarl import URL
 
 import smsgate
 from smsgate import (
@@ -37,7 +36,7 @@ from smsgate.providers.smsscheduler import (
     parse_success,
     sms_payload,
 )
-from tests.conftest import leaks
+from tests.conftest import leaks, recorded, recorded_request
 
 BASE = "https://sms-scheduler.com/api/v1"
 TOKEN = "sk-live-0123456789-s3cr3t"
@@ -52,13 +51,11 @@ def fixture(name):
 
 
 def calls(mocked, method, path):
-    return mocked.requests.get((method, URL(BASE + path)), [])
+    return recorded(mocked, method, BASE + path)
 
 
 def sent(mocked, method, path, index=0):
-    call = calls(mocked, method, path)[index]
-    data = call.kwargs.get("data")
-    return call.kwargs["headers"], None if data is None else json.loads(data)
+    return recorded_request(mocked, method, BASE + path, index)
 
 
 def in_a_day():
