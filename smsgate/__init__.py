@@ -42,6 +42,7 @@ from smsgate.errors import (
 from smsgate.gateway import SmsGateway
 from smsgate.model import (
     BatchReceipt,
+    InboundMessage,
     Message,
     MessageRef,
     Receipt,
@@ -49,6 +50,7 @@ from smsgate.model import (
     normalize_number,
 )
 from smsgate.status import DeliveryStatus, FailureReason
+from smsgate.tracking import StatusTimeout, Tracker, track, wait_for_final
 
 __all__ = [
     "AuthenticationError",
@@ -60,6 +62,7 @@ __all__ = [
     "Encoding",
     "FailureReason",
     "GatewayError",
+    "InboundMessage",
     "InsufficientCredit",
     "InvalidRequest",
     "Message",
@@ -77,7 +80,9 @@ __all__ = [
     "SmsGateError",
     "SmsGateway",
     "StatusReport",
+    "StatusTimeout",
     "Summary",
+    "Tracker",
     "TransportError",
     "UnsupportedFeature",
     "ValidationError",
@@ -91,4 +96,6 @@ __all__ = [
     "segments",
     "send_all",
     "send_many",
+    "track",
+    "wait_for_final",
 ]

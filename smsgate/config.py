@@ -36,6 +36,7 @@ __all__ = [
     "from_config",
     "from_env",
     "from_toml",
+    "provider_factory",
 ]
 
 ENTRY_POINT_GROUP = "smsgate.providers"
@@ -59,7 +60,12 @@ def available_providers() -> list[str]:
     return sorted(set(_BUILTIN) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
-def _load(name: str) -> ProviderFactory:
+def provider_factory(name: str) -> ProviderFactory:
+    """The factory (usually a gateway class) registered as provider ``name``.
+
+    Raises:
+        ConfigurationError: no provider has that name, or its plug-in fails to load.
+    """
     if not isinstance(name, str):
         raise ConfigurationError(f"provider: must be a name, one of {_names()}")
     target = _BUILTIN.get(name)
@@ -138,7 +144,7 @@ def connect(provider: str, /, **options: Any) -> SmsGateway:
         ConfigurationError: the provider is unknown, an option is unknown or missing, or an
             option's value is invalid. The message lists the valid providers or options.
     """
-    factory = _load(provider)
+    factory = provider_factory(provider)
     parameters, takes_any = _options(factory)
     unknown = sorted(set(options) - set(parameters))
     if unknown and not takes_any:

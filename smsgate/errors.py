@@ -6,6 +6,7 @@
     ├── ConfigurationError           missing or invalid settings, unknown provider
     ├── ValidationError (ValueError) bad input, raised before any request
     ├── UnsupportedFeature           the provider cannot express what was asked
+    ├── StatusTimeout (TimeoutError) no final status in time (in `smsgate.tracking`)
     └── GatewayError                 talking to a provider went wrong
         ├── ProviderError            the provider answered with an error
         │   ├── AuthenticationError  401: the credentials were refused

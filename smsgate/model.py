@@ -18,6 +18,7 @@ from smsgate.status import DeliveryStatus, FailureReason
 
 __all__ = [
     "BatchReceipt",
+    "InboundMessage",
     "Message",
     "MessageFields",
     "MessageRef",
@@ -340,6 +341,30 @@ class BatchReceipt:
     status: DeliveryStatus
     recipients: tuple[str, ...] = ()
     scheduled_at: datetime | None = None
+    raw: Any = attrs.field(default=None, eq=False, hash=False, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class InboundMessage:
+    """A text someone sent to one of the account's numbers (a reply, or a keyword).
+
+    Attributes:
+        provider: the provider's name.
+        message_id: the provider's id for the incoming message.
+        sender: who sent it: a phone number in E.164 form; anything that is not a phone
+            number (a network's name, a short code) as the provider wrote it.
+        to: the account's number or short code it was sent to, written the same way.
+        text: what it says.
+        received_at: when smsgate received it (UTC), for providers that give no time.
+        raw: the provider's payload, as parsed JSON.
+    """
+
+    provider: str
+    message_id: str
+    sender: str
+    to: str
+    text: str
+    received_at: datetime
     raw: Any = attrs.field(default=None, eq=False, hash=False, repr=False)
 
 

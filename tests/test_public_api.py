@@ -12,6 +12,7 @@ PUBLIC = [
     "Encoding",
     "FailureReason",
     "GatewayError",
+    "InboundMessage",
     "InsufficientCredit",
     "InvalidRequest",
     "Message",
@@ -29,7 +30,9 @@ PUBLIC = [
     "SmsGateError",
     "SmsGateway",
     "StatusReport",
+    "StatusTimeout",
     "Summary",
+    "Tracker",
     "TransportError",
     "UnsupportedFeature",
     "ValidationError",
@@ -43,6 +46,8 @@ PUBLIC = [
     "segments",
     "send_all",
     "send_many",
+    "track",
+    "wait_for_final",
 ]
 
 

@@ -17,6 +17,9 @@ Endpoints (base ``https://api.thesmsworks.co.uk/v1``) and the methods that call 
 ``GET /credits/balance``                     `SmsWorksGateway.balance`
 ==========================================  ==========================================
 
+The SMS Works also POSTs to the account's own URLs: a delivery report for each message, and
+each incoming SMS (`parse_webhook` reads both; `smsgate.webhooks` serves them).
+
 The contract is the provider's developer guide and OpenAPI spec 1.10.0. Where they disagree
 (content length, tag length, the schedule date format, the shape of ``/message/schedule``'s
 answer) the choices are noted beside the code that makes them.
@@ -29,7 +32,7 @@ import functools
 import math
 import re
 from collections.abc import Hashable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, Unpack
 from urllib.parse import quote
 
@@ -52,6 +55,7 @@ from smsgate.errors import (
 )
 from smsgate.model import (
     BatchReceipt,
+    InboundMessage,
     Message,
     MessageRef,
     Receipt,
@@ -72,7 +76,15 @@ from smsgate.providers.base import (
 )
 from smsgate.status import DeliveryStatus, FailureReason
 
-__all__ = ["ERRORS", "MAX_BATCH", "STATUSES", "SmsWorksGateway"]
+__all__ = [
+    "ERRORS",
+    "MAX_BATCH",
+    "STATUSES",
+    "SmsWorksGateway",
+    "parse_delivery_report",
+    "parse_inbound",
+    "parse_webhook",
+]
 
 NAME: Final = "smsworks"
 BASE_URL: Final = "https://api.thesmsworks.co.uk/v1"
@@ -232,6 +244,16 @@ class _Logged:
 
 
 @attrs.frozen
+class _Incoming:
+    """An incoming SMS, as the guide's "Incoming SMS" shows it."""
+
+    message_id: str
+    sender: str
+    to: str
+    content: str
+
+
+@attrs.frozen
 class _Credits:
     credits: float
 
@@ -250,6 +272,7 @@ register(
 register(_wire, _Accepted, message_id="messageid")
 register(_wire, _BatchAccepted, batch_id="batchid")
 register(_wire, _Logged, message_id="messageid", batch_id="batchid", failure_reason="failurereason")
+register(_wire, _Incoming, message_id="messageid", sender="from")
 
 # --- building requests ---------------------------------------------------------------------
 
@@ -428,6 +451,87 @@ def parse_logged(data: Any) -> StatusReport:
     )
 
 
+# --- what The SMS Works posts to the account's URLs ---------------------------------------
+
+_SHORT_CODE = re.compile(r"[0-9]{3,8}")
+
+
+def _require(data: Any, what: str, fields: Sequence[str]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        from_wire = "an array" if isinstance(data, list) else type(data).__name__
+        raise ValidationError(what, f"must be a JSON object, not {from_wire}")
+    for field in fields:
+        if data.get(field) in (None, ""):
+            raise ValidationError(field, f"is missing from the {what}")
+    return data
+
+
+def parse_delivery_report(data: Any) -> StatusReport:
+    """A delivery report (the guide's "Delivery Reports") as a `StatusReport`.
+
+    A report is the message as ``GET /messages/{id}`` shows it, so it reads the same way:
+    unknown fields are ignored, an unknown status word is ``UNKNOWN``, and a destination that
+    is not a phone number leaves ``to`` empty rather than losing the report.
+
+    Raises:
+        ValidationError: ``data`` is not an object, lacks ``messageid`` or ``status``, or has
+            a field of the wrong type; ``field`` names it.
+    """
+    _require(data, "delivery report", ("messageid", "status"))
+    try:
+        return parse_logged(data)
+    except WireError as exc:
+        raise ValidationError("delivery report", str(exc)) from None
+
+
+def _inbound_number(written: str) -> str:
+    """A number of an incoming SMS in E.164; a short code, or a sender that is no phone number,
+    as written (a reply is never dropped over how its sender is spelled)."""
+    written = written.strip()
+    if _SHORT_CODE.fullmatch(written):
+        return written
+    return _number(written) or written
+
+
+def parse_inbound(data: Any, *, received_at: datetime | None = None) -> InboundMessage:
+    """An incoming SMS (the guide's "Incoming SMS") as an `InboundMessage`.
+
+    The payload carries no time, so ``received_at`` is now (UTC) unless given.
+
+    Raises:
+        ValidationError: ``data`` is not an object, or lacks ``messageid``, ``from``, ``to``
+            or ``content``, or has one of the wrong type; ``field`` names it.
+    """
+    _require(data, "incoming message", ("messageid", "from", "to"))
+    if not isinstance(data.get("content"), str):
+        raise ValidationError("content", "is missing from the incoming message")
+    try:
+        incoming = structure(_wire, data, _Incoming)
+    except WireError as exc:
+        raise ValidationError("incoming message", str(exc)) from None
+    return InboundMessage(
+        provider=NAME,
+        message_id=incoming.message_id,
+        sender=_inbound_number(incoming.sender),
+        to=_inbound_number(incoming.to),
+        text=incoming.content,
+        received_at=datetime.now(UTC) if received_at is None else received_at,
+        raw=data,
+    )
+
+
+def parse_webhook(data: Any) -> StatusReport | InboundMessage:
+    """Whatever The SMS Works posted: an incoming SMS (``"messagetype": "incoming"``) or a
+    delivery report (anything else).
+
+    Raises:
+        ValidationError: as `parse_delivery_report` and `parse_inbound`.
+    """
+    if isinstance(data, dict) and data.get("messagetype") == "incoming":
+        return parse_inbound(data)
+    return parse_delivery_report(data)
+
+
 # --- the gateway ---------------------------------------------------------------------------
 
 
@@ -451,6 +555,7 @@ class SmsWorksGateway(HttpGateway):
 
     name = NAME
     default_base_url = BASE_URL
+    parse_webhook = staticmethod(parse_webhook)
 
     def __init__(
         self,
