@@ -1,0 +1,191 @@
+"""The sandbox's accounts and messages: what both emulated providers share.
+
+Every message follows one timeline from the moment it is due to go out (``send_at``): queued,
+then sent after ``send_delay``, then final after ``deliver_delay`` (a platform refusal skips
+"sent"). Its final outcome is drawn when it is created, from a seeded random generator, so
+that a run with the same seed and the same order of requests ends the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import heapq
+import itertools
+import logging
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import attrs
+
+logger = logging.getLogger("smsgate.sandbox")
+
+
+class Stage(enum.Enum):
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENT = "sent"
+    FINAL = "final"
+    CANCELLED = "cancelled"
+
+
+@attrs.define(eq=False)
+class Sms:
+    """One message to one number, as a provider keeps it."""
+
+    id: str
+    provider: str
+    to: str  # E.164
+    text: str
+    sender: str
+    parts: int
+    credits: float
+    created: datetime
+    send_at: datetime
+    outcome: Any  # the provider's final word or code
+    batch_id: str | None = None
+    tag: str | None = None
+    report_url: str | None = None
+    stage: Stage = Stage.QUEUED
+    modified: datetime = attrs.field(factory=lambda: datetime.now(UTC))
+    failure: Any = None  # why it fails, as the provider says it; None if it is delivered
+
+    @property
+    def failed(self) -> bool:
+        return self.failure is not None
+
+
+@attrs.define
+class Timing:
+    send_delay: float
+    deliver_delay: float
+
+
+class Account:
+    """One provider account: credits, messages, batches, and their timelines."""
+
+    def __init__(self, provider: str, credits: float, first_id: int) -> None:
+        self.provider = provider
+        self.credits = credits
+        self.messages: dict[str, Sms] = {}
+        self.batches: dict[str, list[Sms]] = {}
+        self._ids = itertools.count(first_id)
+
+    def next_id(self) -> str:
+        return str(next(self._ids))
+
+
+class Engine:
+    """Moves messages along their timelines and tells listeners when one ends."""
+
+    def __init__(self, *, seed: int | None, failure_rate: float, timing: Timing) -> None:
+        self.random = random.Random(seed)
+        self.failure_rate = failure_rate
+        self.timing = timing
+        self._due: list[tuple[datetime, int, Sms]] = []
+        self._order = itertools.count()
+        self.on_final: list[Callable[[Sms], None]] = []
+
+    def fails(self) -> bool:
+        return self.random.random() < self.failure_rate
+
+    def add(self, sms: Sms, now: datetime) -> None:
+        """Start ``sms`` on its timeline (scheduled if it is due later)."""
+        sms.modified = now
+        if sms.stage is Stage.FINAL:  # refused as it was created
+            self._finish(sms)
+        elif sms.send_at > now:
+            sms.stage = Stage.SCHEDULED
+            self._push(sms.send_at, sms)
+        else:
+            sms.stage = Stage.QUEUED
+            self._push(now + timedelta(seconds=self.timing.send_delay), sms)
+
+    def _push(self, when: datetime, sms: Sms) -> None:
+        heapq.heappush(self._due, (when, next(self._order), sms))
+
+    def advance(self, now: datetime) -> None:
+        """Apply every change due by ``now``; each entry is a message's next change."""
+        while self._due and self._due[0][0] <= now:
+            when, _, sms = heapq.heappop(self._due)
+            if sms.stage is Stage.SCHEDULED:
+                sms.stage, wait = Stage.QUEUED, self.timing.send_delay
+            elif sms.stage is Stage.QUEUED and sms.outcome not in REFUSALS[sms.provider]:
+                sms.stage, wait = Stage.SENT, self.timing.deliver_delay
+            elif sms.stage in (Stage.QUEUED, Stage.SENT):
+                sms.stage, sms.modified = Stage.FINAL, when
+                self._finish(sms)
+                continue
+            else:  # cancelled while it waited
+                continue
+            sms.modified = when
+            self._push(when + timedelta(seconds=wait), sms)
+
+    def _finish(self, sms: Sms) -> None:
+        for listener in self.on_final:
+            listener(sms)
+
+    def cancel(self, sms: Sms, account: Account, now: datetime) -> bool:
+        """Cancel a scheduled message and give its credits back; whether it was scheduled."""
+        if sms.stage is not Stage.SCHEDULED:
+            return False
+        sms.stage, sms.modified = Stage.CANCELLED, now
+        account.credits += sms.credits
+        return True
+
+
+# Outcomes that the platform decides before sending: they never reach "sent".
+REFUSALS: dict[str, frozenset[Any]] = {
+    "smsworks": frozenset({"REJECTED"}),
+    "smsscheduler": frozenset(range(20, 30)),
+}
+
+
+class Reporter:
+    """Posts delivery reports to webhooks, a few at a time, in the background."""
+
+    def __init__(self, concurrency: int = 4) -> None:
+        self._queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._concurrency = concurrency
+        self.posted = 0
+        self.failed = 0
+
+    def start(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        self._workers = [asyncio.create_task(self._work()) for _ in range(self._concurrency)]
+
+    def post(self, url: str, payload: dict[str, Any]) -> None:
+        self._queue.put_nowait((url, payload))
+
+    async def _work(self) -> None:
+        assert self._session is not None
+        while True:
+            url, payload = await self._queue.get()
+            try:
+                async with self._session.post(url, json=payload) as answer:
+                    if answer.status >= 300:
+                        raise aiohttp.ClientResponseError(
+                            answer.request_info, (), status=answer.status
+                        )
+                self.posted += 1
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                self.failed += 1
+                logger.warning("delivery report to %s failed: %s", url, exc)
+            finally:
+                self._queue.task_done()
+
+    async def drain(self) -> None:
+        """Wait until every report queued so far has been posted (or has failed)."""
+        await self._queue.join()
+
+    async def stop(self) -> None:
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
