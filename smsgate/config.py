@@ -25,18 +25,24 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Union, Unpack, get_args, get_origin, get_type_hints, is_typeddict
 
+import attrs
+
 from smsgate.errors import ConfigurationError
 from smsgate.gateway import SmsGateway
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ENV_PREFIX",
+    "OptionInfo",
     "available_providers",
     "connect",
+    "env_config",
     "from_config",
     "from_env",
     "from_toml",
     "provider_factory",
+    "provider_option_info",
+    "toml_config",
 ]
 
 ENTRY_POINT_GROUP = "smsgate.providers"
@@ -121,6 +127,40 @@ def _options(factory: ProviderFactory) -> tuple[dict[str, inspect.Parameter], bo
                     key, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint
                 )
     return options, takes_any
+
+
+@attrs.frozen
+class OptionInfo:
+    """One option a provider takes: its name, whether it is required, and its type."""
+
+    name: str
+    required: bool
+    type: str
+
+
+def provider_option_info(name: str) -> list[OptionInfo]:
+    """The options provider ``name`` takes, sorted by name.
+
+    Raises:
+        ConfigurationError: as for `provider_factory`.
+    """
+    parameters, _ = _options(provider_factory(name))
+    return [
+        OptionInfo(
+            name=key,
+            required=parameter.default is inspect.Parameter.empty,
+            type=_type_name(parameter.annotation),
+        )
+        for key, parameter in sorted(parameters.items())
+    ]
+
+
+def _type_name(annotation: Any) -> str:
+    if annotation is inspect.Parameter.empty:
+        return "any"
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("collections.abc.", "")
 
 
 def _describe_options(parameters: Mapping[str, inspect.Parameter]) -> str:
@@ -241,15 +281,22 @@ def from_env(environ: Mapping[str, str] | None = None, *, prefix: str = ENV_PREF
     Raises:
         ConfigurationError: ``SMSGATE_PROVIDER`` is unset, or as for `connect`.
     """
+    config = env_config(environ, prefix=prefix)
+    if "provider" not in config:
+        raise ConfigurationError(f"{prefix}PROVIDER is not set; set it to one of: {_names()}")
+    return from_config(config)
+
+
+def env_config(
+    environ: Mapping[str, str] | None = None, *, prefix: str = ENV_PREFIX
+) -> dict[str, str]:
+    """The configuration that `from_env` reads: every ``<prefix><NAME>`` variable as ``name``."""
     environ = os.environ if environ is None else environ
-    config = {
+    return {
         key[len(prefix) :].lower(): value
         for key, value in environ.items()
         if key.startswith(prefix)
     }
-    if "provider" not in config:
-        raise ConfigurationError(f"{prefix}PROVIDER is not set; set it to one of: {_names()}")
-    return from_config(config)
 
 
 def from_toml(path: str | os.PathLike[str], *, table: str = "smsgate") -> SmsGateway:
@@ -268,6 +315,15 @@ def from_toml(path: str | os.PathLike[str], *, table: str = "smsgate") -> SmsGat
         ConfigurationError: the file cannot be read or parsed, has no such table, or as for
             `from_config`.
     """
+    return from_config(toml_config(path, table=table))
+
+
+def toml_config(path: str | os.PathLike[str], *, table: str = "smsgate") -> dict[str, Any]:
+    """The configuration that `from_toml` reads: the table ``table`` of the file.
+
+    Raises:
+        ConfigurationError: the file cannot be read or parsed, or has no such table.
+    """
     try:
         document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -279,4 +335,4 @@ def from_toml(path: str | os.PathLike[str], *, table: str = "smsgate") -> SmsGat
         section = section.get(key) if isinstance(section, dict) else None
     if not isinstance(section, dict):
         raise ConfigurationError(f"{os.fspath(path)!r} has no [{table}] table")
-    return from_config(section)
+    return section
