@@ -7,7 +7,7 @@ import inspect
 import json
 import socket
 import struct
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, Self
 
 import aioresponses.core
@@ -150,12 +150,20 @@ class _CompatClientResponse(ClientResponse):
         super().__init__(method, url, **kwargs)
 
 
-@pytest.fixture
-def mock_http(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses.aioresponses]:
-    """aioresponses, working on every aiohttp we support. Unmatched requests fail."""
+def mocked_http(
+    monkeypatch: pytest.MonkeyPatch, passthrough: Sequence[str] = ()
+) -> aioresponses.aioresponses:
+    """aioresponses, working on every aiohttp we support; URLs under ``passthrough`` go to
+    the network (loopback only, in this suite)."""
     if "stream_writer" in inspect.signature(ClientResponse.__init__).parameters:
         monkeypatch.setattr(aioresponses.core, "ClientResponse", _CompatClientResponse)
-    with aioresponses.aioresponses() as mocked:
+    return aioresponses.aioresponses(passthrough=list(passthrough))
+
+
+@pytest.fixture
+def mock_http(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses.aioresponses]:
+    """aioresponses. Unmatched requests fail."""
+    with mocked_http(monkeypatch) as mocked:
         yield mocked
 
 

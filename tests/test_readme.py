@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import mocked_http
 from tests.providers.smsworks_support import BASE, fixture
 
 README = Path(__file__).parent.parent / "README.md"
@@ -17,6 +18,13 @@ EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8")
 
 def any_path(prefix: str) -> re.Pattern[str]:
     return re.compile(re.escape(BASE + prefix) + r".*")
+
+
+@pytest.fixture
+def mock_http(monkeypatch):
+    """Provider answers are mocked; the sandbox on 127.0.0.1 is real."""
+    with mocked_http(monkeypatch, passthrough=["http://127.0.0.1"]) as mocked:
+        yield mocked
 
 
 @pytest.fixture
