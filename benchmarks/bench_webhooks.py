@@ -16,7 +16,6 @@ import json
 import multiprocessing
 import platform
 import sys
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 import aiohttp
@@ -25,6 +24,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_bulk import best, drive
+from benchmarks.server import running
 from smsgate.model import StatusReport
 from smsgate.webhooks import WebhookReceiver
 
@@ -39,29 +39,22 @@ REPORT = {
 }
 
 
-def serve(port_out: Connection) -> None:
-    async def raw(request: web.Request) -> web.Response:
-        json.loads(await request.read())
-        return web.Response(text="taken")
+async def counted(_: StatusReport) -> None:
+    pass
 
-    async def counted(_: StatusReport) -> None:
-        pass
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_post("/raw", raw)
-        receiver = WebhookReceiver("smsworks", secret=SECRET, on_report=counted, remember=1_000_000)
-        receiver.add_routes(app, "/sms")
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.Server)
-        port_out.send(server.sockets[0].getsockname()[1])
-        await asyncio.Event().wait()
+async def raw(request: web.Request) -> web.Response:
+    json.loads(await request.read())
+    return web.Response(text="taken")
 
-    asyncio.run(main())
+
+def make_app() -> web.Application:
+    """A bare handler at ``/raw`` and a receiver at ``/sms``, on one application."""
+    app = web.Application()
+    app.router.add_post("/raw", raw)
+    receiver = WebhookReceiver("smsworks", secret=SECRET, on_report=counted, remember=1_000_000)
+    receiver.add_routes(app, "/sms")
+    return app
 
 
 async def post_all(url: str, first_id: int, requests: int, concurrency: int) -> float:
@@ -86,13 +79,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    receive, send = multiprocessing.Pipe(duplex=False)
-    process = multiprocessing.get_context("spawn").Process(target=serve, args=(send,), daemon=True)
-    process.start()
-    base = f"http://127.0.0.1:{receive.recv()}"
     rounds = iter(range(args.rounds * 2))
-    try:
-        raw, ours = best(
+    with running(make_app) as base:
+        raw_rates, ours = best(
             args.rounds,
             lambda: asyncio.run(post_all(base + "/raw", 0, args.requests, args.concurrency)),
             lambda: asyncio.run(
@@ -104,9 +93,6 @@ def main() -> None:
                 )
             ),
         )
-    finally:
-        process.terminate()
-        process.join(5)
     print(
         f"machine: {platform.machine()}, {multiprocessing.cpu_count()} cores, "
         f"Python {platform.python_version()}, aiohttp {aiohttp.__version__}"
@@ -114,10 +100,10 @@ def main() -> None:
     print(
         f"{args.requests} delivery reports x {args.rounds} rounds, concurrency {args.concurrency}"
     )
-    for label, results in {"bare aiohttp handler": raw, "WebhookReceiver": ours}.items():
+    for label, results in {"bare aiohttp handler": raw_rates, "WebhookReceiver": ours}.items():
         each = ", ".join(f"{r:.0f}" for r in results)
         print(f"{label:<22} {max(results):8.0f} req/s (rounds: {each})")
-    print(f"{'ratio':<22} {max(ours) / max(raw):8.2f}")
+    print(f"{'ratio':<22} {max(ours) / max(raw_rates):8.2f}")
 
 
 if __name__ == "__main__":

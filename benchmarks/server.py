@@ -14,7 +14,7 @@ import itertools
 import json
 import multiprocessing
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 
 from aiohttp import web
@@ -93,11 +93,11 @@ def _json(body: bytes, status: int) -> web.Response:
     return web.Response(status=status, body=body, content_type="application/json")
 
 
-def serve(port_out: Connection, track_destinations: bool = False) -> None:
-    """Run the server until killed; send its port through ``port_out``."""
+def serve(port_out: Connection, make: Callable[[], web.Application] = make_app) -> None:
+    """Run the application ``make`` builds until killed; send its port through ``port_out``."""
 
     async def main() -> None:
-        runner = web.AppRunner(make_app(track_destinations=track_destinations), access_log=None)
+        runner = web.AppRunner(make(), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -110,11 +110,12 @@ def serve(port_out: Connection, track_destinations: bool = False) -> None:
 
 
 @contextlib.contextmanager
-def running(track_destinations: bool = False) -> Iterator[str]:
-    """Run the server in a process of its own for the block; yields its base URL."""
+def running(make: Callable[[], web.Application] = make_app) -> Iterator[str]:
+    """Serve ``make()`` (a module-level function) in a process of its own for the block;
+    yields its base URL."""
     receive, send = multiprocessing.Pipe(duplex=False)
     context = multiprocessing.get_context("spawn")
-    process = context.Process(target=serve, args=(send, track_destinations), daemon=True)
+    process = context.Process(target=serve, args=(send, make), daemon=True)
     process.start()
     try:
         yield f"http://127.0.0.1:{receive.recv()}"
