@@ -167,8 +167,8 @@ class Sandbox:
         return self.accounts[provider].credits
 
     def messages(self, provider: str) -> list[Sms]:
-        """Every message ``provider``'s account has taken, oldest first."""
-        self.engine.advance(_now())
+        """Every message ``provider``'s account has taken, oldest first, as of the last
+        request or tick (every 50 ms)."""
         return list(self.accounts[provider].messages.values())
 
     def _on_final(self, sms: Sms) -> None:
