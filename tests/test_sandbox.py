@@ -389,3 +389,14 @@ async def test_bulk_outcomes_are_all_accepted_on_both(gateway):
     outcomes = [o async for o in smsgate.send_many(gateway, [{"to": UK, "text": "a"}] * 3)]
 
     assert [o.status for o in outcomes] == [OutcomeStatus.ACCEPTED] * 3
+
+
+async def test_delivery_reports_never_leave_the_machine(caplog):
+    async with Sandbox(failure_rate=0, webhook_url="https://example.com/hook", **FAST) as sandbox:
+        async with smsgate.from_config(sandbox.config("smsworks")) as gateway:
+            receipt = await gateway.send(gateway.message(UK, "Hi"))
+            await smsgate.wait_for_final(gateway, receipt, **POLL)
+        await sandbox.settle()
+
+    assert sandbox.reporter.posted == sandbox.reporter.failed == 0
+    assert "not posting a delivery report to https://example.com/hook" in caplog.text

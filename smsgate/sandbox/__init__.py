@@ -31,11 +31,12 @@ import contextlib
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from smsgate.errors import ConfigurationError
-from smsgate.sandbox._engine import Account, Engine, Reporter, Sms, Timing
+from smsgate.sandbox._engine import Account, Engine, Reporter, Sms, Timing, logger
 from smsgate.sandbox._smsscheduler import SmsScheduler
 from smsgate.sandbox._smsworks import SmsWorks
 
@@ -49,6 +50,7 @@ SMSWORKS_LOGIN = {"customer_id": "sandbox", "key": "sandbox-key", "secret": "san
 SMSSCHEDULER_TOKEN = "sandbox-token"
 SENDER = "Sandbox"
 SENDER_ID = 1
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class Sandbox:
@@ -85,7 +87,7 @@ class Sandbox:
             raise ConfigurationError("failure_rate: must be between 0 and 1")
         if send_delay < 0 or deliver_delay < 0 or credits < 0:
             raise ConfigurationError("send_delay, deliver_delay and credits must not be negative")
-        if host not in ("127.0.0.1", "localhost", "::1"):
+        if host not in _LOOPBACK:
             raise ConfigurationError("host: the sandbox listens on loopback only")
         self.engine = Engine(
             seed=seed, failure_rate=failure_rate, timing=Timing(send_delay, deliver_delay)
@@ -178,8 +180,12 @@ class Sandbox:
             account.credits += sms.credits
         if sms.provider == "smsworks":
             url = self.smsworks.report_url(sms)
-            if url is not None:
-                self.reporter.post(url, self.smsworks.logged(sms))
+            if url is None:
+                return
+            if urlsplit(url).hostname not in _LOOPBACK:  # nothing leaves the machine
+                logger.warning("not posting a delivery report to %s: not a loopback address", url)
+                return
+            self.reporter.post(url, self.smsworks.logged(sms))
 
     async def _tick(self) -> None:
         while True:
