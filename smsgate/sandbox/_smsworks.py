@@ -32,7 +32,9 @@ _MAX_TAG = 20
 
 WORDS = {
     Stage.SCHEDULED: "SCHEDULED",
-    Stage.QUEUED: "ACCEPTED",
+    # /message/send answers "SENT" (the guide's example), so a queued message reads "SENT"
+    # from then on, and a status never steps back.
+    Stage.QUEUED: "SENT",
     Stage.SENT: "SENT",
     Stage.CANCELLED: "CANCELLED",
 }
