@@ -8,7 +8,7 @@ import enum
 import json
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -360,29 +360,38 @@ async def _bulk(
 ) -> tuple[smsgate.Summary, float]:
     started = time.perf_counter()
     async with settings.gateway() as gateway:
-        with progress_bar(settings) as bar:
-            task = bar.add_task(f"sending through {gateway.name}", total=total)
-
-            def advanced(progress: smsgate.Progress) -> None:
-                done = progress.accepted + progress.failed + progress.uncertain
-                bar.update(task, completed=done)
-
-            summary = await smsgate.send_all(
-                gateway, rows, concurrency=concurrency, on_progress=advanced
-            )
-            bar.update(task, completed=summary.total)
+        label = f"sending through {gateway.name}"
+        summary = await send_with_progress(settings, gateway, rows, total, label, concurrency)
     return summary, time.perf_counter() - started
 
 
-def progress_bar(settings: Settings) -> Progress:
-    return Progress(
+async def send_with_progress(
+    settings: Settings,
+    gateway: SmsGateway,
+    rows: Iterable[Mapping[str, str]],
+    total: int,
+    label: str,
+    concurrency: int = 8,
+) -> smsgate.Summary:
+    """`send_all` with a progress bar on standard error (none with ``--json``)."""
+    with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=settings.err,
         disable=settings.as_json,
-    )
+    ) as bar:
+        task = bar.add_task(label, total=total)
+
+        def advanced(progress: smsgate.Progress) -> None:
+            bar.update(task, completed=progress.accepted + progress.failed + progress.uncertain)
+
+        summary = await smsgate.send_all(
+            gateway, rows, concurrency=concurrency, on_progress=advanced
+        )
+        bar.update(task, completed=summary.total)
+    return summary
 
 
 def report_summary(settings: Settings, summary: smsgate.Summary, elapsed: float) -> None:

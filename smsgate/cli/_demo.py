@@ -9,15 +9,13 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.table import Table
 
 import smsgate
+from smsgate.cli._commands import FAILED, OK, Settings, send_with_progress
 from smsgate.sandbox import PROVIDERS, Sandbox
-
-if TYPE_CHECKING:
-    from smsgate.cli._commands import Settings
 
 TO = "+447700900123"
 LATER = "+447700900456"
@@ -25,8 +23,6 @@ LATER = "+447700900456"
 
 async def run_demo(settings: Settings, *, messages: int, seed: int) -> int:
     """Run the demo; returns the exit code (0 when every step did what it should)."""
-    from smsgate.cli._commands import FAILED, OK, progress_bar
-
     say = settings.err.print if settings.as_json else settings.out.print
     results: dict[str, dict[str, Any]] = {}
     async with Sandbox(seed=seed, failure_rate=0.05, send_delay=0.2, deliver_delay=0.6) as box:
@@ -59,14 +55,8 @@ async def run_demo(settings: Settings, *, messages: int, seed: int) -> int:
                     for i in range(messages)
                 )
                 started = time.perf_counter()
-                with progress_bar(settings) as bar:
-                    task = bar.add_task(f"  bulk      {messages:,} messages", total=messages)
-
-                    def advanced(progress: smsgate.Progress, task: Any = task) -> None:
-                        done = progress.accepted + progress.failed + progress.uncertain
-                        bar.update(task, completed=done)
-
-                    summary = await smsgate.send_all(gateway, rows, on_progress=advanced)
+                label = f"  bulk      {messages:,} messages"
+                summary = await send_with_progress(settings, gateway, rows, messages, label)
                 took = time.perf_counter() - started
                 say(
                     f"  bulk      {summary.accepted:,} accepted, {summary.failed:,} failed, "
