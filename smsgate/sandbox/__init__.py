@@ -95,8 +95,8 @@ class Sandbox:
         self.webhook_url = webhook_url
         self.timezone = timezone
         self.accounts = {
-            "smsworks": Account("smsworks", credits, first_id=100_000_001),
-            "smsscheduler": Account("smsscheduler", credits, first_id=500_001),
+            "smsworks": Account(credits, first_id=100_000_001),
+            "smsscheduler": Account(credits, first_id=500_001),
         }
         self.smsworks = SmsWorks(
             self.engine,

@@ -65,10 +65,9 @@ class Timing:
 
 
 class Account:
-    """One provider account: credits, messages, batches, and their timelines."""
+    """One provider account: its credits, messages and batches."""
 
-    def __init__(self, provider: str, credits: float, first_id: int) -> None:
-        self.provider = provider
+    def __init__(self, credits: float, first_id: int) -> None:
         self.credits = credits
         self.messages: dict[str, Sms] = {}
         self.batches: dict[str, list[Sms]] = {}
