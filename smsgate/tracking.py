@@ -202,7 +202,8 @@ class Tracker:
         except GatewayError as error:
             if self._passing(error, poll):
                 wait = min(poll.wait * 2, self.max_interval)
-                poll.wait = max(wait, getattr(error, "retry_after", None) or 0.0)
+                retry_after = error.retry_after if isinstance(error, RateLimited) else None
+                poll.wait = max(wait, retry_after or 0.0)
                 return []
             for ref in poll.refs:
                 self.errors[ref] = error
@@ -226,7 +227,7 @@ class Tracker:
         """Whether ``error`` may pass, so that asking again later makes sense."""
         if isinstance(error, NotFound):
             return all(isinstance(ref, Receipt) for ref in poll.refs)
-        return isinstance(error, RateLimited) or should_retry(error, idempotent=True)
+        return should_retry(error, idempotent=True)  # 429 included: it is retryable
 
 
 def track(
