@@ -11,16 +11,7 @@
 """
 
 from smsgate._version import __version__
-from smsgate.bulk import (
-    BatchingGateway,
-    BulkSend,
-    Outcome,
-    OutcomeStatus,
-    Progress,
-    Summary,
-    send_all,
-    send_many,
-)
+from smsgate.bulk import BatchingGateway, BulkSend, Progress, Summary, send_all, send_many
 from smsgate.config import available_providers, connect, from_config, from_env, from_toml
 from smsgate.encoding import Encoding, Segments, segments
 from smsgate.errors import (
@@ -29,6 +20,7 @@ from smsgate.errors import (
     GatewayError,
     InsufficientCredit,
     InvalidRequest,
+    KeyConflict,
     NotFound,
     PermissionDenied,
     ProviderError,
@@ -36,8 +28,10 @@ from smsgate.errors import (
     RateLimited,
     SmsGateError,
     TransportError,
+    Unresolved,
     UnsupportedFeature,
     ValidationError,
+    may_have_sent,
 )
 from smsgate.gateway import SmsGateway
 from smsgate.model import (
@@ -49,6 +43,7 @@ from smsgate.model import (
     StatusReport,
     normalize_number,
 )
+from smsgate.outcomes import Outcome, OutcomeStatus, resolve, try_send
 from smsgate.status import DeliveryStatus, FailureReason
 from smsgate.tracking import StatusTimeout, Tracker, track, wait_for_final
 
@@ -65,6 +60,7 @@ __all__ = [
     "InboundMessage",
     "InsufficientCredit",
     "InvalidRequest",
+    "KeyConflict",
     "Message",
     "MessageRef",
     "NotFound",
@@ -84,6 +80,7 @@ __all__ = [
     "Summary",
     "Tracker",
     "TransportError",
+    "Unresolved",
     "UnsupportedFeature",
     "ValidationError",
     "__version__",
@@ -92,10 +89,13 @@ __all__ = [
     "from_config",
     "from_env",
     "from_toml",
+    "may_have_sent",
     "normalize_number",
+    "resolve",
     "segments",
     "send_all",
     "send_many",
     "track",
+    "try_send",
     "wait_for_final",
 ]

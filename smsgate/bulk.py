@@ -8,26 +8,31 @@ complete; each carries the input's index and reference.
 
 Guarantees:
 
-- Every input gets exactly one outcome: ``ACCEPTED`` (with its receipt), ``FAILED`` (with a
-  typed error; nothing was sent), or ``UNCERTAIN`` (the provider may have accepted it: check
-  before sending it again).
+- Every input taken from the source gets exactly one outcome, however the run ends (done,
+  ``break``, ``cancel()``, a timeout, a callback or a loop body that raises, ``aclose()``):
+  ``ACCEPTED`` (with its receipt), ``FAILED`` (with a typed error; nothing was sent),
+  ``UNCERTAIN`` (its request left and the provider may have taken it: look it up before
+  sending it again) or ``UNSENT`` (the run stopped before its request left). Outcomes the run
+  could not hand over because it was stopped are kept in ``summary.unseen``.
 - An invalid message fails alone, before any request. A batch the provider refuses as a whole
-  (``InvalidRequest``) is split until the bad messages are isolated, and the rest go out.
-  An error on one request never stops the others, and no exception escapes for a per-message
-  problem.
+  (a certain ``InvalidRequest``) is split until the bad messages are isolated, and the rest go
+  out. An error on one request never stops the others, and no exception escapes for a
+  per-message problem.
 - At most ``concurrency * chunk_size`` messages are held at once, whatever the input's size.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 import time
+import weakref
 from collections import Counter
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Hashable,
     Iterable,
@@ -35,7 +40,6 @@ from collections.abc import (
     Sequence,
 )
 from datetime import datetime
-from enum import StrEnum
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeAlias, runtime_checkable
 
@@ -43,14 +47,23 @@ import attrs
 
 from smsgate.errors import (
     ConfigurationError,
-    GatewayError,
     InvalidRequest,
     SmsGateError,
     TransportError,
+    UnsupportedFeature,
     ValidationError,
+    may_have_sent,
 )
-from smsgate.gateway import SmsGateway
+from smsgate.gateway import SmsGateway, on_dispatch
 from smsgate.model import Message, Receipt, check_send_time
+from smsgate.outcomes import (
+    Lookups,
+    Outcome,
+    OutcomeStatus,
+    as_gateway_error,
+    can_find,
+    status_after,
+)
 
 __all__ = [
     "BatchingGateway",
@@ -99,41 +112,6 @@ class BatchingGateway(Protocol):
         ...
 
 
-class OutcomeStatus(StrEnum):
-    """What became of one input."""
-
-    ACCEPTED = "accepted"
-    """The provider took it; ``receipt`` says how."""
-
-    FAILED = "failed"
-    """It was not sent; ``error`` says why. Fix it and send it again if you wish."""
-
-    UNCERTAIN = "uncertain"
-    """The provider may have taken it (a timeout after the request went out ...): check its
-    status, or the provider's records, before sending it again."""
-
-
-@attrs.frozen
-class Outcome:
-    """The outcome of one input of a bulk send.
-
-    Attributes:
-        index: the input's position, from 0.
-        status: accepted, failed or uncertain.
-        reference: the message's reference (or the input mapping's ``reference``).
-        message: the message, or ``None`` when the input could not become one.
-        receipt: for an accepted message.
-        error: for a failed or uncertain one.
-    """
-
-    index: int
-    status: OutcomeStatus
-    reference: str | None
-    message: Message | None = attrs.field(default=None, repr=False)
-    receipt: Receipt | None = None
-    error: SmsGateError | None = None
-
-
 @attrs.frozen
 class Progress:
     """Running counts of a bulk send, given to its ``on_progress`` callback."""
@@ -156,10 +134,23 @@ class Progress:
 
 @attrs.define
 class Summary:
-    """Counts of a bulk send, and the first failed and uncertain outcomes for inspection.
+    """Counts of a bulk send, and the outcomes a caller needs after it.
 
-    The stream of outcomes has every one; the summary keeps the first ``keep`` of each kind so
-    that a run of a million messages stays small.
+    Attributes:
+        keep: how many failed outcomes (and uncertain ones with their message) are kept.
+        accepted, failed, uncertain, unsent: outcomes of each kind; they add up to every
+            input taken from the source.
+        resolved: uncertain sends that were looked up and found (counted in ``accepted``).
+        reasons: failed outcomes by ``FailureReason`` (or the error's class when it has none).
+        failures: the first ``keep`` failed outcomes.
+        uncertainties: every uncertain outcome; past the first ``keep``, without its message
+            (index, reference and key stay), so that a million-message run stays small.
+        unsent_inputs: every unsent outcome, with its message: the run stopped before their
+            requests left, so they are safe to send again. At most ``concurrency *
+            chunk_size`` of them.
+        unseen: outcomes the run could not hand to you because it was stopped (by you, or
+            by an error) before you took them: accepted ones with their receipts, uncertain
+            ones in flight at the stop, and every unsent one.
     """
 
     keep: int = 1000
@@ -167,31 +158,36 @@ class Summary:
     failed: int = 0
     uncertain: int = 0
     unsent: int = 0
-    """Inputs read but never sent because the run was cancelled."""
+    resolved: int = 0
     reasons: Counter[str] = attrs.field(factory=Counter)
-    """Failed outcomes by ``FailureReason`` (or the error's class when it has none)."""
     failures: list[Outcome] = attrs.field(factory=list)
     uncertainties: list[Outcome] = attrs.field(factory=list)
+    unsent_inputs: list[Outcome] = attrs.field(factory=list)
+    unseen: list[Outcome] = attrs.field(factory=list)
 
     @property
     def total(self) -> int:
-        """Inputs accounted for."""
+        """Inputs accounted for: every input taken from the source."""
         return self.accepted + self.failed + self.uncertain + self.unsent
 
     def add(self, outcome: Outcome) -> None:
         """Count one outcome."""
-        if outcome.status is OutcomeStatus.ACCEPTED:
+        status = outcome.status
+        if status is OutcomeStatus.ACCEPTED:
             self.accepted += 1
-            return
-        if outcome.status is OutcomeStatus.FAILED:
+        elif status is OutcomeStatus.FAILED:
             self.failed += 1
             self.reasons[_reason(outcome.error)] += 1
-            kept = self.failures
-        else:
+            if len(self.failures) < self.keep:
+                self.failures.append(outcome)
+        elif status is OutcomeStatus.UNCERTAIN:
             self.uncertain += 1
-            kept = self.uncertainties
-        if len(kept) < self.keep:
-            kept.append(outcome)
+            if len(self.uncertainties) >= self.keep:
+                outcome = attrs.evolve(outcome, message=None)
+            self.uncertainties.append(outcome)
+        else:
+            self.unsent += 1
+            self.unsent_inputs.append(outcome)
 
 
 def _reason(error: SmsGateError | None) -> str:
@@ -205,17 +201,35 @@ class _Work:
 
     items: list[tuple[int, Message]]
     batched: bool
-    open: set[int] = attrs.field(factory=set)
+    left: dict[int, bool] = attrs.field(factory=dict)
+    """Inputs whose request has left, and whether it carried their idempotency keys."""
 
 
-_DONE = object()
+class _Stream:
+    """The iterator of a run. When it is dropped (a ``break`` without ``async with``), the run
+    stops, and its summary accounts for everything at once."""
+
+    def __init__(self, run: BulkSend) -> None:
+        self._run = run
+
+    def __aiter__(self) -> Self:
+        return self
+
+    def __anext__(self) -> Awaitable[Outcome]:
+        # Not a coroutine of its own: a traceback through it would keep the stream alive.
+        return self._run._next()
+
+    def __del__(self) -> None:
+        self._run._abandon()
 
 
 class BulkSend:
     """A running bulk send: iterate it for outcomes; read `summary` at any time.
 
-    Use it with ``async with`` (or call `aclose`) when you may stop iterating early, so that
-    requests in flight are cancelled and accounted for.
+    Use it with ``async with`` (or call `aclose`) when you may stop iterating early: requests
+    in flight are cancelled, and every input is accounted for in `summary`. Leaving the loop
+    (``break``, an exception, a cancellation) stops the run too, as soon as the loop lets
+    go of its iterator.
     """
 
     def __init__(
@@ -228,11 +242,21 @@ class BulkSend:
         chunk_size: int | None,
         on_progress: Callable[[Progress], None] | None,
         keep: int,
+        resolve_uncertain: bool,
+        resolve_patience: float,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValidationError("concurrency", "must be a whole number of at least 1")
         if at is not None:
             check_send_time(at)
+        if resolve_uncertain and not can_find(gateway):
+            raise UnsupportedFeature(
+                gateway.name,
+                "looking messages up by their idempotency key",
+                "leave resolve_uncertain out, and check uncertain messages yourself",
+            )
+        if isinstance(resolve_patience, bool) or not isinstance(resolve_patience, int | float):
+            raise ValidationError("resolve_patience", "must be a number of seconds")
         self._gateway = gateway
         self._batching = gateway if isinstance(gateway, BatchingGateway) else None
         limit = self._batching.batch_limit if self._batching else SINGLE_SEND_CHUNK
@@ -245,11 +269,18 @@ class BulkSend:
         self._input = messages
         self._at = at
         self._on_progress = on_progress
+        self._announces = bool(getattr(gateway, "announces_dispatch", False))
+        self._resolving = resolve_uncertain
+        self._patience = resolve_patience
         self.summary = Summary(keep=keep)
         self._read = 0
         self._in_flight = 0
-        self._started = time.monotonic()
-        self._outcomes: asyncio.Queue[list[Outcome] | object] = asyncio.Queue()
+        self._started = 0.0
+        # Inputs taken from the source that have no outcome yet: whatever happens, each
+        # gets one from here (sent, or accounted for when the run stops).
+        self._held: dict[int, Message] = {}
+        self._ready: collections.deque[Outcome] = collections.deque()
+        self._woken = asyncio.Event()
         self._work: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=concurrency)
         # Messages that may still be read: taken when one is read, given back when its
         # outcome is yielded, so that no more than concurrency x chunk_size are held.
@@ -257,16 +288,24 @@ class BulkSend:
         self._room_freed = asyncio.Event()
         self._buffers: dict[Hashable, list[tuple[int, Message]]] = {}
         self._running: set[_Work] = set()
+        self._unresolved: dict[int, Outcome] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._failure: BaseException | None = None
-        self._iterator: AsyncGenerator[Outcome, None] | None = None
+        self._ended = False  # the run ended by itself (done, or an error)
+        self._closed = False  # the run was stopped, or has accounted for everything
+        self._stream: weakref.ref[_Stream] | None = None
 
     # -- iteration --------------------------------------------------------------------------
 
     def __aiter__(self) -> AsyncIterator[Outcome]:
-        if self._iterator is None:
-            self._iterator = self._run()
-        return self._iterator
+        stream = self._stream() if self._stream is not None else None
+        if stream is None:
+            stream = _Stream(self)
+            if self._stream is None:
+                self._stream = weakref.ref(stream)
+            else:  # the first iterator was dropped, which stopped the run: nothing more
+                self._closed = True
+        return stream
 
     async def __aenter__(self) -> Self:
         return self
@@ -280,72 +319,129 @@ class BulkSend:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop the run: requests in flight are cancelled and counted as uncertain, and
-        messages read but not sent as unsent."""
-        if self._iterator is not None:
-            await self._iterator.aclose()
+        """Stop the run: requests in flight are cancelled (their messages are uncertain),
+        messages read but not sent are unsent, and outcomes not yet taken go to
+        ``summary.unseen``. Returns when every request has ended."""
+        self._abandon()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _run(self) -> AsyncGenerator[Outcome, None]:
-        producer = asyncio.create_task(self._produce())
-        self._tasks = [producer] + [
+    def _start(self) -> None:
+        self._started = time.monotonic()
+        workers = [asyncio.create_task(self._produce())] + [
             asyncio.create_task(self._consume()) for _ in range(self.concurrency)
         ]
-        finished = asyncio.create_task(self._finish())
-        try:
-            while (outcomes := await self._outcomes.get()) is not _DONE:
-                assert isinstance(outcomes, list)
-                for outcome in outcomes:
-                    self._room += 1
-                    self._room_freed.set()
-                    yield outcome
-        finally:
-            finished.cancel()
-            await self._stop()
-        if self._failure is not None:
-            raise self._failure
+        self._tasks = [*workers, asyncio.create_task(self._finish(workers))]
 
-    async def _finish(self) -> None:
-        """End the stream when every task is done, or at once if one of them breaks."""
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
-        broken = [t.exception() for t in done if not t.cancelled() and t.exception()]
-        if broken and self._failure is None:
-            self._failure = broken[0]
-        self._outcomes.put_nowait(_DONE)
+    async def _next(self) -> Outcome:
+        if not self._tasks and not self._closed:
+            self._start()
+        while True:
+            if self._ready:
+                self._room += 1
+                self._room_freed.set()
+                return self._ready.popleft()
+            if self._closed:
+                failure, self._failure = self._failure, None
+                if failure is not None:
+                    raise failure
+                raise StopAsyncIteration
+            if self._ended:
+                # Whatever is still held gets its outcome now, in the stream.
+                await self._cancel_tasks()
+                self._account_for_the_rest(unseen=False)
+                self._closed = True
+                continue
+            self._woken.clear()
+            await self._woken.wait()
 
-    async def _stop(self) -> None:
+    async def _cancel_tasks(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        # Whatever was in flight may have gone out; whatever was only buffered did not.
+
+    def _abandon(self) -> None:
+        """Stop the run now, from any state, and account for every input at once."""
+        if self._closed:
+            self._stash_ready()
+            return
+        self._closed = True
+        for task in self._tasks:
+            if not task.done():
+                _cancel_soon(task)
+        self._account_for_the_rest(unseen=True)
+
+    def _account_for_the_rest(self, *, unseen: bool) -> None:
+        """Give every input still held its outcome: uncertain if its request had left,
+        unsent if it never did; then hand them over (or keep them in ``unseen``)."""
         stopped = TransportError(
             "the bulk send was stopped while this request was in flight",
             provider=self._gateway.name,
             maybe_sent=True,
         )
+        rest: list[Outcome] = list(self._unresolved.values())
+        self._unresolved.clear()
         for work in self._running:
             for index, message in work.items:
-                if index in work.open:
-                    self._outcome(index, message, OutcomeStatus.UNCERTAIN, error=stopped)
+                if self._held.pop(index, None) is None:
+                    continue  # it has its outcome already
+                if index in work.left or not self._announces:
+                    keyed = work.left.get(index, False)
+                    key = message.key if keyed else None
+                    rest.append(_outcome(index, OutcomeStatus.UNCERTAIN, message, stopped, key))
+                else:
+                    rest.append(_outcome(index, OutcomeStatus.UNSENT, message))
+        for index in sorted(self._held):
+            rest.append(_outcome(index, OutcomeStatus.UNSENT, self._held[index]))
+        self._held.clear()
         self._running.clear()
         self._buffers.clear()
-        summary = self.summary
-        summary.unsent = self._read - (summary.accepted + summary.failed + summary.uncertain)
+        for outcome in rest:
+            self.summary.add(outcome)
+        self._ready.extend(rest)
+        if unseen:
+            self._stash_ready()
+
+    def _stash_ready(self) -> None:
+        self.summary.unseen.extend(self._ready)
+        self._ready.clear()
+
+    async def _finish(self, workers: list[asyncio.Task[None]]) -> None:
+        """End the stream when every task is done, or at once if one of them breaks; before
+        that, look uncertain sends up if asked to."""
+        done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+        broken = [t.exception() for t in done if not t.cancelled() and t.exception()]
+        if broken and self._failure is None:
+            self._failure = broken[0]
+        if self._failure is None and self._unresolved:
+            await self._resolve()
+        self._ended = True
+        self._woken.set()
+
+    async def _resolve(self) -> None:
+        interval = min(2.0, max(self._patience / 4, 0.05))
+        lookups = Lookups(
+            self._gateway, patience=self._patience, interval=interval, concurrency=self.concurrency
+        )
+
+        async def one(outcome: Outcome) -> None:
+            resolved = await lookups.resolve(outcome)
+            if self._closed:
+                return
+            del self._unresolved[outcome.index]
+            if resolved.status is OutcomeStatus.ACCEPTED:
+                self.summary.resolved += 1
+            self._deliver([resolved])
+
+        await asyncio.gather(*(one(outcome) for outcome in list(self._unresolved.values())))
 
     # -- reading and grouping ---------------------------------------------------------------
 
     async def _produce(self) -> None:
         try:
-            async for index, item in _enumerate(self._input):
-                if self._room == 0:
-                    await self._flush_largest()
-                    while self._room == 0:
-                        self._room_freed.clear()
-                        await self._room_freed.wait()
-                self._room -= 1
-                self._read = index + 1
-                work = self._take(index, item)
-                if work is not None:
-                    await self._work.put(work)
+            if isinstance(self._input, AsyncIterable):
+                await self._read_async(aiter(self._input))
+            else:
+                await self._read_sync(iter(self._input))
             await self._flush_all()
         except ConfigurationError as exc:  # the gateway cannot send at all: end the run
             self._failure = exc
@@ -356,20 +452,43 @@ class BulkSend:
         for _ in range(self.concurrency):
             await self._work.put(None)
 
-    def _take(self, index: int, item: Item) -> _Work | None:
-        """Check one input; return the work to send now, if any (a full group, or a message
-        that goes alone)."""
+    async def _read_sync(self, items: Iterable[Item]) -> None:
+        for item in items:  # taken only when there is room for it (checked below)
+            await self._take(item)
+            if self._read % 256 == 0:
+                await asyncio.sleep(0)  # let requests progress while a fast iterator is read
+            if self._room == 0:
+                await self._wait_for_room()
+
+    async def _read_async(self, items: AsyncIterator[Item]) -> None:
+        while True:
+            if self._room == 0:
+                await self._wait_for_room()
+            try:
+                item = await anext(items)
+            except StopAsyncIteration:
+                return
+            await self._take(item)
+
+    async def _wait_for_room(self) -> None:
+        await self._flush_largest()
+        while self._room == 0:
+            self._room_freed.clear()
+            await self._room_freed.wait()
+
+    async def _take(self, item: Item) -> None:
+        """Account for one input as it is taken from the source; queue the work to send now,
+        if any (a full group, or a message that goes alone)."""
+        index = self._read
+        self._read += 1
+        self._room -= 1
         message = _as_message(self._gateway, item)
         if isinstance(message, SmsGateError):
             reference = item.get("reference") if isinstance(item, Mapping) else None
-            self._emit(
-                [
-                    self._outcome(
-                        index, None, OutcomeStatus.FAILED, error=message, reference=reference
-                    )
-                ]
-            )
-            return None
+            failed = Outcome(index, OutcomeStatus.FAILED, _text(reference), None, error=message)
+            self._deliver([failed])
+            return
+        self._held[index] = message
         key: Hashable | None = None
         if self._batching is not None:
             try:
@@ -377,16 +496,16 @@ class BulkSend:
             except ConfigurationError:
                 raise
             except SmsGateError as exc:
-                self._emit([self._outcome(index, message, OutcomeStatus.FAILED, error=exc)])
-                return None
+                self._deliver([_outcome(index, OutcomeStatus.FAILED, message, exc)])
+                return
         if key is None:
-            return _Work([(index, message)], batched=False)
+            await self._work.put(_Work([(index, message)], batched=False))
+            return
         buffer = self._buffers.setdefault(key, [])
         buffer.append((index, message))
-        if len(buffer) < self.chunk_size:
-            return None
-        del self._buffers[key]
-        return _Work(buffer, batched=True)
+        if len(buffer) >= self.chunk_size:
+            del self._buffers[key]
+            await self._work.put(_Work(buffer, batched=True))
 
     async def _flush_largest(self) -> None:
         """Send the fullest group early: held messages are at their limit."""
@@ -395,38 +514,46 @@ class BulkSend:
             await self._work.put(_Work(self._buffers.pop(key), batched=True))
 
     async def _flush_all(self) -> None:
-        buffers, self._buffers = self._buffers, {}
-        for buffer in buffers.values():
-            await self._work.put(_Work(buffer, batched=True))
+        while self._buffers:
+            key = next(iter(self._buffers))
+            await self._work.put(_Work(self._buffers.pop(key), batched=True))
 
     # -- sending ----------------------------------------------------------------------------
 
     async def _consume(self) -> None:
         while (work := await self._work.get()) is not None:
-            work.open = {index for index, _ in work.items}
+            # Until its request ends, the work stays in _running: a stop that falls in the
+            # middle finds what was in flight there.
             self._running.add(work)
             self._in_flight += len(work.items)
-            try:
-                if work.batched:
-                    await self._send_chunk(work, work.items, budget=_split_budget(len(work.items)))
-                else:
-                    await self._send_one(work)
-            finally:
-                self._in_flight -= len(work.items)
-                self._running.discard(work)
-                self._progress()
+            if work.batched:
+                await self._send_chunk(work, work.items, budget=_split_budget(len(work.items)))
+            else:
+                await self._send_one(work)
+            self._in_flight -= len(work.items)
+            self._running.discard(work)
+            self._progress()
+
+    def _listener(self, work: _Work, items: list[tuple[int, Message]]) -> Any:
+        async def heard(keyed: bool) -> None:
+            for index, _ in items:
+                work.left[index] = keyed
+
+        return heard
 
     async def _send_one(self, work: _Work) -> None:
         [(index, message)] = work.items
         try:
-            if self._at is None:
-                receipt = await self._gateway.send(message)
-            else:
-                receipt = await self._gateway.schedule(message, self._at)
+            with on_dispatch(self._listener(work, work.items)):
+                if self._at is None:
+                    receipt = await self._gateway.send(message)
+                else:
+                    receipt = await self._gateway.schedule(message, self._at)
         except Exception as exc:
             self._fail(work, work.items, exc)
         else:
-            self._emit([self._outcome(index, message, OutcomeStatus.ACCEPTED, receipt, work=work)])
+            accepted = OutcomeStatus.ACCEPTED
+            self._deliver([_outcome(index, accepted, message, receipt=receipt, key=receipt.key)])
 
     async def _send_chunk(
         self, work: _Work, items: list[tuple[int, Message]], budget: list[int]
@@ -435,71 +562,61 @@ class BulkSend:
         assert self._batching is not None
         budget[0] -= 1
         try:
-            receipts = await self._batching.send_chunk([m for _, m in items], self._at)
-        except InvalidRequest as exc:
-            # Refused as a whole, so nothing was accepted: split to isolate the bad messages,
-            # within a budget of requests so that a chunk of bad messages cannot cost two each.
-            if len(items) == 1 or budget[0] < 2:
+            with on_dispatch(self._listener(work, items)):
+                receipts = await self._batching.send_chunk([m for _, m in items], self._at)
+        except Exception as exc:
+            refused = isinstance(exc, InvalidRequest) and not may_have_sent(exc)
+            if not refused or len(items) == 1 or budget[0] < 2:
                 self._fail(work, items, exc)
                 return
+            # Refused as a whole, so nothing was accepted: split to isolate the bad messages,
+            # within a budget of requests so that a chunk of bad messages cannot cost two each.
             middle = len(items) // 2
             await self._send_chunk(work, items[:middle], budget)
             if budget[0] < 1:
                 self._fail(work, items[middle:], exc)
                 return
             await self._send_chunk(work, items[middle:], budget)
-        except Exception as exc:
-            self._fail(work, items, exc)
         else:
             accepted = OutcomeStatus.ACCEPTED
-            self._emit(
+            self._deliver(
                 [
-                    self._outcome(index, message, accepted, receipt, work=work)
+                    _outcome(index, accepted, message, receipt=receipt, key=receipt.key)
                     for (index, message), receipt in zip(items, receipts, strict=True)
                 ]
             )
 
     def _fail(self, work: _Work, items: list[tuple[int, Message]], exc: Exception) -> None:
-        if isinstance(exc, TransportError):
-            status = OutcomeStatus.UNCERTAIN if exc.maybe_sent else OutcomeStatus.FAILED
-            error: SmsGateError = exc
-        elif isinstance(exc, SmsGateError):
-            status, error = OutcomeStatus.FAILED, exc
-        else:
-            # An adapter's own bug: whether the request left is unknown.
-            status = OutcomeStatus.UNCERTAIN
-            error = GatewayError(f"unexpected error: {exc!r}", provider=self._gateway.name)
-        self._emit(
+        first = items[0][0]
+        left = first in work.left or not self._announces
+        status = status_after(exc, left=left)
+        error = as_gateway_error(exc, self._gateway.name)
+        keyed = work.left.get(first, False)
+        self._deliver(
             [
-                self._outcome(index, message, status, error=error, work=work)
+                _outcome(index, status, message, error, message.key if keyed else None)
                 for index, message in items
             ]
         )
 
     # -- outcomes ---------------------------------------------------------------------------
 
-    def _outcome(
-        self,
-        index: int,
-        message: Message | None,
-        status: OutcomeStatus,
-        receipt: Receipt | None = None,
-        *,
-        error: SmsGateError | None = None,
-        work: _Work | None = None,
-        reference: Any = None,
-    ) -> Outcome:
-        """One outcome, counted in the summary."""
-        if work is not None:
-            work.open.discard(index)
-        if message is not None:
-            reference = message.reference
-        outcome = Outcome(index, status, _text(reference), message, receipt, error)
-        self.summary.add(outcome)
-        return outcome
-
-    def _emit(self, outcomes: list[Outcome]) -> None:
-        self._outcomes.put_nowait(outcomes)
+    def _deliver(self, outcomes: list[Outcome]) -> None:
+        """Count outcomes and queue them for the caller (or, when asked to resolve uncertain
+        sends, set those aside to be looked up at the end)."""
+        if self._closed:
+            return  # a late answer after a stop: the stop has accounted for it
+        held, summary, ready = self._held, self.summary, self._ready
+        for outcome in outcomes:
+            held.pop(outcome.index, None)
+            if self._resolving and outcome.status is OutcomeStatus.UNCERTAIN and outcome.key:
+                self._unresolved[outcome.index] = outcome
+                self._room += 1
+                self._room_freed.set()
+                continue
+            summary.add(outcome)
+            ready.append(outcome)
+        self._woken.set()
 
     def _progress(self) -> None:
         if self._on_progress is None:
@@ -517,25 +634,36 @@ class BulkSend:
         )
 
 
+def _outcome(
+    index: int,
+    status: OutcomeStatus,
+    message: Message,
+    error: SmsGateError | None = None,
+    key: str | None = None,
+    *,
+    receipt: Receipt | None = None,
+) -> Outcome:
+    return Outcome(index, status, message.reference, message, receipt, error, key)
+
+
+def _cancel_soon(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` from wherever this runs (a ``__del__`` may run outside its loop)."""
+    loop = task.get_loop()
+    if loop.is_closed():
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        task.cancel()
+    else:
+        loop.call_soon_threadsafe(task.cancel)
+
+
 def _split_budget(size: int) -> list[int]:
     """Requests one chunk may take: itself, and enough halving to isolate a few bad messages."""
     return [1 + 4 * max(1, math.ceil(math.log2(max(size, 2))))]
-
-
-async def _enumerate(
-    items: Iterable[Item] | AsyncIterable[Item],
-) -> AsyncIterator[tuple[int, Item]]:
-    index = 0
-    if isinstance(items, AsyncIterable):
-        async for item in items:
-            yield index, item
-            index += 1
-    else:
-        for item in items:
-            yield index, item
-            index += 1
-            if index % 256 == 0:
-                await asyncio.sleep(0)  # let requests progress while a fast iterator is read
 
 
 def _as_message(gateway: SmsGateway, item: Item) -> Message | SmsGateError:
@@ -569,6 +697,8 @@ def send_many(
     chunk_size: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     keep: int = 1000,
+    resolve_uncertain: bool = False,
+    resolve_patience: float = 30.0,
 ) -> BulkSend:
     """Send (or, with ``at``, schedule) many messages, streaming one `Outcome` per input.
 
@@ -579,10 +709,16 @@ def send_many(
         concurrency: requests in flight at most.
         chunk_size: messages per batch request (at most the provider's limit, the default).
         on_progress: called with a `Progress` after each request; keep it cheap.
-        keep: failed and uncertain outcomes the summary keeps for inspection.
+        keep: failed outcomes (and uncertain ones with their message) the summary keeps.
+        resolve_uncertain: hold uncertain outcomes back and, once every request has ended,
+            look them up at the provider by their idempotency key (`smsgate.resolve`):
+            found ones come out ``ACCEPTED``, the others ``UNCERTAIN`` with an
+            `smsgate.Unresolved` error. Nothing is ever sent again.
+        resolve_patience: seconds to keep looking for a message the provider has not logged.
 
     Raises:
         ValidationError: ``at``, ``concurrency`` or ``chunk_size`` is invalid (at once).
+        UnsupportedFeature: ``resolve_uncertain`` for a gateway that cannot look messages up.
 
     Example::
 
@@ -600,6 +736,8 @@ def send_many(
         chunk_size=chunk_size,
         on_progress=on_progress,
         keep=keep,
+        resolve_uncertain=resolve_uncertain,
+        resolve_patience=resolve_patience,
     )
 
 

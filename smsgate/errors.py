@@ -7,7 +7,7 @@
     ├── ValidationError (ValueError) bad input, raised before any request
     ├── UnsupportedFeature           the provider cannot express what was asked
     ├── StatusTimeout (TimeoutError) no final status in time (in `smsgate.tracking`)
-    └── GatewayError                 talking to a provider went wrong
+    └── GatewayError                 talking to a provider went wrong (``maybe_sent``)
         ├── ProviderError            the provider answered with an error
         │   ├── AuthenticationError  401: the credentials were refused
         │   ├── PermissionDenied     403: the account may not do this
@@ -16,10 +16,25 @@
         │   ├── NotFound             404: no such message or batch
         │   ├── RateLimited          429: slow down (``retry_after``)
         │   └── ProviderUnavailable  5xx: the provider is failing
-        └── TransportError           no usable answer (``maybe_sent`` says if it may have gone)
+        ├── TransportError           no usable answer
+        ├── KeyConflict              more than one message carries an idempotency key
+        └── Unresolved               an uncertain send was looked up and not found
 
 Errors from aiohttp and from JSON decoding never reach callers: the HTTP base translates
 them in one place. No error message carries a token, key, secret or password.
+
+**What a failed send means** is decided once, here, by `GatewayError.maybe_sent` (read it
+through `may_have_sent`): retries, failover, bulk outcomes and the command line's exit code
+all ask it. A failure proves that the provider took nothing only when:
+
+- no connection could be had (refused, or none within ``connect_timeout``): nothing left;
+- the provider answered 4xx (400, 401, 402, 403, 404, 422, 429 ...): it refused the request;
+- the provider answered with an error it documents as "not accepted" (The SMS Works' 5001,
+  rejected and not charged, and 5002, not scheduled, "please try again").
+
+Anything else may have been taken: a timeout or a reset after the request left, an answer cut
+off or unreadable, a redirect, and **any other 5xx** (500, 502, 503, 504), because a provider,
+or the load balancer in front of it, can store a message and then fail to say so.
 """
 
 from __future__ import annotations
@@ -35,6 +50,7 @@ __all__ = [
     "GatewayError",
     "InsufficientCredit",
     "InvalidRequest",
+    "KeyConflict",
     "NotFound",
     "PermissionDenied",
     "ProviderError",
@@ -42,9 +58,11 @@ __all__ = [
     "RateLimited",
     "SmsGateError",
     "TransportError",
+    "Unresolved",
     "UnsupportedFeature",
     "ValidationError",
     "error_class_for_status",
+    "may_have_sent",
 ]
 
 _EXCERPT_CHARS = 200
@@ -90,10 +108,15 @@ class GatewayError(SmsGateError):
 
     Attributes:
         provider: the registered name of the provider (``"smsworks"`` ...).
+        maybe_sent: for a send, whether the provider may have taken the message. ``False``
+            only when the failure proves it took nothing (see the module's docstring); then
+            sending it again cannot text anyone twice. ``True``: do not send it again
+            blindly; look it up (``gateway.find``) or check its status first.
     """
 
-    def __init__(self, message: str, *, provider: str) -> None:
+    def __init__(self, message: str, *, provider: str, maybe_sent: bool = True) -> None:
         self.provider = provider
+        self.maybe_sent = maybe_sent
         super().__init__(message)
 
 
@@ -107,12 +130,17 @@ class ProviderError(GatewayError):
         reason: why, in provider-neutral terms.
         permanent: sending the same request again will fail the same way.
         retryable: the provider has accepted nothing, and documents that trying again may work.
+        maybe_sent: whether a send that got this answer may have been taken: by default
+            ``False`` for a 4xx answer or a ``retryable`` one, ``True`` for any other (a 5xx,
+            a redirect).
         body: the raw answer (parsed JSON when it was JSON, else text), for diagnostics.
         advice: what to do next, ending the message; each class has a default.
     """
 
     default_permanent: ClassVar[bool] = True
     default_retryable: ClassVar[bool] = False
+    default_maybe_sent: ClassVar[bool | None] = None
+    """``None``: decided by the HTTP status (only a 4xx proves nothing was taken)."""
     default_reason: ClassVar[FailureReason] = FailureReason.PROVIDER_ERROR
     default_advice: ClassVar[str] = "check the request and the provider's answer"
 
@@ -126,18 +154,27 @@ class ProviderError(GatewayError):
         reason: FailureReason | None = None,
         permanent: bool | None = None,
         retryable: bool | None = None,
+        maybe_sent: bool | None = None,
         body: Any = None,
         advice: str | None = None,
     ) -> None:
-        self.advice = self.default_advice if advice is None else advice
         self.http_status = http_status
         self.code = code
         self.detail = detail
         self.reason = self.default_reason if reason is None else reason
         self.permanent = self.default_permanent if permanent is None else permanent
         self.retryable = self.default_retryable if retryable is None else retryable
+        if maybe_sent is None:
+            # "Retryable" means the provider documents that it took nothing.
+            maybe_sent = False if self.retryable else self.default_maybe_sent
+        if maybe_sent is None:
+            maybe_sent = http_status is None or not 400 <= http_status < 500
         self.body = body
-        super().__init__(self._describe(provider), provider=provider)
+        self.advice = self._advice(maybe_sent) if advice is None else advice
+        super().__init__(self._describe(provider), provider=provider, maybe_sent=maybe_sent)
+
+    def _advice(self, maybe_sent: bool) -> str:
+        return self.default_advice
 
     def _describe(self, provider: str) -> str:
         parts = [f"{provider} answered"]
@@ -152,12 +189,15 @@ class ProviderError(GatewayError):
 class AuthenticationError(ProviderError):
     """401: the provider refused the credentials."""
 
+    default_maybe_sent = False
+
     default_advice = "check the token, or the key and secret it was made from"
 
 
 class PermissionDenied(ProviderError):
     """403: the credentials are valid, but the account may not do this."""
 
+    default_maybe_sent = False
     default_reason = FailureReason.ACCOUNT
     default_advice = "check the account's permissions and status with the provider"
 
@@ -165,6 +205,7 @@ class PermissionDenied(ProviderError):
 class InsufficientCredit(ProviderError):
     """402: the account has too little credit to send."""
 
+    default_maybe_sent = False
     default_reason = FailureReason.INSUFFICIENT_CREDIT
     default_advice = "top up the account"
 
@@ -176,6 +217,7 @@ class InvalidRequest(ProviderError):
         errors: per-field messages, when the provider gave them (``{"phone_numbers": [...]}``).
     """
 
+    default_maybe_sent = False
     default_reason = FailureReason.INVALID_REQUEST
     default_advice = "fix the input named above; sending it again unchanged will fail again"
 
@@ -195,6 +237,7 @@ class InvalidRequest(ProviderError):
 class NotFound(ProviderError):
     """404: the provider knows no such message or batch."""
 
+    default_maybe_sent = False
     default_advice = "check the id; it may belong to another account or provider"
 
 
@@ -207,6 +250,7 @@ class RateLimited(ProviderError):
 
     default_permanent = False
     default_retryable = True
+    default_maybe_sent = False
     default_advice = "slow down and retry later"
 
     def __init__(
@@ -217,10 +261,22 @@ class RateLimited(ProviderError):
 
 
 class ProviderUnavailable(ProviderError):
-    """5xx: the provider is failing. ``retryable`` says whether it documents trying again."""
+    """5xx: the provider is failing.
+
+    A send that got one may have been taken (``maybe_sent``), unless the provider documents
+    that this answer means it took nothing; ``retryable`` says whether it documents trying
+    again.
+    """
 
     default_permanent = False
-    default_advice = "the provider is having trouble; try again later"
+    default_maybe_sent = True
+
+    def _advice(self, maybe_sent: bool) -> str:
+        if maybe_sent:
+            return "it may have taken the message; check before sending it again"
+        if self.retryable:
+            return "the provider took nothing; try again later"
+        return "the provider took nothing and sent nothing"
 
 
 class TransportError(GatewayError):
@@ -233,13 +289,57 @@ class TransportError(GatewayError):
     """
 
     def __init__(self, message: str, *, provider: str, maybe_sent: bool) -> None:
-        self.maybe_sent = maybe_sent
         advice = (
             "the provider may have accepted it; check before sending again"
             if maybe_sent
             else "nothing was sent; it is safe to try again"
         )
-        super().__init__(f"{provider}: {message} ({advice})", provider=provider)
+        super().__init__(
+            f"{provider}: {message} ({advice})", provider=provider, maybe_sent=maybe_sent
+        )
+
+
+class KeyConflict(GatewayError):
+    """Looking a message up by its idempotency key found more than one message, or one that
+    is not the message looked for: the key was reused, or the message went out twice.
+
+    Attributes:
+        key: the idempotency key.
+        reports: what the provider holds under it.
+    """
+
+    def __init__(self, key: str, reports: Sequence[Any], *, provider: str, problem: str) -> None:
+        self.key = key
+        self.reports = list(reports)
+        super().__init__(
+            f"{provider}: {problem} under idempotency key {key!r}; look at them before "
+            "sending again",
+            provider=provider,
+        )
+
+
+class Unresolved(GatewayError):
+    """An uncertain send was looked up by its idempotency key and not found.
+
+    The provider may still log it later, or it may never have arrived: smsgate never sends
+    it again by itself. Decide, or look it up again later (``gateway.find``).
+
+    Attributes:
+        key: the idempotency key that was looked for.
+        waited: seconds spent looking.
+    """
+
+    def __init__(
+        self, key: str, *, provider: str, waited: float, problem: str = "not found"
+    ) -> None:
+        self.key = key
+        self.waited = waited
+        super().__init__(
+            f"{provider}: the message with idempotency key {key!r}: {problem} after "
+            f"{waited:.0f} s of looking; it may not have arrived, or may not be logged yet: "
+            "decide before sending it again",
+            provider=provider,
+        )
 
 
 _CLASS_BY_STATUS: dict[int, type[ProviderError]] = {
@@ -258,6 +358,19 @@ def error_class_for_status(http_status: int) -> type[ProviderError]:
     if http_status >= 500:
         return ProviderUnavailable
     return _CLASS_BY_STATUS.get(http_status, ProviderError)
+
+
+def may_have_sent(error: BaseException) -> bool:
+    """Whether a send that failed with ``error`` may have been taken by the provider.
+
+    This is the one rule that retries, failover, bulk outcomes and the command line ask:
+    `GatewayError.maybe_sent` for errors from talking to a provider; ``False`` for smsgate's
+    other errors, which are raised before any request; ``True`` for anything else (a bug in
+    an adapter: whether its request left is unknown).
+    """
+    if isinstance(error, GatewayError):
+        return error.maybe_sent
+    return not isinstance(error, SmsGateError)
 
 
 def _excerpt(text: str) -> str:

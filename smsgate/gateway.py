@@ -1,12 +1,22 @@
-"""`SmsGateway`, the one protocol every provider implements, and `BaseGateway`, its common part."""
+"""`SmsGateway`, the one protocol every provider implements, and `BaseGateway`, its common part.
+
+It also holds the *dispatch announcement*: a gateway calls `announce_dispatch` right before a
+request that carries messages leaves the process, and whoever sends through it (`send_many`,
+`smsgate.try_send`) listens with `on_dispatch`. That is how a stopped send tells a message
+whose request left (uncertain: it may have been sent) from one whose request never did
+(unsent: safe to send again).
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self, Unpack, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Self, Unpack, runtime_checkable
 
-from smsgate.errors import ConfigurationError, TransportError, ValidationError
+from smsgate.errors import ConfigurationError, TransportError, UnsupportedFeature, ValidationError
 from smsgate.model import (
     Message,
     MessageFields,
@@ -16,7 +26,39 @@ from smsgate.model import (
     check_region,
 )
 
-__all__ = ["BaseGateway", "SmsGateway"]
+if TYPE_CHECKING:
+    from smsgate.outcomes import Outcome
+
+__all__ = ["BaseGateway", "DispatchHook", "SmsGateway", "announce_dispatch", "on_dispatch"]
+
+DispatchHook = Callable[[bool], Awaitable[None]]
+"""Called with ``keyed`` (whether the request carries each message's idempotency key)."""
+
+_dispatch_hook: ContextVar[DispatchHook | None] = ContextVar("smsgate_dispatch", default=None)
+
+
+async def announce_dispatch(*, keyed: bool) -> None:
+    """Say that a request carrying messages is about to leave the process.
+
+    Gateways call it right before such a request goes out, after any wait for a rate limit
+    or a token, and again before each retry. ``keyed`` says whether the request carries each
+    message's idempotency key, so that the messages can be looked up if no answer comes.
+    Gateways that call it set ``announces_dispatch = True``.
+    """
+    hook = _dispatch_hook.get()
+    if hook is not None:
+        await hook(keyed)
+
+
+@contextlib.contextmanager
+def on_dispatch(hook: DispatchHook) -> Iterator[None]:
+    """Have ``hook`` hear of every request that carries messages and leaves in this context
+    (the current task, and the calls it awaits)."""
+    token = _dispatch_hook.set(hook)
+    try:
+        yield
+    finally:
+        _dispatch_hook.reset(token)
 
 
 @runtime_checkable
@@ -91,6 +133,9 @@ class BaseGateway:
     """
 
     name: str = "base"
+    announces_dispatch: bool = False
+    """Whether the gateway calls `announce_dispatch` before each request that carries
+    messages; without it, a message handed to the gateway counts as possibly sent."""
 
     def __init__(self, *, default_region: str | None = None) -> None:
         try:
@@ -104,6 +149,32 @@ class BaseGateway:
         ``default_region``. The other fields are `Message`'s."""
         fields["region"] = fields.get("region") or self.default_region
         return Message(to, text, **fields)
+
+    @property
+    def can_find(self) -> bool:
+        """Whether `find` can look messages up by their idempotency key."""
+        return False
+
+    async def find(self, ref: str | Outcome) -> StatusReport | None:
+        """Look a message up at the provider by its idempotency key (`Message.key`).
+
+        Args:
+            ref: the key, or the `Outcome` of a send (whose message is checked against what
+                the provider holds).
+
+        Returns:
+            The provider's record, or ``None`` when it holds no message with that key.
+
+        Raises:
+            UnsupportedFeature: the provider cannot search its messages (the default).
+            KeyConflict: more than one message, or another message, carries the key.
+        """
+        raise UnsupportedFeature(
+            self.name,
+            "looking messages up by their idempotency key",
+            "check an uncertain message with status() if you have its id, or in the "
+            "provider's own records",
+        )
 
     @property
     def closed(self) -> bool:

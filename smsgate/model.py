@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
+import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -27,6 +30,7 @@ __all__ = [
     "check_region",
     "check_send_time",
     "message_id_of",
+    "new_key",
     "normalize_number",
     "with_receipt",
 ]
@@ -173,6 +177,37 @@ def _optional_text(field: str, value: str | None) -> str | None:
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
+# Idempotency keys: a random prefix for this process and a counter, so that making one costs
+# a fraction of a microsecond (a bulk run makes one a message) and no two processes share
+# one. A forked child takes a prefix of its own.
+_KEY_SHAPE = re.compile(r"[!-~]{1,100}")
+_key_prefix = ""
+_key_counter = itertools.count()
+
+
+def _new_key_prefix() -> None:
+    global _key_prefix, _key_counter
+    _key_prefix, _key_counter = secrets.token_hex(8), itertools.count()
+
+
+_new_key_prefix()
+os.register_at_fork(after_in_child=_new_key_prefix)
+
+
+def new_key() -> str:
+    """A new idempotency key: unique to this process (64 random bits and a counter)."""
+    return f"{_key_prefix}-{next(_key_counter):x}"
+
+
+def _checked_key(key: str | None) -> str:
+    if key is None:
+        return new_key()
+    if not isinstance(key, str) or not _KEY_SHAPE.fullmatch(key):
+        raise ValidationError(
+            "key", "must be 1 to 100 printable ASCII characters without spaces, or None"
+        )
+    return key
+
 
 @attrs.frozen(init=False)
 class Message:
@@ -191,6 +226,11 @@ class Message:
             ``{"smsworks": {"flash": True}}``. Each gateway reads its own and ignores the
             others', so the same message can go through any provider.
         region: the country a national ``to`` belongs to (``"GB"``); not stored.
+        key: smsgate's idempotency key for this message; a new unique one by default.
+            Providers that keep metadata store it with the message, so that a send with an
+            uncertain outcome can be looked up (``gateway.find``). Sending the same `Message`
+            object again sends the same key; a copy made with `attrs.evolve` gets a new one.
+            Equality ignores it.
 
     Raises:
         ValidationError: any field is invalid; the error names the field.
@@ -207,6 +247,7 @@ class Message:
     metadata: Mapping[str, str] = attrs.field(hash=False)
     validity: timedelta | None
     provider_options: Mapping[str, Mapping[str, Any]] = attrs.field(hash=False)
+    key: str = attrs.field(init=False, eq=False, hash=False)
 
     def __init__(
         self,
@@ -220,6 +261,7 @@ class Message:
         validity: timedelta | None = None,
         provider_options: Mapping[str, Mapping[str, Any]] | None = None,
         region: str | None = None,
+        key: str | None = None,
     ) -> None:
         if not isinstance(text, str):
             raise ValidationError("text", f"must be a string, not {type(text).__name__}")
@@ -237,6 +279,7 @@ class Message:
             validity,
             _frozen_options(provider_options),
         )
+        object.__setattr__(self, "key", _checked_key(key))
 
 
 _ZERO = timedelta(0)
@@ -252,6 +295,7 @@ class MessageFields(TypedDict, total=False):
     validity: timedelta | None
     provider_options: Mapping[str, Mapping[str, Any]] | None
     region: str | None
+    key: str | None
 
 
 @attrs.frozen(kw_only=True)
@@ -272,6 +316,8 @@ class Receipt:
         parts: how many SMS parts the provider counted, where it says.
         credits: the credits it cost, where the provider says.
         scheduled_at: when it is due to go out, for a scheduled message.
+        key: the message's idempotency key, when the provider stores it with the message
+            (``gateway.find`` looks it up).
         raw: the provider's answer, as parsed JSON.
     """
 
@@ -285,6 +331,7 @@ class Receipt:
     parts: int | None = None
     credits: float | None = None
     scheduled_at: datetime | None = None
+    key: str | None = None
     raw: Any = attrs.field(default=None, eq=False, hash=False, repr=False)
 
 

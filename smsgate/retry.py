@@ -1,7 +1,9 @@
 """Retrying requests without ever sending a message twice.
 
-A request is tried again only when its failure proves that the provider accepted nothing, or
-when it is idempotent (asking for a status, cancelling):
+A send is tried again only when its failure proves that the provider accepted nothing
+(`smsgate.errors.may_have_sent` is false) and trying again may work; a request that is
+idempotent (asking for a status, cancelling) is also tried again after a failure that may
+have reached the provider:
 
 ================================================  ===============  ================
 failure                                           send, schedule   status, cancel
@@ -10,7 +12,7 @@ no connection (``TransportError``, not sent)      retried          retried
 no answer after the request left (maybe sent)     **not retried**  retried
 ``RateLimited`` (429), ``Retry-After`` honoured   retried          retried
 an error the provider documents as "try again"    retried          retried
-other 5xx (``ProviderUnavailable``)               not retried      retried
+other 5xx (``ProviderUnavailable``, maybe sent)   **not retried**  retried
 anything else                                     not retried      not retried
 ================================================  ===============  ================
 
@@ -27,7 +29,13 @@ import attrs
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from smsgate.errors import ProviderError, ProviderUnavailable, RateLimited, TransportError
+from smsgate.errors import (
+    GatewayError,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    TransportError,
+)
 
 __all__ = ["RetryPolicy", "set_testing", "should_retry"]
 
@@ -45,11 +53,14 @@ def set_testing(testing: bool = True) -> None:
 
 def should_retry(error: BaseException, *, idempotent: bool) -> bool:
     """Whether a request that failed with ``error`` may be made again."""
-    if isinstance(error, TransportError):
-        return idempotent or not error.maybe_sent
-    if isinstance(error, ProviderError):
-        return error.retryable or (idempotent and isinstance(error, ProviderUnavailable))
-    return False
+    if not isinstance(error, GatewayError):
+        return False
+    transient = isinstance(error, TransportError) or (
+        isinstance(error, ProviderError) and error.retryable
+    )
+    if idempotent:
+        return transient or isinstance(error, ProviderUnavailable)
+    return transient and not error.maybe_sent
 
 
 @attrs.frozen

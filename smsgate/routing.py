@@ -1,8 +1,9 @@
 """One gateway over several providers: failover, round-robin, or routing by country.
 
 `RoutingGateway` tries its providers in an order its strategy chooses, and moves to the next
-only when the failure proves nothing was sent: a `TransportError` that may have sent stops
-there, so nobody is texted twice. A provider that keeps failing (no connection, 5xx, 429, a
+only when the failure proves nothing was sent (`smsgate.errors.may_have_sent`): a timeout, a
+reset or a 5xx after the request left is raised at once, naming the provider that may have
+the message, so nobody is texted twice. A provider that keeps failing (no connection, 5xx, 429, a
 refused account) is skipped for a cool-down: its circuit opens after ``failures`` failures in
 a row, and closes again only when a single trial after the cool-down succeeds.
 
@@ -43,10 +44,13 @@ from smsgate.errors import (
     RateLimited,
     SmsGateError,
     TransportError,
+    UnsupportedFeature,
     ValidationError,
+    may_have_sent,
 )
 from smsgate.gateway import BaseGateway, SmsGateway
 from smsgate.model import Message, MessageRef, Receipt, StatusReport, check_region
+from smsgate.outcomes import Outcome, can_find, lookup_key
 
 __all__ = ["RoutingGateway", "Strategy"]
 
@@ -150,6 +154,9 @@ class RoutingGateway(BaseGateway):
         if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
             raise ConfigurationError("failures: must be a whole number of at least 1")
         self.strategy = strategy
+        self.announces_dispatch = all(
+            getattr(g, "announces_dispatch", False) for g in self.gateways
+        )
         self._by_name = dict(zip(names, self.gateways, strict=True))
         self.circuits = {name: Circuit(failures, cooldown) for name in names}
         self._turn = itertools.count()
@@ -204,16 +211,13 @@ class RoutingGateway(BaseGateway):
                 receipt = await gateway.send(message)
             else:
                 receipt = await gateway.schedule(message, at)
-        except TransportError as exc:
-            circuit.failed(self._clock())
-            if exc.maybe_sent:
-                raise  # it may have gone: trying elsewhere could text them twice
-            return None, exc
         except SmsGateError as exc:
             if isinstance(exc, _TROUBLE):
                 circuit.failed(self._clock())
             else:
                 circuit.probing = False
+            if may_have_sent(exc):
+                raise  # it may have gone (exc.provider says where): elsewhere, it could go twice
             return None, exc
         circuit.succeeded()
         return receipt, last
@@ -257,8 +261,50 @@ class RoutingGateway(BaseGateway):
         assert last is not None
         raise last
 
+    @property
+    def can_find(self) -> bool:
+        """Whether any provider can look messages up by their idempotency key."""
+        return any(can_find(gateway) for gateway in self.gateways)
+
+    async def find(self, ref: str | Outcome) -> StatusReport | None:
+        """Look a message up by its idempotency key, at the provider that may have it.
+
+        An uncertain outcome names that provider (its error's ``provider``); a bare key is
+        looked for at each provider in turn.
+
+        Raises:
+            UnsupportedFeature: the provider that may have it cannot look messages up (for
+                a bare key: none found it, and one of them cannot look).
+            KeyConflict: as the provider's own ``find``.
+        """
+        self._ensure_open()
+        lookup_key(ref)  # refuse what cannot be looked up before asking anyone
+        error = ref.error if isinstance(ref, Outcome) else None
+        owner = self._by_name.get(getattr(error, "provider", ""))
+        if owner is not None:
+            return await _find(owner, ref)
+        blind: UnsupportedFeature | None = None
+        for gateway in self.gateways:
+            try:
+                report = await _find(gateway, ref)
+            except UnsupportedFeature as exc:
+                blind = exc
+                continue
+            if report is not None:
+                return report
+        if blind is not None:
+            raise blind  # not found where we could look; it may be where we cannot
+        return None
+
     async def aclose(self) -> None:
         """Close every provider's gateway."""
         await super().aclose()
         for gateway in self.gateways:
             await gateway.aclose()
+
+
+async def _find(gateway: SmsGateway, ref: str | Outcome) -> StatusReport | None:
+    if not can_find(gateway):
+        raise UnsupportedFeature(gateway.name, "looking messages up by their idempotency key")
+    report: StatusReport | None = await gateway.find(ref)  # type: ignore[attr-defined]
+    return report

@@ -1,8 +1,9 @@
 """`FakeGateway`: an in-memory `SmsGateway` for your own tests.
 
 It keeps an outbox instead of sending, plays back the statuses you script for each
-recipient, and raises the errors you inject. It is registered as provider ``fake``, so code
-that is configured with ``{"provider": "fake"}`` runs without a network::
+recipient, raises the errors you inject, and looks messages up by their idempotency key
+(`FakeGateway.find`), as a provider that stores keys does. It is registered as provider
+``fake``, so code that is configured with ``{"provider": "fake"}`` runs without a network::
 
     gateway = FakeGateway(default_region="GB")
     gateway.script("07700 900123", DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
@@ -23,7 +24,7 @@ import attrs
 
 from smsgate.encoding import segments
 from smsgate.errors import InvalidRequest, NotFound, SmsGateError, ValidationError
-from smsgate.gateway import BaseGateway
+from smsgate.gateway import BaseGateway, announce_dispatch
 from smsgate.model import (
     Message,
     MessageRef,
@@ -33,11 +34,12 @@ from smsgate.model import (
     message_id_of,
     normalize_number,
 )
+from smsgate.outcomes import Outcome, lookup_key, the_match
 from smsgate.status import DeliveryStatus, FailureReason
 
 __all__ = ["FakeGateway", "Operation", "Step"]
 
-Operation = Literal["send", "schedule", "status", "cancel"]
+Operation = Literal["send", "schedule", "status", "cancel", "find"]
 Step = DeliveryStatus | tuple[DeliveryStatus, FailureReason]
 """One scripted status: a `DeliveryStatus`, or a status with the `FailureReason` for it."""
 
@@ -74,11 +76,14 @@ class FakeGateway(BaseGateway):
         outbox: every message it accepted (sent or scheduled), in order.
     """
 
+    announces_dispatch = True
+
     def __init__(self, *, name: str = "fake", default_region: str | None = None) -> None:
         super().__init__(default_region=default_region)
         self.name = name
         self.outbox: list[Message] = []
         self._records: dict[str, _Record] = {}
+        self._by_key: dict[str, list[_Record]] = {}
         self._scripts: dict[str, tuple[Step, ...]] = {}
         self._failures: list[_Failure] = []
         self._ids = itertools.count(1)
@@ -111,7 +116,8 @@ class FakeGateway(BaseGateway):
         Args:
             error: what to raise, e.g. ``RateLimited(provider="fake", http_status=429)``.
             to: only for messages to this number (any number if ``None``).
-            operation: only for this operation (any if ``None``).
+            operation: only for this operation (any if ``None``): ``"send"``,
+                ``"schedule"``, ``"status"``, ``"cancel"`` or ``"find"``.
             times: how many calls fail; ``None`` for every one from now on.
             after_accepting: for ``send`` and ``schedule``, accept the message into the outbox
                 and then raise, as when a provider takes a message and the answer is lost.
@@ -138,13 +144,14 @@ class FakeGateway(BaseGateway):
 
     async def send(self, message: Message) -> Receipt:
         """Put ``message`` in the outbox and return a ``QUEUED`` receipt."""
-        return self._accept("send", message, DeliveryStatus.QUEUED, None)
+        return await self._accept("send", message, DeliveryStatus.QUEUED, None)
 
     async def schedule(self, message: Message, at: datetime) -> Receipt:
         """Put ``message`` in the outbox and return a ``SCHEDULED`` receipt."""
-        return self._accept("schedule", message, DeliveryStatus.SCHEDULED, check_send_time(at))
+        at = check_send_time(at)
+        return await self._accept("schedule", message, DeliveryStatus.SCHEDULED, at)
 
-    def _accept(
+    async def _accept(
         self,
         operation: Operation,
         message: Message,
@@ -153,6 +160,7 @@ class FakeGateway(BaseGateway):
     ) -> Receipt:
         self._ensure_open()
         self._check_message(message)
+        await announce_dispatch(keyed=True)
         failure = self._injected(operation, message.to)
         if failure is not None and not failure.after_accepting:
             raise failure.error
@@ -166,10 +174,13 @@ class FakeGateway(BaseGateway):
             metadata=message.metadata,
             parts=segments(message.text).parts,
             scheduled_at=at,
+            key=message.key,
         )
         self.outbox.append(message)
         upcoming = deque(self._scripts.get(message.to, ()))
-        self._records[message_id] = _Record(message_id, receipt, status, None, upcoming)
+        record = _Record(message_id, receipt, status, None, upcoming)
+        self._records[message_id] = record
+        self._by_key.setdefault(message.key, []).append(record)
         if failure is not None:
             raise failure.error
         return receipt
@@ -213,6 +224,26 @@ class FakeGateway(BaseGateway):
         record.status, record.reason = DeliveryStatus.CANCELLED, None
         record.upcoming.clear()
         return self._report(record)
+
+    @property
+    def can_find(self) -> bool:
+        """Always: the fake keeps every message's idempotency key."""
+        return True
+
+    async def find(self, ref: str | Outcome) -> StatusReport | None:
+        """The message sent with this idempotency key (or this outcome's), or ``None``.
+
+        Raises:
+            KeyConflict: more than one message was sent with the key (the same `Message`
+                sent twice), or the outcome's message went to another recipient.
+        """
+        self._ensure_open()
+        key, message = lookup_key(ref)
+        failure = self._injected("find", message.to if message is not None else "")
+        if failure is not None:
+            raise failure.error
+        reports = [self._report(record) for record in self._by_key.get(key, ())]
+        return the_match(self.name, key, reports, message)
 
     def _report(self, record: _Record) -> StatusReport:
         receipt = record.receipt

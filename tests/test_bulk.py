@@ -25,6 +25,7 @@ from smsgate import (
     send_all,
     send_many,
 )
+from smsgate.gateway import announce_dispatch
 from smsgate.providers.smsscheduler import SmsSchedulerGateway
 from smsgate.providers.smsworks import SmsWorksGateway
 from smsgate.testing import FakeGateway
@@ -175,18 +176,34 @@ async def test_a_transport_error_is_uncertain_exactly_when_it_may_have_sent(mayb
     assert outcomes[0].error.maybe_sent is maybe_sent
 
 
-async def test_an_adapters_own_bug_is_uncertain_and_does_not_stop_the_run():
+async def test_an_adapters_own_bug_after_its_request_is_uncertain_and_does_not_stop_the_run():
     class Buggy(FakeGateway):
         async def send(self, message):
+            receipt = await super().send(message)
             if message.to == number(1):
-                raise KeyError("messageid")
-            return await super().send(message)
+                raise KeyError("messageid")  # reading the answer failed: the message went out
+            return receipt
 
-    summary = await send_all(Buggy(), messages(4))
+    gateway = Buggy()
+    summary = await send_all(gateway, messages(4))
     assert (summary.accepted, summary.uncertain) == (3, 1)
     [uncertain] = summary.uncertainties
     assert isinstance(uncertain.error, GatewayError)
     assert "KeyError" in str(uncertain.error)
+    assert number(1) in [m.to for m in gateway.outbox]  # uncertain, and indeed sent
+
+
+async def test_an_adapters_own_bug_before_its_request_leaves_is_a_failure():
+    class Buggy(FakeGateway):
+        async def send(self, message):
+            if message.to == number(1):
+                raise KeyError("sender")  # building the request failed: nothing left
+            return await super().send(message)
+
+    gateway = Buggy()
+    summary = await send_all(gateway, messages(4))
+    assert (summary.accepted, summary.failed, summary.uncertain) == (3, 1, 0)
+    assert number(1) not in [m.to for m in gateway.outbox]
 
 
 async def test_a_failing_input_stops_reading_but_every_read_message_gets_its_outcome():
@@ -283,17 +300,68 @@ async def test_the_summary_counts_reasons_and_keeps_the_first_failures():
 # === cancelling ===================================================================================
 
 
-async def test_cancelling_stops_promptly_and_accounts_for_every_message_read():
-    gateway = SlowGateway(delay=0.05)
-    run = send_many(gateway, messages(10_000), concurrency=4)
+class Counted:
+    """A source that counts the inputs taken from it."""
+
+    def __init__(self, items):
+        self.items, self.taken = items, 0
+
+    def __iter__(self):
+        for item in self.items:
+            self.taken += 1
+            yield item
+
+
+class InFlightGateway(FakeGateway):
+    """A fake whose requests leave at once and are answered (and accepted) after a delay."""
+
+    def __init__(self, delay: float = 0.05, **options):
+        super().__init__(**options)
+        self.delay = delay
+        self.left = []
+
+    async def send(self, message):
+        await announce_dispatch(keyed=True)
+        self.left.append(message.to)
+        await asyncio.sleep(self.delay)
+        return await super().send(message)
+
+
+async def test_cancelling_accounts_for_every_input_taken_with_the_exact_split():
+    gateway = InFlightGateway(delay=0.05)
+    source = Counted(messages(10_000))
+    run = send_many(gateway, source, concurrency=4)
     seen, took = await cancel_after(run, 12)
     assert took < 1.0
     summary = run.summary
-    assert summary.accepted >= len(seen)
-    assert summary.accepted == len(gateway.outbox)  # what was accepted is still reported
-    assert summary.uncertain <= 4  # the requests that were in flight
-    assert summary.total == run._read
-    assert summary.unsent > 0
+    outcomes = seen + summary.unseen
+    assert sorted(o.index for o in outcomes) == list(range(source.taken))
+    assert summary.total == source.taken
+    accepted = {o.message.to for o in outcomes if o.status is OutcomeStatus.ACCEPTED}
+    uncertain = {o.message.to for o in outcomes if o.status is OutcomeStatus.UNCERTAIN}
+    unsent = {o.message.to for o in outcomes if o.status is OutcomeStatus.UNSENT}
+    assert accepted == {m.to for m in gateway.outbox}  # what the provider took, exactly
+    # The four requests in flight left, and had no answer: uncertain, each of them.
+    assert uncertain == set(gateway.left) - accepted
+    assert summary.uncertain == 4
+    # Everything else was read but never left.
+    assert unsent.isdisjoint(gateway.left)
+    assert summary.unsent == source.taken - summary.accepted - 4
+    assert sorted(o.index for o in summary.unsent_inputs) == sorted(
+        o.index for o in outcomes if o.status is OutcomeStatus.UNSENT
+    )
+
+
+async def test_cancelling_before_requests_leave_leaves_them_unsent():
+    gateway = SlowGateway(delay=0.05)  # waits before its request leaves
+    source = Counted(messages(10_000))
+    run = send_many(gateway, source, concurrency=4)
+    await cancel_after(run, 12)
+    summary = run.summary
+    assert summary.total == source.taken
+    assert summary.accepted == len(gateway.outbox)
+    assert summary.uncertain == 0  # none of the four waiting requests had left
+    assert summary.unsent == source.taken - summary.accepted == 4
 
 
 async def test_closing_early_with_async_with_cancels_requests_in_flight():
@@ -305,7 +373,7 @@ async def test_closing_early_with_async_with_cancels_requests_in_flight():
     sent = len(gateway.outbox)
     await asyncio.sleep(0.1)
     assert len(gateway.outbox) == sent  # nothing more goes out after the block
-    assert run.summary.total == run._read
+    assert run.summary.total == 1 + len(run.summary.unseen)
 
 
 # === arguments ====================================================================================
@@ -377,12 +445,27 @@ async def test_chunk_size_can_be_smaller(mock_http):
     assert batch_sizes(mock_http, WORKS, "/batch/any") == [250] * 4
 
 
-async def test_one_text_to_many_goes_through_batch_send(mock_http):
-    mock_http.post(WORKS + "/batch/send", status=201, payload=fixture("batch"), repeat=True)
+async def test_one_text_to_many_goes_through_batch_any_with_a_key_for_each(mock_http):
+    mock_http.post(WORKS + "/batch/any", status=201, payload=fixture("batch"), repeat=True)
+    items = messages(300, text="Sale now on")
     async with SmsWorksGateway(token=TOKEN, sender="Acme") as gateway:
-        summary = await send_all(gateway, messages(300, text="Sale now on"))
-    assert summary.accepted == 300
+        outcomes = await collect(send_many(gateway, items))
+    assert batch_sizes(mock_http, WORKS, "/batch/any") == [300]
+    [call] = mock_http.requests[("POST", smsgate_url(WORKS, "/batch/any"))]
+    body = json.loads(call.kwargs["data"])
+    assert [item["metadata"] for item in body] == [
+        [{"key": "smsgate_key", "value": m.key}] for m in items
+    ]
+    assert {o.key for o in outcomes} == {m.key for m in items}
+
+
+async def test_without_keys_one_text_to_many_goes_through_batch_send(mock_http):
+    mock_http.post(WORKS + "/batch/send", status=201, payload=fixture("batch"), repeat=True)
+    gateway = SmsWorksGateway(token=TOKEN, sender="Acme", idempotency_keys=False)
+    async with gateway:
+        outcomes = await collect(send_many(gateway, messages(300, text="Sale now on")))
     assert batch_sizes(mock_http, WORKS, "/batch/send") == [300]
+    assert {o.key for o in outcomes} == {None}
 
 
 async def test_flash_messages_go_on_their_own(mock_http):

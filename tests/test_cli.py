@@ -258,13 +258,27 @@ def test_a_provider_that_cannot_be_reached_is_exit_code_1(capsys, closed_port_ur
         (UnsupportedFeature("p", "x"), USAGE),
         (AuthenticationError(provider="p", http_status=401), FAILED),
         (InvalidRequest(provider="p", http_status=400), FAILED),
-        (ProviderUnavailable(provider="p", http_status=503), FAILED),
+        (ProviderUnavailable(provider="p", http_status=503), UNCERTAIN),
+        (ProviderUnavailable(provider="p", http_status=502), UNCERTAIN),
+        (ProviderUnavailable(provider="p", http_status=503, maybe_sent=False), FAILED),
+        (ProviderUnavailable(provider="p", http_status=503, retryable=True), FAILED),
         (TransportError("x", provider="p", maybe_sent=False), FAILED),
         (TransportError("x", provider="p", maybe_sent=True), UNCERTAIN),
     ],
 )
 def test_exit_codes_by_error(error, code):
     assert exit_code(error) == code
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ProviderUnavailable(provider="p", http_status=503),
+        TransportError("x", provider="p", maybe_sent=True),
+    ],
+)
+def test_an_uncertain_failure_of_a_command_that_sends_nothing_is_exit_code_1(error):
+    assert exit_code(error, sending=False) == FAILED
 
 
 def test_unknown_commands_are_usage_errors(capsys):

@@ -82,7 +82,7 @@ def test_error_class_for_status(http_status, error_class):
         (InvalidRequest, True, False, FailureReason.INVALID_REQUEST, "fix the input"),
         (NotFound, True, False, FailureReason.PROVIDER_ERROR, "check the id"),
         (RateLimited, False, True, FailureReason.PROVIDER_ERROR, "slow down"),
-        (ProviderUnavailable, False, False, FailureReason.PROVIDER_ERROR, "try again later"),
+        (ProviderUnavailable, False, False, FailureReason.PROVIDER_ERROR, "check before sending"),
     ],
 )
 def test_provider_errors_carry_defaults_and_say_what_to_do(
@@ -108,7 +108,7 @@ def test_provider_error_defaults_can_be_overridden_per_instance():
     assert error.body == {"errorCode": 5002}
     assert (
         str(error)
-        == "acme answered HTTP 503 error 5002 (the provider is having trouble; try again later)"
+        == "acme answered HTTP 503 error 5002 (the provider took nothing; try again later)"
     )
 
 

@@ -9,6 +9,7 @@ import json
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,23 +25,27 @@ from smsgate._version import __version__
 from smsgate.config import env_config, provider_option_info, toml_config
 from smsgate.errors import (
     ConfigurationError,
+    GatewayError,
     SmsGateError,
-    TransportError,
     UnsupportedFeature,
     ValidationError,
 )
 from smsgate.gateway import SmsGateway
 from smsgate.model import MessageFields
+from smsgate.outcomes import can_find
 
 OK, FAILED, USAGE, UNCERTAIN, INTERRUPTED = 0, 1, 2, 3, 130
 CSV_COLUMNS = ("to", "text", "sender", "reference")
+HEADER_LINES = 1  # a CSV row's line number is its index plus this, plus one
+_sending: ContextVar[bool] = ContextVar("smsgate_cli_sending", default=False)
+"""Whether the running command sends messages (an uncertain failure then exits 3)."""
 
 
-def exit_code(error: SmsGateError) -> int:
-    """The exit code for an error that ended a command."""
+def exit_code(error: SmsGateError, *, sending: bool = True) -> int:
+    """The exit code for an error that ended a command; ``sending``: the command sends."""
     if isinstance(error, ConfigurationError | ValidationError | UnsupportedFeature):
         return USAGE
-    if isinstance(error, TransportError) and error.maybe_sent:
+    if sending and isinstance(error, GatewayError) and error.maybe_sent:
         return UNCERTAIN
     return FAILED
 
@@ -188,6 +193,7 @@ def send(
 ) -> int:
     """Send TEXT to the number TO now."""
     settings = settings_of(context)
+    _sending.set(True)
 
     async def main() -> smsgate.Receipt:
         async with settings.gateway() as gateway:
@@ -217,6 +223,7 @@ def schedule(
 ) -> int:
     """Have the provider send TEXT to TO at a later time."""
     settings = settings_of(context)
+    _sending.set(True)
     try:
         when = datetime.fromisoformat(at)
     except ValueError:
@@ -343,26 +350,41 @@ def read_rows(path: Path) -> tuple[int, Iterator[dict[str, str]]]:
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--concurrency", default=8, show_default=True, help="Requests in flight at most.")
+@click.option(
+    "--patience",
+    default=30.0,
+    show_default=True,
+    help="Seconds to look uncertain rows up at the provider, where it can (0: look once).",
+)
 @click.pass_context
-def bulk(context: click.Context, file: Path, concurrency: int) -> int:
+def bulk(context: click.Context, file: Path, concurrency: int, patience: float) -> int:
     """Send every row of a CSV FILE (columns to, text; optional sender, reference)."""
     settings = settings_of(context)
+    _sending.set(True)
     total, rows = read_rows(file)
-    summary, elapsed = asyncio.run(_bulk(settings, rows, total, concurrency))
-    report_summary(settings, summary, elapsed)
+    summary, elapsed, interrupted = asyncio.run(_bulk(settings, rows, total, concurrency, patience))
+    report_summary(settings, summary, elapsed, interrupted=interrupted)
+    if interrupted:
+        return INTERRUPTED
     if summary.uncertain:
         return UNCERTAIN
     return FAILED if summary.failed or summary.unsent else OK
 
 
 async def _bulk(
-    settings: Settings, rows: Iterator[dict[str, str]], total: int, concurrency: int
-) -> tuple[smsgate.Summary, float]:
+    settings: Settings,
+    rows: Iterator[dict[str, str]],
+    total: int,
+    concurrency: int,
+    patience: float,
+) -> tuple[smsgate.Summary, float, bool]:
     started = time.perf_counter()
     async with settings.gateway() as gateway:
         label = f"sending through {gateway.name}"
-        summary = await send_with_progress(settings, gateway, rows, total, label, concurrency)
-    return summary, time.perf_counter() - started
+        summary, interrupted = await send_with_progress(
+            settings, gateway, rows, total, label, concurrency, patience=patience
+        )
+    return summary, time.perf_counter() - started, interrupted
 
 
 async def send_with_progress(
@@ -372,8 +394,16 @@ async def send_with_progress(
     total: int,
     label: str,
     concurrency: int = 8,
-) -> smsgate.Summary:
-    """`send_all` with a progress bar on standard error (none with ``--json``)."""
+    *,
+    patience: float | None = None,
+) -> tuple[smsgate.Summary, bool]:
+    """`send_many` with a progress bar on standard error (none with ``--json``), looking
+    uncertain sends up where the gateway can (unless ``patience`` is ``None``).
+
+    Returns the summary, and whether the run was interrupted (Ctrl-C): the summary then
+    accounts for every row read, with what was in flight uncertain and the rest unsent.
+    """
+    resolving = patience is not None and can_find(gateway)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -385,25 +415,45 @@ async def send_with_progress(
         task = bar.add_task(label, total=total)
 
         def advanced(progress: smsgate.Progress) -> None:
-            bar.update(task, completed=progress.accepted + progress.failed + progress.uncertain)
+            bar.update(task, completed=progress.done)
 
-        summary = await smsgate.send_all(
-            gateway, rows, concurrency=concurrency, on_progress=advanced
+        run = smsgate.send_many(
+            gateway,
+            rows,
+            concurrency=concurrency,
+            on_progress=advanced,
+            resolve_uncertain=resolving,
+            resolve_patience=patience or 0.0,
         )
-        bar.update(task, completed=summary.total)
-    return summary
+        try:
+            async with run:
+                async for _ in run:
+                    pass
+        except asyncio.CancelledError:  # Ctrl-C: the run has stopped and accounted for all
+            return run.summary, True
+        bar.update(task, completed=run.summary.total)
+    return run.summary, False
 
 
-def report_summary(settings: Settings, summary: smsgate.Summary, elapsed: float) -> None:
-    problems = [*summary.failures, *summary.uncertainties][:20]
+def report_summary(
+    settings: Settings, summary: smsgate.Summary, elapsed: float, *, interrupted: bool = False
+) -> None:
+    """The counts, every uncertain row, unsent rows by line, and the first failed rows; with
+    ``--json``, all of them as JSON."""
+    uncertain = sorted(summary.uncertainties, key=lambda o: o.index)
+    unsent = sorted(summary.unsent_inputs, key=lambda o: o.index)
+    failures = sorted(summary.failures, key=lambda o: o.index)
     if settings.as_json:
         data = {
             "accepted": summary.accepted,
             "failed": summary.failed,
             "uncertain": summary.uncertain,
             "unsent": summary.unsent,
+            "resolved": summary.resolved,
+            "interrupted": interrupted,
             "seconds": round(elapsed, 3),
-            "problems": [_problem(outcome) for outcome in problems],
+            "problems": [_problem(o) for o in sorted([*failures, *uncertain], key=_line)],
+            "unsent_rows": [_line(o) for o in unsent],
         }
         settings.out.print_json(json.dumps(data))
         return
@@ -418,21 +468,63 @@ def report_summary(settings: Settings, summary: smsgate.Summary, elapsed: float)
         f"{rate:,.0f}",
     )
     settings.out.print(table)
-    if problems:
-        listed = Table("row", "to", "status", "why", title="first problems", title_justify="left")
-        for outcome in problems:
-            row = _problem(outcome)
-            listed.add_row(str(row["row"]), row["to"] or "", row["status"], row["error"])
-        settings.out.print(listed)
+    if interrupted:
+        settings.out.print("interrupted: requests in flight were stopped")
+    if summary.resolved:
+        settings.out.print(
+            f"{summary.resolved:,} uncertain rows were looked up at the provider and found: "
+            "they count as accepted"
+        )
+    if uncertain:
+        title = "uncertain rows: the provider may have them; check before sending them again"
+        settings.out.print(_problems(uncertain, title))
+    if unsent:
+        settings.out.print(
+            "unsent rows (never sent; safe to send again): lines "
+            + line_ranges([_line(o) for o in unsent]),
+            soft_wrap=True,
+        )
+    if failures:
+        shown = failures[:20]
+        title = "failed rows" + (f" (first {len(shown)})" if len(shown) < summary.failed else "")
+        settings.out.print(_problems(shown, title))
+
+
+def _problems(outcomes: Sequence[smsgate.Outcome], title: str) -> Table:
+    listed = Table("row", "to", "status", "why", title=title, title_justify="left")
+    for outcome in outcomes:
+        row = _problem(outcome)
+        listed.add_row(str(row["row"]), row["to"] or "", row["status"], row["error"])
+    return listed
+
+
+def _line(outcome: smsgate.Outcome) -> int:
+    return outcome.index + HEADER_LINES + 1
 
 
 def _problem(outcome: smsgate.Outcome) -> dict[str, Any]:
     return {
-        "row": outcome.index + 2,  # the header is line 1
+        "row": _line(outcome),
         "to": outcome.message.to if outcome.message is not None else None,
         "status": outcome.status.value,
         "error": str(outcome.error),
+        "key": outcome.key,
     }
+
+
+def line_ranges(lines: Sequence[int]) -> str:
+    """Sorted line numbers as ranges: ``2-4, 7``.
+
+    >>> line_ranges([2, 3, 4, 7])
+    '2-4, 7'
+    """
+    ranges: list[list[int]] = []
+    for line in lines:
+        if ranges and line == ranges[-1][1] + 1:
+            ranges[-1][1] = line
+        else:
+            ranges.append([line, line])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
 # --- the sandbox and the demo --------------------------------------------------------------
@@ -527,7 +619,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         return INTERRUPTED
     except SmsGateError as exc:
         err.print(f"smsgate: error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        return exit_code(exc)
+        return exit_code(exc, sending=_sending.get())
+    finally:
+        _sending.set(False)
     return result if isinstance(result, int) else OK
 
 

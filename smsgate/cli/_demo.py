@@ -56,7 +56,7 @@ async def run_demo(settings: Settings, *, messages: int, seed: int) -> int:
                 )
                 started = time.perf_counter()
                 label = f"  bulk      {messages:,} messages"
-                summary = await send_with_progress(settings, gateway, rows, messages, label)
+                summary, _ = await send_with_progress(settings, gateway, rows, messages, label)
                 took = time.perf_counter() - started
                 say(
                     f"  bulk      {summary.accepted:,} accepted, {summary.failed:,} failed, "

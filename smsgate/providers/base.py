@@ -33,7 +33,7 @@ from smsgate.errors import (
     ValidationError,
     error_class_for_status,
 )
-from smsgate.gateway import BaseGateway
+from smsgate.gateway import BaseGateway, announce_dispatch
 from smsgate.model import Message
 from smsgate.retry import RetryPolicy
 
@@ -209,6 +209,7 @@ class HttpGateway(BaseGateway):
     """
 
     default_base_url: ClassVar[str] = ""
+    announces_dispatch = True
     auth_advice: str | None = None
     """What an `AuthenticationError` tells the user to check, if not the generic advice."""
 
@@ -308,6 +309,7 @@ class HttpGateway(BaseGateway):
         json_body: Any = None,
         authenticate: bool = True,
         messages: int = 0,
+        keyed: bool = False,
         idempotent: bool | None = None,
     ) -> HttpResponse:
         """Make one request, retried as `smsgate.retry` allows, and return its 2xx answer.
@@ -318,7 +320,10 @@ class HttpGateway(BaseGateway):
             path: the path below ``base_url``, starting with ``/``.
             json_body: what to send as JSON, if anything.
             authenticate: whether to add `auth_headers` (``False`` for a token request).
-            messages: how many messages the request sends, for ``messages_per_second``.
+            messages: how many messages the request sends, for ``messages_per_second``; a
+                request that sends any is announced (`smsgate.gateway.announce_dispatch`)
+                right before it leaves.
+            keyed: whether it carries each message's idempotency key.
             idempotent: whether repeating it is harmless; by default GET and DELETE are.
 
         Raises:
@@ -338,7 +343,7 @@ class HttpGateway(BaseGateway):
             idempotent = method in _IDEMPOTENT
 
         async def attempt() -> HttpResponse:
-            return await self._attempt(method, path, data, authenticate, messages)
+            return await self._attempt(method, path, data, authenticate, messages, keyed)
 
         return await self.retry.call(attempt, idempotent=idempotent, sleep=_retry_sleep)
 
@@ -352,7 +357,13 @@ class HttpGateway(BaseGateway):
                 messages -= int(piece)
 
     async def _attempt(
-        self, method: str, path: str, data: bytes | None, authenticate: bool, messages: int
+        self,
+        method: str,
+        path: str,
+        data: bytes | None,
+        authenticate: bool,
+        messages: int,
+        keyed: bool,
     ) -> HttpResponse:
         session = self._client()
         await self._throttle(messages)
@@ -362,6 +373,8 @@ class HttpGateway(BaseGateway):
         if authenticate:
             headers.update(await self.auth_headers())
         url = self.base_url + path
+        if messages:
+            await announce_dispatch(keyed=keyed)
         started = time.perf_counter() if logger.isEnabledFor(logging.DEBUG) else 0.0
         try:
             # No redirects: a 307 would resend the message, and the token, elsewhere.
@@ -395,6 +408,7 @@ class HttpGateway(BaseGateway):
         json_body: Any = None,
         authenticate: bool = True,
         messages: int = 0,
+        keyed: bool = False,
         idempotent: bool | None = None,
     ) -> Any:
         """Like `request`, and return the answer's JSON (``None`` for an empty body).
@@ -409,6 +423,7 @@ class HttpGateway(BaseGateway):
             json_body=json_body,
             authenticate=authenticate,
             messages=messages,
+            keyed=keyed,
             idempotent=idempotent,
         )
         try:

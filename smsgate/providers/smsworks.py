@@ -8,6 +8,7 @@ Endpoints (base ``https://api.thesmsworks.co.uk/v1``) and the methods that call 
 ``POST /message/flash``                      `SmsWorksGateway.send` with ``flash``
 ``POST /message/schedule``                   `SmsWorksGateway.schedule`
 ``GET /messages/{id}``                       `SmsWorksGateway.status`
+``POST /messages``                           `SmsWorksGateway.search`, `SmsWorksGateway.find`
 ``DELETE /messages/schedule/{id}``           `SmsWorksGateway.cancel`
 ``POST /batch/send``                         `SmsWorksGateway.send_batch` (one text)
 ``POST /batch/any``                          `SmsWorksGateway.send_batch` (distinct texts)
@@ -16,6 +17,13 @@ Endpoints (base ``https://api.thesmsworks.co.uk/v1``) and the methods that call 
 ``DELETE /batches/schedule/{id}``            `SmsWorksGateway.cancel_batch`
 ``GET /credits/balance``                     `SmsWorksGateway.balance`
 ==========================================  ==========================================
+
+Each message carries smsgate's idempotency key (`Message.key`) in its metadata, as
+``{"key": "smsgate_key", "value": ...}`` beside the caller's own pairs, so that a send whose
+outcome is uncertain can be looked up with ``POST /messages`` (`SmsWorksGateway.find`).
+``idempotency_keys=False`` turns this off. ``/batch/send`` and ``/batch/schedule`` (one text
+to many numbers) take no metadata: with keys on, immediate batches go through ``/batch/any``,
+and scheduled batches go without keys (their messages cannot be looked up).
 
 The SMS Works also POSTs to the account's own URLs: a delivery report for each message, and
 each incoming SMS (`parse_webhook` reads both; `smsgate.webhooks` serves them).
@@ -31,7 +39,7 @@ import asyncio
 import functools
 import math
 import re
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Unpack
 from urllib.parse import quote
@@ -65,6 +73,7 @@ from smsgate.model import (
     normalize_number,
     with_receipt,
 )
+from smsgate.outcomes import Outcome, lookup_key, the_match
 from smsgate.providers._wire import WireError, make_converter, register, structure
 from smsgate.providers.base import (
     HttpGateway,
@@ -90,6 +99,10 @@ NAME: Final = "smsworks"
 BASE_URL: Final = "https://api.thesmsworks.co.uk/v1"
 MAX_BATCH: Final = 5000
 """Messages in one batch request (the guide once said 500; the spec and SDK say 5000)."""
+KEY_NAME: Final = "smsgate_key"
+"""The metadata key under which each message carries smsgate's idempotency key."""
+MAX_SEARCH: Final = 1000
+"""Messages one ``POST /messages`` returns at most (the spec's limit and default)."""
 _ANY_MESSAGE: Final = "any"  # the batch key of messages that can all share /batch/any
 
 # --- statuses and errors -------------------------------------------------------------------
@@ -127,6 +140,8 @@ class ErrorRule:
     reason: FailureReason
     permanent: bool
     retryable: bool
+    maybe_sent: bool | None = None
+    """For a send: whether the message may have been taken (``None``: the class decides)."""
 
 
 ERRORS: Final[Mapping[int, ErrorRule]] = {
@@ -144,10 +159,14 @@ ERRORS: Final[Mapping[int, ErrorRule]] = {
     4032: ErrorRule(PermissionDenied, FailureReason.ACCOUNT, True, False),
     4033: ErrorRule(PermissionDenied, FailureReason.ACCOUNT, True, False),
     4034: ErrorRule(PermissionDenied, FailureReason.UNSUPPORTED_DESTINATION, True, False),
-    # "Rejected ... you will not be charged": refused for this message, no advice to retry.
-    5001: ErrorRule(ProviderUnavailable, FailureReason.PROVIDER_ERROR, True, False),
-    # "Service database error ... Please try again": nothing was accepted.
-    5002: ErrorRule(ProviderUnavailable, FailureReason.PROVIDER_ERROR, False, True),
+    # The two 503s the guide documents both say the message will not go out, so, unlike any
+    # other 5xx, neither leaves a send uncertain:
+    # 5001 "SMS Message Rejected. We were not able to pass your SMS message to the mobile
+    # networks. You will not be charged": logged as rejected, never sent; no advice to retry.
+    5001: ErrorRule(ProviderUnavailable, FailureReason.PROVIDER_ERROR, True, False, False),
+    # 5002 "Service database error. We were not able to schedule your message for sending.
+    # Please try again": not taken, and the provider asks for the same request again.
+    5002: ErrorRule(ProviderUnavailable, FailureReason.PROVIDER_ERROR, False, True, False),
 }
 """The SMS Works error codes (``errorCode`` of ExtendedErrorModel) and how each is raised."""
 
@@ -225,6 +244,19 @@ class _BatchAccepted:
 
 
 @attrs.frozen
+class _Query:
+    """The body of ``POST /messages``: the spec's Query."""
+
+    status: str | None = None
+    destination: str | None = None
+    since: str | None = None
+    until: str | None = None
+    limit: int | None = None
+    skip: int | None = None
+    metadata: list[_MetaData] | None = None
+
+
+@attrs.frozen
 class _Failure:
     code: int | None = None
     details: str | None = None
@@ -241,6 +273,7 @@ class _Logged:
     batch_id: str | None = None
     failure_reason: _Failure | None = None
     modified: str | None = None
+    metadata: Any = None
 
 
 @attrs.frozen
@@ -273,6 +306,7 @@ register(_wire, _Accepted, message_id="messageid")
 register(_wire, _BatchAccepted, batch_id="batchid")
 register(_wire, _Logged, message_id="messageid", batch_id="batchid", failure_reason="failurereason")
 register(_wire, _Incoming, message_id="messageid", sender="from")
+register(_wire, _Query, since="from", until="to")
 
 # --- building requests ---------------------------------------------------------------------
 
@@ -330,30 +364,57 @@ def _validity_minutes(message: Message) -> int | None:
     return minutes
 
 
-def message_payload(message: Message, sender: str, *, at: datetime | None = None) -> _Message:
+def message_payload(
+    message: Message, sender: str, *, at: datetime | None = None, key: str | None = None
+) -> _Message:
     """The body of /message/send, /message/flash and /message/schedule, and an item of
-    /batch/any.
+    /batch/any; ``key``, smsgate's idempotency key, goes in its metadata.
 
     Raises:
-        ValidationError: the sender, validity or options cannot be sent to The SMS Works.
+        ValidationError: the sender, validity, metadata or options cannot be sent to The SMS
+            Works.
     """
     check_sender(sender)
     _options(message)
     _validity_minutes(message)
-    return _checked_payload(message, sender, at)
+    check_metadata(message)
+    return _checked_payload(message, sender, at, key)
 
 
-def _checked_payload(message: Message, sender: str, at: datetime | None = None) -> _Message:
+def check_metadata(message: Message) -> None:
+    """Refuse metadata that uses smsgate's own key name.
+
+    Raises:
+        ValidationError: ``metadata`` has the key ``smsgate_key``.
+    """
+    if message.metadata and KEY_NAME in message.metadata:
+        raise ValidationError(
+            "metadata", f"{KEY_NAME!r} is smsgate's own key (the idempotency key); rename yours"
+        )
+
+
+def _checked_payload(
+    message: Message, sender: str, at: datetime | None = None, key: str | None = None
+) -> _Message:
     """`message_payload` for a message already checked (by it, or by a batch key)."""
-    payload = _Message(sender=sender, destination=message.to[1:], content=message.text)
     options = message.provider_options.get(NAME) or {}
     plain = message.tag is None and message.validity is None and not message.metadata
-    if plain and at is None and not options:
-        return payload  # the common case of a bulk run: nothing more to add
-    return attrs.evolve(
-        payload,
+    if plain and at is None and not options:  # the common case of a bulk run
+        return _Message(
+            sender=sender,
+            destination=message.to[1:],
+            content=message.text,
+            metadata=None if key is None else [_MetaData(KEY_NAME, key)],
+        )
+    pairs = [_MetaData(k, v) for k, v in message.metadata.items()]
+    if key is not None:
+        pairs.append(_MetaData(KEY_NAME, key))
+    return _Message(
+        sender=sender,
+        destination=message.to[1:],
+        content=message.text,
         tag=message.tag,
-        metadata=[_MetaData(k, v) for k, v in message.metadata.items()] or None,
+        metadata=pairs or None,
         validity=_validity_minutes(message),
         schedule=None if at is None else schedule_time(at),
         delivery_report_url=options.get("deliveryreporturl"),
@@ -366,7 +427,8 @@ def _checked_payload(message: Message, sender: str, at: datetime | None = None) 
 def batch_payload(
     messages: Sequence[Message], senders: Sequence[str], *, at: datetime | None = None
 ) -> _Batch | None:
-    """The body of /batch/send or /batch/schedule: one text for every recipient.
+    """The body of /batch/send or /batch/schedule: one text for every recipient, with no
+    idempotency keys (BatchMessage has no metadata).
 
     ``senders`` are the messages' senders, defaults applied. Returns ``None`` when the
     messages differ in anything but the recipient, or carry metadata (which BatchMessage
@@ -399,6 +461,34 @@ def batch_payload(
 def parse_status(word: str) -> DeliveryStatus:
     """A status word as a `DeliveryStatus`; an unknown word is ``UNKNOWN``, never an error."""
     return STATUSES.get(word.strip().upper(), DeliveryStatus.UNKNOWN)
+
+
+def parse_batch_status(word: str, *, scheduled: bool) -> DeliveryStatus:
+    """The status word of a batch endpoint's answer.
+
+    The batch endpoints answer ``SCHEDULED`` for a batch sent *now* too (the spec's example
+    for /batch/send and /batch/any): the batch is queued for processing. Only a batch sent
+    with a future time is ``SCHEDULED`` in smsgate's sense (waiting, cancellable).
+
+    >>> parse_batch_status("SCHEDULED", scheduled=False)
+    <DeliveryStatus.QUEUED: 'queued'>
+    """
+    status = parse_status(word)
+    if status is DeliveryStatus.SCHEDULED and not scheduled:
+        return DeliveryStatus.QUEUED
+    return status
+
+
+def _metadata(pairs: Any) -> dict[str, str]:
+    """The caller's metadata from a logged message (``[{key, value}]``, or an object),
+    without smsgate's own key; anything unreadable is left out."""
+    if isinstance(pairs, dict):
+        items = list(pairs.items())
+    elif isinstance(pairs, list):
+        items = [(p.get("key"), p.get("value")) for p in pairs if isinstance(p, dict)]
+    else:
+        return {}
+    return {k: v for k, v in items if isinstance(k, str) and isinstance(v, str) and k != KEY_NAME}
 
 
 def _number(destination: str | None) -> str | None:
@@ -446,8 +536,41 @@ def parse_logged(data: Any) -> StatusReport:
         provider_status=logged.status,
         detail=detail,
         batch_id=logged.batch_id,
+        metadata=_metadata(logged.metadata),
         updated_at=parse_time(logged.modified),
         raw=data,
+    )
+
+
+def search_query(
+    *,
+    metadata: Mapping[str, str] | None = None,
+    to: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = MAX_SEARCH,
+    skip: int = 0,
+) -> _Query:
+    """The body of ``POST /messages`` (the spec's Query).
+
+    Raises:
+        ValidationError: a date is naive, the limit is not 1 to 1,000, or ``to`` is not a
+            phone number.
+    """
+    for field, when in (("since", since), ("until", until)):
+        if when is not None and (not isinstance(when, datetime) or when.utcoffset() is None):
+            raise ValidationError(field, "must be an aware datetime")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SEARCH:
+        raise ValidationError("limit", f"must be a whole number from 1 to {MAX_SEARCH}")
+    return _Query(
+        status=status,
+        destination=None if to is None else wire_number(normalize_number(to)),
+        since=None if since is None else schedule_time(since),
+        until=None if until is None else schedule_time(until),
+        limit=limit,
+        skip=skip or None,
+        metadata=[_MetaData(k, v) for k, v in (metadata or {}).items()] or None,
     )
 
 
@@ -547,6 +670,10 @@ class SmsWorksGateway(HttpGateway):
         key: an API key from the account's API Config tab.
         secret: the API secret that goes with ``key``.
         sender: the default sender: 3-11 letters and digits, or up to 15 digits.
+        idempotency_keys: put each message's idempotency key (`Message.key`) in its
+            metadata, so that `find` can look up a send whose outcome is uncertain. On by
+            default; off, messages sharing a text go through ``/batch/send`` (one text for
+            many numbers, fewer bytes) and `find` is unsupported.
         **options: `HttpOptions` (``base_url``, ``timeout``, ``session`` ...).
 
     Raises:
@@ -565,9 +692,13 @@ class SmsWorksGateway(HttpGateway):
         key: str | None = None,
         secret: str | None = None,
         sender: str | None = None,
+        idempotency_keys: bool = True,
         **options: Unpack[HttpOptions],
     ) -> None:
         super().__init__(**options)
+        if not isinstance(idempotency_keys, bool):
+            raise ConfigurationError("idempotency_keys: must be true or false")
+        self.idempotency_keys = idempotency_keys
         pair = (customer_id, key, secret)
         if token is not None and any(part is not None for part in pair):
             raise ConfigurationError(
@@ -650,7 +781,12 @@ class SmsWorksGateway(HttpGateway):
             "body": response.text() if data is None else data,
         }
         if rule is not None:
-            fields.update(reason=rule.reason, permanent=rule.permanent, retryable=rule.retryable)
+            fields.update(
+                reason=rule.reason,
+                permanent=rule.permanent,
+                retryable=rule.retryable,
+                maybe_sent=rule.maybe_sent,
+            )
         if isinstance(permanent, bool):
             fields["permanent"] = permanent
         if error_class is AuthenticationError:
@@ -673,9 +809,12 @@ class SmsWorksGateway(HttpGateway):
             )
         return sender
 
-    async def _post(self, path: str, payload: Any) -> Any:
+    async def _post(self, path: str, payload: Any, *, keyed: bool) -> Any:
         body = _wire.unstructure(payload)
-        return await self.request_json("POST", path, json_body=body, messages=1)
+        return await self.request_json("POST", path, json_body=body, messages=1, keyed=keyed)
+
+    def _key(self, message: Message) -> str | None:
+        return message.key if self.idempotency_keys else None
 
     def _read(self, data: Any, cls: type[Any], method: str, path: str) -> Any:
         try:
@@ -687,10 +826,11 @@ class SmsWorksGateway(HttpGateway):
         """Send ``message`` now; ``{"smsworks": {"flash": True}}`` sends it as a flash SMS."""
         self._ensure_open()
         self._check_message(message)
-        payload = message_payload(message, self._sender(message))
+        key = self._key(message)
+        payload = message_payload(message, self._sender(message), key=key)
         flash = message.provider_options.get(NAME, {}).get("flash")
         path = "/message/flash" if flash else "/message/send"
-        data = await self._post(path, payload)
+        data = await self._post(path, payload, keyed=key is not None)
         sent: _Sent = self._read(data, _Sent, "POST", path)
         return Receipt(
             provider=self.name,
@@ -701,6 +841,7 @@ class SmsWorksGateway(HttpGateway):
             metadata=message.metadata,
             parts=sent.message_parts,
             credits=sent.credits_used,
+            key=key,
             raw=data,
         )
 
@@ -711,8 +852,9 @@ class SmsWorksGateway(HttpGateway):
         check_send_time(at)
         if _options(message).get("flash"):
             raise UnsupportedFeature(self.name, "scheduled flash messages", "send it at its time")
-        payload = message_payload(message, self._sender(message), at=at)
-        data = await self._post("/message/schedule", payload)
+        key = self._key(message)
+        payload = message_payload(message, self._sender(message), at=at, key=key)
+        data = await self._post("/message/schedule", payload, keyed=key is not None)
         # The spec answers 200 with an array of one; older versions 201 with the object.
         item = data[0] if isinstance(data, list) and data else data
         accepted: _Accepted = self._read(item, _Accepted, "POST", "/message/schedule")
@@ -724,6 +866,7 @@ class SmsWorksGateway(HttpGateway):
             reference=message.reference,
             metadata=message.metadata,
             scheduled_at=at,
+            key=key,
             raw=data,
         )
 
@@ -794,13 +937,13 @@ class SmsWorksGateway(HttpGateway):
                 raise UnsupportedFeature(
                     self.name, "flash messages in a batch", "send them one by one"
                 )
-        return [self._sender(m) for m in messages]
+            check_metadata(message)
+        return [check_sender(self._sender(m)) for m in messages]
 
     async def send_batch(self, messages: Sequence[Message]) -> BatchReceipt:
-        """Send up to 5000 messages in one request.
-
-        Messages that differ only in recipient go as one text to many numbers
-        (/batch/send); any others as distinct messages (/batch/any).
+        """Send up to 5000 messages in one request, as distinct messages with their
+        idempotency keys (/batch/any); with ``idempotency_keys=False``, messages that differ
+        only in recipient go as one text to many numbers (/batch/send).
         """
         self._ensure_open()
         return await self._post_batch(messages, self._senders(messages))
@@ -808,22 +951,29 @@ class SmsWorksGateway(HttpGateway):
     async def _post_batch(
         self, messages: Sequence[Message], senders: Sequence[str]
     ) -> BatchReceipt:
-        """/batch/send for one text, else /batch/any, for messages already checked."""
-        one_text = batch_payload(messages, senders)
+        """/batch/any (or, without keys, /batch/send for one text), for messages already
+        checked."""
+        keyed = self.idempotency_keys
+        one_text = None if keyed else batch_payload(messages, senders)
         if one_text is not None:
             path, payload = "/batch/send", _wire.unstructure(one_text)
         else:
             path = "/batch/any"
             unstructure = _wire.unstructure
             payload = [
-                unstructure(_checked_payload(m, sender))
+                unstructure(_checked_payload(m, sender, key=m.key if keyed else None))
                 for m, sender in zip(messages, senders, strict=True)
             ]
-        data = await self.request_json("POST", path, json_body=payload, messages=len(messages))
+        data = await self.request_json(
+            "POST", path, json_body=payload, messages=len(messages), keyed=keyed
+        )
         return self._batch_receipt(data, messages, "POST", path, None)
 
     async def schedule_batch(self, messages: Sequence[Message], at: datetime) -> BatchReceipt:
         """Schedule one text to many numbers (/batch/schedule) for ``at``.
+
+        The endpoint takes no metadata, so these messages carry no idempotency keys and
+        cannot be looked up with `find`.
 
         Raises:
             UnsupportedFeature: the messages differ in more than their recipients.
@@ -850,7 +1000,7 @@ class SmsWorksGateway(HttpGateway):
         return BatchReceipt(
             provider=self.name,
             batch_id=accepted.batch_id,
-            status=parse_status(accepted.status),
+            status=parse_batch_status(accepted.status, scheduled=at is not None),
             recipients=tuple(m.to for m in messages),
             scheduled_at=at,
             raw=data,
@@ -893,6 +1043,7 @@ class SmsWorksGateway(HttpGateway):
         on its own.
         """
         self._check_message(message)
+        check_metadata(message)
         sender = check_sender(self._sender(message))
         options = _options(message)
         validity = _validity_minutes(message)
@@ -914,10 +1065,12 @@ class SmsWorksGateway(HttpGateway):
         The batch endpoints give no per-message ids: each receipt has ``message_id=None`` and
         the batch's ``batch_id``, and `status` finds the message through the batch. A lone
         message goes through /message/send (or /message/schedule), which gives it an id.
+        Immediate batches carry idempotency keys (unless they are off); scheduled ones none.
         """
         if len(messages) == 1:
             [message] = messages
             return [await (self.send(message) if at is None else self.schedule(message, at))]
+        keyed = at is None and self.idempotency_keys
         if at is None:
             self._ensure_open()
             batch = await self._post_batch(messages, [self._sender(m) for m in messages])
@@ -933,10 +1086,92 @@ class SmsWorksGateway(HttpGateway):
                 reference=m.reference,
                 metadata=m.metadata,
                 scheduled_at=at,
+                key=m.key if keyed else None,
                 raw=batch.raw,
             )
             for m in messages
         ]
+
+    # -- looking messages up ----------------------------------------------------------------
+
+    @property
+    def can_find(self) -> bool:
+        """Whether `find` works: messages carry idempotency keys (``idempotency_keys``)."""
+        return self.idempotency_keys
+
+    async def search(
+        self,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        to: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page_size: int = MAX_SEARCH,
+    ) -> AsyncIterator[StatusReport]:
+        """Every logged message that matches, from ``POST /messages``, a page at a time.
+
+        Args:
+            metadata: key/value pairs the messages carry (all of them).
+            to: the recipient.
+            status: The SMS Works' own status word (``"DELIVERED"``, ``"REJECTED"`` ...).
+            since, until: aware datetimes bounding when the messages were sent.
+            page_size: messages a request asks for (the provider returns 1,000 at most).
+
+        Raises:
+            ValidationError: a date is naive, or ``page_size`` is not 1 to 1,000.
+        """
+        query = search_query(
+            metadata=metadata, to=to, status=status, since=since, until=until, limit=page_size
+        )
+        skip, first_of_last = 0, None
+        while True:
+            page = await self._search_page(attrs.evolve(query, skip=skip or None))
+            if page and page[0].message_id == first_of_last:
+                raise self.unusable_answer("POST", "/messages", "the same page twice (skip)")
+            for report in page:
+                yield report
+            if len(page) < page_size:
+                return
+            skip += len(page)
+            first_of_last = page[0].message_id
+
+    async def _search_page(self, query: _Query) -> list[StatusReport]:
+        data = await self.request_json(
+            "POST", "/messages", json_body=_wire.unstructure(query), idempotent=True
+        )
+        if not isinstance(data, list):
+            raise self.unusable_answer("POST", "/messages", "an answer that is not an array")
+        try:
+            return [parse_logged(item) for item in data]
+        except WireError as exc:
+            raise self.unusable_answer("POST", "/messages", f"an unexpected answer: {exc}") from exc
+
+    async def find(self, ref: str | Outcome) -> StatusReport | None:
+        """Look a message up by its idempotency key (``POST /messages`` by metadata).
+
+        Args:
+            ref: the key (`Message.key`), or the `Outcome` of a send through this gateway;
+                for an outcome, the message found must have its recipient.
+
+        Returns:
+            The message as the provider logged it, or ``None`` when it logged none with
+            that key (yet: a provider may log a message a moment after taking it).
+
+        Raises:
+            UnsupportedFeature: ``idempotency_keys`` is off.
+            ValidationError: the outcome's request carried no key (a scheduled batch).
+            KeyConflict: more than one message carries the key, or another recipient's.
+        """
+        key, message = lookup_key(ref)
+        if not self.idempotency_keys:
+            raise UnsupportedFeature(
+                self.name,
+                "looking messages up with idempotency_keys off",
+                "turn idempotency_keys on so that messages carry their keys",
+            )
+        query = search_query(metadata={KEY_NAME: key}, limit=2)
+        return the_match(self.name, key, await self._search_page(query), message)
 
     # -- the account ------------------------------------------------------------------------
 

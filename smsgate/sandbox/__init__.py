@@ -36,11 +36,11 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from smsgate.errors import ConfigurationError
-from smsgate.sandbox._engine import Account, Engine, Reporter, Sms, Timing, logger
+from smsgate.sandbox._engine import FAULTS, Account, Engine, Faults, Reporter, Sms, Timing, logger
 from smsgate.sandbox._smsscheduler import SmsScheduler
 from smsgate.sandbox._smsworks import SmsWorks
 
-__all__ = ["PROVIDERS", "Sandbox"]
+__all__ = ["FAULTS", "PROVIDERS", "Sandbox"]
 
 PROVIDERS = ("smsworks", "smsscheduler")
 """The providers the sandbox emulates."""
@@ -64,6 +64,8 @@ class Sandbox:
         credits: the credits each account starts with.
         webhook_url: where The SMS Works' delivery reports are posted, if anywhere.
         timezone: SMS Scheduler's account time zone (it reads ``delivery_date`` in it).
+        latency: seconds each request that sends messages waits, once its messages are
+            stored, before it is answered (for requests in flight when a send is stopped).
         host, port: where to listen; port 0 picks a free one.
 
     Raises:
@@ -80,13 +82,16 @@ class Sandbox:
         credits: float = 1_000_000,
         webhook_url: str | None = None,
         timezone: str = "Europe/Paris",
+        latency: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         if not 0 <= failure_rate <= 1:
             raise ConfigurationError("failure_rate: must be between 0 and 1")
-        if send_delay < 0 or deliver_delay < 0 or credits < 0:
-            raise ConfigurationError("send_delay, deliver_delay and credits must not be negative")
+        if send_delay < 0 or deliver_delay < 0 or credits < 0 or latency < 0:
+            raise ConfigurationError(
+                "send_delay, deliver_delay, credits and latency must not be negative"
+            )
         if host not in _LOOPBACK:
             raise ConfigurationError("host: the sandbox listens on loopback only")
         self.engine = Engine(
@@ -94,6 +99,8 @@ class Sandbox:
         )
         self.webhook_url = webhook_url
         self.timezone = timezone
+        self.latency = latency
+        self.faults = Faults()
         self.accounts = {
             "smsworks": Account(credits, first_id=100_000_001),
             "smsscheduler": Account(credits, first_id=500_001),
@@ -107,6 +114,8 @@ class Sandbox:
             secret=SMSWORKS_LOGIN["secret"],
             webhook_url=lambda: self.webhook_url,
             now=_now,
+            faults=self.faults,
+            latency=lambda: self.latency,
         )
         try:
             self.smsscheduler = SmsScheduler(
@@ -116,6 +125,8 @@ class Sandbox:
                 sender_ids=frozenset({SENDER_ID}),
                 timezone=timezone,
                 now=_now,
+                faults=self.faults,
+                latency=lambda: self.latency,
             )
         except (ValueError, LookupError):
             raise ConfigurationError(
@@ -163,6 +174,42 @@ class Sandbox:
             "senders": {SENDER: SENDER_ID},
             "timezone": self.timezone,
         }
+
+    def inject(
+        self,
+        provider: str,
+        fault: str,
+        *,
+        stored: bool = True,
+        path: str | None = None,
+        times: int = 1,
+    ) -> None:
+        """Make the next ``times`` requests that send messages to ``provider`` misbehave.
+
+        Args:
+            provider: ``"smsworks"`` or ``"smsscheduler"``.
+            fault: one of `FAULTS`: ``"500"`` (a JSON error), ``"502"`` and ``"504"`` (a
+                load balancer's HTML page), ``"drop"`` (the connection is closed without an
+                answer), ``"429"`` (nothing taken); for The SMS Works also ``"5001"``
+                (logged as rejected, never sent, not charged) and ``"5002"`` (nothing
+                taken, "please try again"), as its guide documents them.
+            stored: for ``"500"``, ``"502"``, ``"504"`` and ``"drop"``: whether the
+                messages are stored (and will be sent) before the fault. The client cannot
+                tell; that is the point.
+            path: only requests whose path ends so (``"/batch/any"``, ``"/sms"``).
+            times: how many requests meet it.
+
+        Raises:
+            ConfigurationError: an unknown provider or fault, or ``times`` below 1.
+        """
+        self.base_url(provider)  # an unknown provider is refused
+        documented = {"5001", "5002"}
+        if fault not in FAULTS or (provider != "smsworks" and fault in documented):
+            known = [f for f in FAULTS if provider == "smsworks" or f not in documented]
+            raise ConfigurationError(f"fault: {provider} can meet one of {', '.join(known)}")
+        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+            raise ConfigurationError("times: must be a whole number of at least 1")
+        self.faults.add(provider, fault, stored=stored, path=path, times=times)
 
     def credits(self, provider: str) -> float:
         """The credits left on ``provider``'s account."""

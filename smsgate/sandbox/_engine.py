@@ -14,12 +14,13 @@ import heapq
 import itertools
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import attrs
+from aiohttp import web
 
 logger = logging.getLogger("smsgate.sandbox")
 
@@ -48,6 +49,7 @@ class Sms:
     outcome: Any  # the provider's final word or code
     batch_id: str | None = None
     tag: str | None = None
+    metadata: list[dict[str, str]] | None = None
     report_url: str | None = None
     stage: Stage = Stage.QUEUED
     modified: datetime = attrs.field(factory=lambda: datetime.now(UTC))
@@ -134,6 +136,115 @@ class Engine:
         sms.stage, sms.modified = Stage.CANCELLED, now
         account.credits += sms.credits
         return True
+
+
+FAULTS = ("500", "502", "504", "drop", "429", "5001", "5002")
+"""What a sending request can be made to meet (`Sandbox.inject`)."""
+_STORING = frozenset({"500", "502", "504", "drop"})
+_HTML = "<html><head><title>{0}</title></head><body><h1>{0}</h1></body></html>"
+
+
+@attrs.define
+class Fault:
+    """One injected misbehaviour, for the next ``remaining`` sending requests."""
+
+    kind: str
+    stored: bool
+    path: str | None
+    remaining: int
+
+    def answer(self) -> web.StreamResponse | None:
+        """The answer for faults every provider shares; ``None`` for the others."""
+        if self.kind == "500":
+            return web.json_response({"message": "Internal Server Error"}, status=500)
+        if self.kind == "502":
+            return _html(502, "502 Bad Gateway")
+        if self.kind == "504":
+            return _html(504, "504 Gateway Time-out")
+        if self.kind == "429":
+            return web.json_response(
+                {"message": "Too Many Requests"}, status=429, headers={"Retry-After": "1"}
+            )
+        return None
+
+
+def _html(status: int, title: str) -> web.Response:
+    return web.Response(status=status, text=_HTML.format(title), content_type="text/html")
+
+
+class Faults:
+    """The faults injected into each provider's sending requests, oldest first."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, list[Fault]] = {}
+
+    def add(self, provider: str, kind: str, *, stored: bool, path: str | None, times: int) -> None:
+        stored = (stored and kind in _STORING) or kind == "5001"
+        self._pending.setdefault(provider, []).append(Fault(kind, stored, path, times))
+
+    def take(self, provider: str, path: str) -> Fault | None:
+        """The fault for this request, if one is due (and count it)."""
+        for fault in self._pending.get(provider, ()):
+            if fault.path is None or path.endswith(fault.path):
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    self._pending[provider].remove(fault)
+                return fault
+        return None
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def sending(
+    handler: Handler,
+    *,
+    provider: str,
+    account: Account,
+    faults: Faults,
+    latency: Callable[[], float],
+    answer: Callable[[Fault], web.StreamResponse] | None = None,
+    reject: Callable[[list[Sms]], None] | None = None,
+) -> Handler:
+    """``handler`` for a request that sends messages: it meets the next injected fault, if
+    one is due, and its answer waits for the sandbox's ``latency``.
+
+    Under a fault, the messages are stored first (or not, as the fault says); then the
+    answer is the fault's (``answer`` gives a provider's own ones), or the connection is
+    dropped; ``reject`` logs messages that the answer says were rejected (5001).
+    """
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        fault = faults.take(provider, request.path)
+        if fault is None:
+            response = await handler(request)
+        else:
+            before = len(account.messages)
+            if fault.stored:
+                await handler(request)
+            if fault.kind == "5001" and reject is not None:
+                reject(list(account.messages.values())[before:])
+            response = _misbehave(request, fault, answer)
+        wait = latency()
+        if wait:
+            await asyncio.sleep(wait)
+        return response
+
+    return serve
+
+
+def _misbehave(
+    request: web.Request, fault: Fault, answer: Callable[[Fault], web.StreamResponse] | None
+) -> web.StreamResponse:
+    if fault.kind == "drop":
+        # Close the connection without answering, as a crashed server or a proxy would.
+        assert request.transport is not None
+        request.transport.abort()
+        return web.Response()  # never written: the connection is gone
+    response = fault.answer() or (answer(fault) if answer is not None else None)
+    if response is None:
+        raise ValueError(f"{request.path} cannot answer {fault.kind}")
+    return response
 
 
 # Outcomes that the platform decides before sending: they never reach "sent".

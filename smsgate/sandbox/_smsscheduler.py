@@ -19,7 +19,7 @@ from aiohttp import web
 from smsgate.encoding import segments
 from smsgate.errors import ValidationError
 from smsgate.model import normalize_number
-from smsgate.sandbox._engine import Account, Engine, Sms, Stage
+from smsgate.sandbox._engine import Account, Engine, Faults, Sms, Stage, sending
 
 NAME = "smsscheduler"
 PREFIX = "/smsscheduler/api/v1"
@@ -43,9 +43,13 @@ class SmsScheduler:
         sender_ids: frozenset[int],
         timezone: str,
         now: Callable[[], datetime],
+        faults: Faults,
+        latency: Callable[[], float],
     ) -> None:
         self.engine = engine
         self.account = account
+        self.faults = faults
+        self._latency = latency
         self._token = token
         self.sender_ids = sender_ids
         self.zone = zoneinfo.ZoneInfo(timezone)
@@ -53,8 +57,15 @@ class SmsScheduler:
 
     def routes(self) -> list[web.RouteDef]:
         handle = self._guarded
+        create = sending(
+            self.create,
+            provider=NAME,
+            account=self.account,
+            faults=self.faults,
+            latency=self._latency,
+        )
         return [
-            web.post(PREFIX + "/sms", handle(self.create)),
+            web.post(PREFIX + "/sms", handle(create)),
             web.get(PREFIX + "/sms/{id}", handle(self.sms)),
             web.delete(PREFIX + "/sms/{id}", handle(self.delete_sms)),
             web.get(PREFIX + "/message/{id}", handle(self.message)),

@@ -4,7 +4,13 @@ Auth: ``POST /auth/token`` trades the account's customer id, key and secret for 
 other call needs a JWT it issued (or the account's fixed token) in ``Authorization``.
 Refusals use the guide's ExtendedErrorModel (``message``, ``errorCode``, ``status``,
 ``permanent``) and codes: 4002 content too long, 4003 bad sender, 4004 bad destination,
-4005 tag too long, 4011 bad key/secret, 4021 not enough credit.
+4005 tag too long, 4011 bad key/secret, 4021 not enough credit; injected faults add 5001
+(rejected, logged, not charged) and 5002 (not taken, "please try again").
+
+Every message keeps its ``metadata`` pairs, and ``POST /messages`` searches the account's log
+as the spec's Query describes: by status word, destination, sender, tag, credits, date range
+(``from``/``to``, on the time it was created) and metadata pairs (all must match), oldest first,
+``limit`` (1,000 at most, the default) at a time after ``skip``.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from aiohttp import web
 from smsgate.errors import ValidationError
 from smsgate.model import normalize_number
 from smsgate.providers.smsworks import parse_time
-from smsgate.sandbox._engine import Account, Engine, Sms, Stage
+from smsgate.sandbox._engine import Account, Engine, Fault, Faults, Sms, Stage, sending
 
 NAME = "smsworks"
 PREFIX = "/smsworks/v1"
@@ -31,6 +37,9 @@ PREFIX = "/smsworks/v1"
 _SENDER = re.compile(r"[A-Za-z0-9]{3,11}|[0-9]{1,15}")
 _MAX_CONTENT = 640
 _MAX_TAG = 20
+_MAX_SEARCH = 1000  # "Retrieve up to 1000 messages matching your search criteria"
+# The Query's status words; UNDELIVERABLE is how it names an UNDELIVERED message.
+_QUERY_WORDS = {"UNDELIVERABLE": "UNDELIVERED"}
 
 WORDS = {
     Stage.SCHEDULED: "SCHEDULED",
@@ -76,26 +85,31 @@ class SmsWorks:
         secret: str,
         webhook_url: Callable[[], str | None],
         now: Callable[[], datetime],
+        faults: Faults,
+        latency: Callable[[], float],
     ) -> None:
         self.engine = engine
         self.account = account
+        self.faults = faults
+        self._latency = latency
         self.customer_id, self._key, self._secret = customer_id, key, secret
         self._tokens = {token}
         self._webhook_url = webhook_url
         self._now = now
 
     def routes(self) -> list[web.RouteDef]:
-        handle = self._guarded
+        handle, sending = self._guarded, self._sending
         return [
             web.post(PREFIX + "/auth/token", self.token),
-            web.post(PREFIX + "/message/send", handle(self.send)),
-            web.post(PREFIX + "/message/flash", handle(self.send)),
-            web.post(PREFIX + "/message/schedule", handle(self.schedule)),
+            web.post(PREFIX + "/message/send", sending(self.send)),
+            web.post(PREFIX + "/message/flash", sending(self.send)),
+            web.post(PREFIX + "/message/schedule", sending(self.schedule)),
+            web.post(PREFIX + "/messages", handle(self.search)),
             web.get(PREFIX + "/messages/{id}", handle(self.message)),
             web.delete(PREFIX + "/messages/schedule/{id}", handle(self.cancel)),
-            web.post(PREFIX + "/batch/send", handle(self.batch_send)),
-            web.post(PREFIX + "/batch/any", handle(self.batch_any)),
-            web.post(PREFIX + "/batch/schedule", handle(self.batch_send)),
+            web.post(PREFIX + "/batch/send", sending(self.batch_send)),
+            web.post(PREFIX + "/batch/any", sending(self.batch_any)),
+            web.post(PREFIX + "/batch/schedule", sending(self.batch_send)),
             web.get(PREFIX + "/batch/{id}", handle(self.batch)),
             web.delete(PREFIX + "/batches/schedule/{id}", handle(self.cancel_batch)),
             web.get(PREFIX + "/credits/balance", handle(self.balance)),
@@ -113,6 +127,28 @@ class SmsWorks:
             return response
 
         return guarded
+
+    def _sending(self, handler: Callable[[web.Request], Any]) -> Callable[[web.Request], Any]:
+        serve = sending(
+            handler,
+            provider=NAME,
+            account=self.account,
+            faults=self.faults,
+            latency=self._latency,
+            answer=_answer,
+            reject=self._reject,
+        )
+        return self._guarded(serve)
+
+    def _reject(self, created: list[Sms]) -> None:
+        """Log messages as rejected and never sent, without charge (error 5001)."""
+        now = self._now()
+        for sms in created:
+            self.account.credits += sms.credits
+            sms.credits = 0
+            sms.outcome = "REJECTED"
+            sms.failure = {"code": 5001, "details": "SMS Message Rejected", "permanent": True}
+            sms.stage, sms.modified = Stage.FINAL, now
 
     # -- auth -------------------------------------------------------------------------------
 
@@ -153,6 +189,7 @@ class SmsWorks:
             "content": content,
             "sender": sender,
             "tag": tag,
+            "metadata": _pairs(item.get("metadata"), "metadata"),
             "report_url": report_url if isinstance(report_url, str) else None,
             "schedule": item.get("schedule"),
         }
@@ -182,6 +219,7 @@ class SmsWorks:
             send_at=send_at,
             outcome=outcome,
             tag=fields["tag"],
+            metadata=fields["metadata"],
             report_url=fields["report_url"],
             failure=failure,
         )
@@ -255,8 +293,53 @@ class SmsWorks:
             sms.send_at = send_at
         batch_id = "b" + self.account.next_id()
         self._accept(created, batch_id)
-        status = "SCHEDULED" if send_at > self._now() else "SENT"
-        return web.json_response({"batchid": batch_id, "status": status}, status=201)
+        # The spec's example: a batch sent now is answered SCHEDULED too (queued for
+        # processing).
+        return web.json_response({"batchid": batch_id, "status": "SCHEDULED"}, status=201)
+
+    async def search(self, request: web.Request) -> web.Response:
+        query = await _json(request)
+        limit = min(_count(query, "limit", _MAX_SEARCH), _MAX_SEARCH)
+        skip = _count(query, "skip", 0)
+        tests = self._tests(query)
+        found = [sms for sms in self.account.messages.values() if all(t(sms) for t in tests)]
+        return web.json_response([self.logged(sms) for sms in found[skip : skip + limit]])
+
+    def _tests(self, query: dict[str, Any]) -> list[Callable[[Sms], bool]]:
+        """One test per criterion of a Query; every one must pass."""
+        tests: list[Callable[[Sms], bool]] = []
+        text_fields = {"status", "destination", "sender", "tag", "keyword"}
+        for field in text_fields & query.keys():
+            if not isinstance(query[field], str):
+                raise Refusal(400, None, f"{field} must be a string")
+        if "status" in query:
+            word = query["status"].upper()
+            word = _QUERY_WORDS.get(word, word)
+            tests.append(lambda sms: self.word(sms) == word)
+        if "destination" in query:
+            to = self._destination(query["destination"])
+            tests.append(lambda sms: sms.to == to)
+        if "sender" in query:
+            tests.append(lambda sms: sms.sender == query["sender"])
+        if "tag" in query:
+            tests.append(lambda sms: sms.tag == query["tag"])
+        if "keyword" in query:  # only incoming messages have keywords; none are logged here
+            tests.append(lambda sms: False)
+        if "credits" in query:
+            credits = query["credits"]
+            if isinstance(credits, bool) or not isinstance(credits, int | float):
+                raise Refusal(400, None, "credits must be a number")
+            tests.append(lambda sms: sms.credits == credits)
+        if "from" in query:
+            since = _date(query["from"], "from")
+            tests.append(lambda sms: sms.created >= since)
+        if "to" in query:
+            until = _date(query["to"], "to")
+            tests.append(lambda sms: sms.created <= until)
+        if "metadata" in query:
+            wanted = _pairs(query["metadata"], "metadata") or []
+            tests.append(lambda sms: all(pair in (sms.metadata or ()) for pair in wanted))
+        return tests
 
     async def message(self, request: web.Request) -> web.Response:
         return web.json_response(self.logged(self._find(request.match_info["id"])))
@@ -315,12 +398,51 @@ class SmsWorks:
         }
         if sms.batch_id is not None:
             data["batchid"] = sms.batch_id
+        if sms.metadata:
+            data["metadata"] = sms.metadata
         if sms.stage is Stage.FINAL and sms.failure is not None:
             data["failurereason"] = sms.failure
         return data
 
     def report_url(self, sms: Sms) -> str | None:
         return sms.report_url or self._webhook_url()
+
+
+def _answer(fault: Fault) -> web.Response:
+    """The guide's two documented 503s."""
+    if fault.kind == "5001":
+        return _error(Refusal(503, 5001, "SMS Message Rejected"))
+    return _error(Refusal(503, 5002, "Service database error. Please try again.", False))
+
+
+def _pairs(given: Any, field: str) -> list[dict[str, str]] | None:
+    """Metadata as the spec writes it: an array of ``{key, value}`` strings."""
+    if given is None:
+        return None
+    if not isinstance(given, list) or not all(
+        isinstance(p, dict)
+        and set(p) == {"key", "value"}
+        and all(isinstance(v, str) for v in p.values())
+        for p in given
+    ):
+        raise Refusal(400, None, f"{field} must be an array of {{key, value}} strings")
+    return [{"key": p["key"], "value": p["value"]} for p in given]
+
+
+def _date(written: Any, field: str) -> datetime:
+    when = parse_time(written) if isinstance(written, str) else None
+    if when is None:
+        raise Refusal(400, None, f"{field} must be a date")
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _count(query: dict[str, Any], field: str, default: int) -> int:
+    value = query.get(field, default)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Refusal(400, None, f"{field} must be a whole number")
+    return value
 
 
 async def _json(request: web.Request, *, array: bool = False) -> Any:

@@ -406,7 +406,7 @@ def test_the_gateway_is_an_sms_gateway_registered_as_smsworks():
 
 async def test_send_posts_the_message_and_returns_a_receipt(gateway, mock_http):
     mock_http.post(BASE + "/message/send", status=201, payload=fixture("send"))
-    message = Message(TO, "Hello", reference="order-17", metadata={"k": "v"})
+    message = Message(TO, "Hello", reference="order-17", metadata={"k": "v"}, key="order-17-k")
     receipt = await gateway.send(message)
     headers, body = sent(mock_http, "POST", "/message/send")
     assert headers == {
@@ -419,7 +419,7 @@ async def test_send_posts_the_message_and_returns_a_receipt(gateway, mock_http):
         "sender": "Acme",
         "destination": "447700900123",
         "content": "Hello",
-        "metadata": [{"key": "k", "value": "v"}],
+        "metadata": [{"key": "k", "value": "v"}, {"key": "smsgate_key", "value": "order-17-k"}],
     }
     assert schema_errors(body, "Message") == []
     assert receipt == Receipt(
@@ -431,6 +431,7 @@ async def test_send_posts_the_message_and_returns_a_receipt(gateway, mock_http):
         metadata={"k": "v"},
         parts=2,
         credits=2.0,
+        key="order-17-k",
     )
     assert receipt.raw == fixture("send")
 
@@ -452,7 +453,12 @@ async def test_a_flash_message_goes_to_the_flash_endpoint(gateway, mock_http):
     message = Message(TO, "Now!", provider_options={"smsworks": {"flash": True}})
     receipt = await gateway.send(message)
     _, body = sent(mock_http, "POST", "/message/flash")
-    assert body == {"sender": "Acme", "destination": "447700900123", "content": "Now!"}
+    assert body == {
+        "sender": "Acme",
+        "destination": "447700900123",
+        "content": "Now!",
+        "metadata": [{"key": "smsgate_key", "value": message.key}],
+    }
     assert receipt.message_id == "123456790"
     assert calls(mock_http, "POST", "/message/send") == []
 
@@ -483,15 +489,18 @@ async def test_a_message_without_any_sender_is_refused_before_any_request(mock_h
 async def test_schedule_posts_an_iso_time_and_reads_either_answer(gateway, mock_http, payload):
     mock_http.post(BASE + "/message/schedule", status=200, payload=payload)
     at = datetime(2030, 6, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
-    receipt = await gateway.schedule(Message(TO, "Later", reference="r"), at)
+    message = Message(TO, "Later", reference="r")
+    receipt = await gateway.schedule(message, at)
     _, body = sent(mock_http, "POST", "/message/schedule")
     assert body == {
         "sender": "Acme",
         "destination": "447700900123",
         "content": "Later",
+        "metadata": [{"key": "smsgate_key", "value": message.key}],
         "schedule": "2030-06-01T09:30:00+01:00",
     }
     assert schema_errors(body, "Message") == []
+    assert receipt.key == message.key
     assert receipt.message_id == "123456789"
     assert receipt.status is DeliveryStatus.SCHEDULED
     assert (receipt.scheduled_at, receipt.reference) == (at, "r")
@@ -621,9 +630,36 @@ async def test_a_send_answer_of_the_wrong_shape_may_have_sent(gateway, mock_http
 # === batches ================================================================================
 
 
-async def test_send_batch_of_one_text_uses_batch_send(gateway, mock_http):
+async def test_send_batch_of_one_text_goes_through_batch_any_with_a_key_each(gateway, mock_http):
+    mock_http.post(BASE + "/batch/any", status=201, payload=fixture("batch"))
+    messages = [Message(TO, "Hi"), Message(OTHER, "Hi")]
+    batch = await gateway.send_batch(messages)
+    _, body = sent(mock_http, "POST", "/batch/any")
+    assert body == [
+        {
+            "sender": "Acme",
+            "destination": number[1:],
+            "content": "Hi",
+            "metadata": [{"key": "smsgate_key", "value": m.key}],
+        }
+        for number, m in zip((TO, OTHER), messages, strict=True)
+    ]
+    assert schema_errors(body, "MessageArray") == []
+    assert calls(mock_http, "POST", "/batch/send") == []
+    # The spec's answer to a batch sent now says SCHEDULED: it is queued for processing.
+    assert batch == BatchReceipt(
+        provider="smsworks",
+        batch_id="2586749",
+        status=DeliveryStatus.QUEUED,
+        recipients=(TO, OTHER),
+    )
+
+
+async def test_without_keys_send_batch_of_one_text_uses_batch_send(mock_http):
     mock_http.post(BASE + "/batch/send", status=201, payload=fixture("batch"))
-    batch = await gateway.send_batch([Message(TO, "Hi"), Message(OTHER, "Hi")])
+    gateway = SmsWorksGateway(token=TOKEN, sender="Acme", idempotency_keys=False)
+    async with gateway:
+        batch = await gateway.send_batch([Message(TO, "Hi"), Message(OTHER, "Hi")])
     _, body = sent(mock_http, "POST", "/batch/send")
     assert body == {
         "sender": "Acme",
@@ -631,18 +667,15 @@ async def test_send_batch_of_one_text_uses_batch_send(gateway, mock_http):
         "content": "Hi",
     }
     assert schema_errors(body, "BatchMessage") == []
-    assert batch == BatchReceipt(
-        provider="smsworks",
-        batch_id="2586749",
-        status=DeliveryStatus.SCHEDULED,
-        recipients=(TO, OTHER),
-    )
+    assert batch.status is DeliveryStatus.QUEUED
 
 
-async def test_send_batch_of_distinct_messages_uses_batch_any(gateway, mock_http):
+async def test_send_batch_of_distinct_messages_uses_batch_any(mock_http):
     mock_http.post(BASE + "/batch/any", status=201, payload=fixture("batch"))
     messages = [Message(TO, "Hi Ann"), Message(OTHER, "Hi Bob", sender="Shop", tag="x")]
-    await gateway.send_batch(messages)
+    gateway = SmsWorksGateway(token=TOKEN, sender="Acme", idempotency_keys=False)
+    async with gateway:
+        await gateway.send_batch(messages)
     _, body = sent(mock_http, "POST", "/batch/any")
     assert body == [
         {"sender": "Acme", "destination": "447700900123", "content": "Hi Ann"},
@@ -823,8 +856,9 @@ def test_unknown_options_list_every_valid_one_including_the_http_ones():
         smsgate.connect("smsworks", token="t", tokn="x")
     assert str(caught.value) == (
         "unknown option 'tokn' for provider 'smsworks'; valid options: base_url, "
-        "connect_timeout, customer_id, default_region, key, messages_per_second, "
-        "requests_per_second, retries, retry_backoff, secret, sender, session, timeout, token"
+        "connect_timeout, customer_id, default_region, idempotency_keys, key, "
+        "messages_per_second, requests_per_second, retries, retry_backoff, secret, sender, "
+        "session, timeout, token"
     )
 
 

@@ -1,0 +1,346 @@
+"""What became of a send, told truthfully: `Outcome`, `try_send`, `find` and `resolve`.
+
+Every send ends in one of four `OutcomeStatus` values, decided by one rule
+(`smsgate.errors.may_have_sent`) and by whether its request had left the process:
+
+========  =========================================================  ====================
+status    meaning                                                    send it again?
+========  =========================================================  ====================
+ACCEPTED  the provider took it (``receipt``)                         no
+FAILED    the provider took nothing (``error`` says why)             once fixed, yes
+UNCERTAIN the request left and no answer proves it was not taken     look it up first
+UNSENT    it never left: the send was stopped before its request     yes
+========  =========================================================  ====================
+
+An uncertain send is resolved by asking the provider, never by guessing: where a provider
+stores smsgate's idempotency key with each message (The SMS Works), ``gateway.find`` looks
+the message up
+and `resolve` turns uncertain outcomes into accepted ones when the provider holds them. Nothing
+is ever sent again automatically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from enum import StrEnum
+
+import attrs
+
+from smsgate.errors import (
+    GatewayError,
+    KeyConflict,
+    SmsGateError,
+    TransportError,
+    Unresolved,
+    UnsupportedFeature,
+    ValidationError,
+    may_have_sent,
+)
+from smsgate.gateway import SmsGateway, on_dispatch
+from smsgate.model import Message, Receipt, StatusReport
+
+__all__ = [
+    "Outcome",
+    "OutcomeStatus",
+    "can_find",
+    "resolve",
+    "status_after",
+    "try_send",
+]
+
+logger = logging.getLogger("smsgate")
+
+
+class OutcomeStatus(StrEnum):
+    """What became of one send."""
+
+    ACCEPTED = "accepted"
+    """The provider took it; ``receipt`` says how."""
+
+    FAILED = "failed"
+    """The provider took nothing; ``error`` says why. Fix it and send it again if you wish."""
+
+    UNCERTAIN = "uncertain"
+    """Its request left, and nothing proves the provider did not take it (a timeout, a 5xx):
+    look it up (`find`, `resolve`) or check its status before sending it again."""
+
+    UNSENT = "unsent"
+    """It never left: the send was stopped before its request went out. Safe to send again."""
+
+
+@attrs.frozen
+class Outcome:
+    """The outcome of one send (of one input, in a bulk send).
+
+    Attributes:
+        index: the input's position, from 0 (0 for `try_send`).
+        status: accepted, failed, uncertain or unsent.
+        reference: the message's reference (or the input mapping's ``reference``).
+        message: the message, or ``None`` when the input could not become one (and in a
+            bulk summary's older uncertain outcomes, to keep it small).
+        receipt: for an accepted message.
+        error: for a failed or uncertain one.
+        key: the idempotency key the message's request carried, with which `find` looks it
+            up; ``None`` when the request carried none (or never left).
+    """
+
+    index: int
+    status: OutcomeStatus
+    reference: str | None
+    message: Message | None = attrs.field(default=None, repr=False)
+    receipt: Receipt | None = None
+    error: SmsGateError | None = None
+    key: str | None = None
+
+
+def status_after(error: BaseException, *, left: bool = True) -> OutcomeStatus:
+    """The outcome of a send that raised ``error``: ``UNCERTAIN`` when the provider may have
+    taken it (`smsgate.errors.may_have_sent`), else ``FAILED``. ``left=False`` (its request
+    provably never left) is always ``FAILED``."""
+    return OutcomeStatus.UNCERTAIN if left and may_have_sent(error) else OutcomeStatus.FAILED
+
+
+def as_gateway_error(error: BaseException, provider: str) -> SmsGateError:
+    """``error`` if it is smsgate's, else a `GatewayError` that says what it was: an adapter's
+    own bug, after which whether its request left is unknown."""
+    if isinstance(error, SmsGateError):
+        return error
+    return GatewayError(f"unexpected error: {error!r}", provider=provider)
+
+
+# --- one send --------------------------------------------------------------------------------
+
+
+@attrs.define
+class _Flight:
+    """What a gateway has said of one send's request."""
+
+    left: bool
+    keyed: bool = False
+
+    async def heard(self, keyed: bool) -> None:
+        self.left, self.keyed = True, keyed
+
+
+async def try_send(
+    gateway: SmsGateway,
+    message: Message,
+    *,
+    at: datetime | None = None,
+    within: float | None = None,
+) -> Outcome:
+    """Send (or, with ``at``, schedule) ``message`` and say what became of it, never raising
+    for a failed send.
+
+    With ``within``, the send is given that many seconds; when they run out, its request is
+    cancelled and the outcome is ``UNCERTAIN`` if the request had left (the provider may
+    have taken it) or ``UNSENT`` if it never did. (An outer ``asyncio.timeout`` or a
+    ``task.cancel()`` cancels the task that awaits this, which must then end with
+    ``CancelledError``, as asyncio requires: so the deadline is given here. A warning is
+    logged when such a cancellation falls after the request left.)
+
+    Raises:
+        ValidationError: ``within`` is not a positive number.
+
+    Example::
+
+        outcome = await smsgate.try_send(gateway, message, within=10)
+        if outcome.status is OutcomeStatus.UNCERTAIN:
+            report = await gateway.find(outcome)  # did the provider take it?
+    """
+    if within is not None and (
+        isinstance(within, bool) or not isinstance(within, int | float) or within <= 0
+    ):
+        raise ValidationError("within", "must be a positive number of seconds, or None")
+    flight = _Flight(left=not getattr(gateway, "announces_dispatch", False))
+    reference = message.reference if isinstance(message, Message) else None
+    try:
+        with on_dispatch(flight.heard):
+            async with asyncio.timeout(within) as deadline:
+                if at is None:
+                    receipt = await gateway.send(message)
+                else:
+                    receipt = await gateway.schedule(message, at)
+    except TimeoutError as exc:
+        if not deadline.expired():
+            return _failed(gateway, message, reference, flight, exc)
+        error = TransportError(
+            f"no answer within {within:g} s (the send was stopped)",
+            provider=gateway.name,
+            maybe_sent=flight.left,
+        )
+        status = OutcomeStatus.UNCERTAIN if flight.left else OutcomeStatus.UNSENT
+        return Outcome(0, status, reference, message, error=error, key=_key(message, flight))
+    except asyncio.CancelledError:
+        if flight.left:
+            logger.warning(
+                "%s: a send to %s was cancelled after its request left; it may have been sent",
+                gateway.name,
+                getattr(message, "to", "?"),
+            )
+        raise
+    except Exception as exc:
+        return _failed(gateway, message, reference, flight, exc)
+    return Outcome(0, OutcomeStatus.ACCEPTED, reference, message, receipt, key=receipt.key)
+
+
+def _failed(
+    gateway: SmsGateway,
+    message: Message,
+    reference: str | None,
+    flight: _Flight,
+    exc: BaseException,
+) -> Outcome:
+    status = status_after(exc, left=flight.left)
+    error = as_gateway_error(exc, gateway.name)
+    return Outcome(0, status, reference, message, error=error, key=_key(message, flight))
+
+
+def _key(message: Message, flight: _Flight) -> str | None:
+    return message.key if flight.left and flight.keyed and isinstance(message, Message) else None
+
+
+# --- looking sends up ------------------------------------------------------------------------
+
+
+def lookup_key(ref: str | Outcome) -> tuple[str, Message | None]:
+    """The idempotency key to look ``ref`` up by, and the message to check a match against.
+
+    Raises:
+        ValidationError: ``ref`` is an outcome whose request carried no key (it cannot be
+            looked up: "not found" would mean nothing), or neither a key nor an outcome.
+    """
+    if isinstance(ref, Outcome):
+        if ref.key is None:
+            raise ValidationError(
+                "ref",
+                f"outcome {ref.index}'s request carried no idempotency key, so it cannot be "
+                "looked up; check it with status() or in the provider's own records",
+            )
+        return ref.key, ref.message
+    if isinstance(ref, str) and ref.strip():
+        return ref, None
+    raise ValidationError("ref", f"must be an idempotency key or an Outcome, not {ref!r}")
+
+
+def the_match(
+    provider: str, key: str, reports: Sequence[StatusReport], message: Message | None
+) -> StatusReport | None:
+    """The one message ``reports`` (a search by ``key``) found, or ``None``.
+
+    Raises:
+        KeyConflict: more than one message carries the key, or one to another recipient
+            than ``message``'s.
+    """
+    if not reports:
+        return None
+    if len(reports) > 1:
+        raise KeyConflict(key, reports, provider=provider, problem=f"{len(reports)} messages")
+    [report] = reports
+    if message is not None and report.to is not None and report.to != message.to:
+        raise KeyConflict(
+            key, reports, provider=provider, problem=f"a message to {report.to}, not {message.to},"
+        )
+    return report
+
+
+def can_find(gateway: SmsGateway) -> bool:
+    """Whether ``gateway`` can look messages up by their idempotency key."""
+    return bool(getattr(gateway, "can_find", False))
+
+
+def accepted(outcome: Outcome, report: StatusReport) -> Outcome:
+    """``outcome`` as accepted, with a receipt made from the provider's record."""
+    message = outcome.message
+    receipt = Receipt(
+        provider=report.provider,
+        message_id=report.message_id,
+        to=report.to or (message.to if message else ""),
+        status=report.status,
+        batch_id=report.batch_id,
+        reference=outcome.reference,
+        metadata=message.metadata if message is not None else report.metadata,
+        key=outcome.key,
+        raw=report.raw,
+    )
+    return attrs.evolve(outcome, status=OutcomeStatus.ACCEPTED, receipt=receipt, error=None)
+
+
+async def resolve(
+    gateway: SmsGateway,
+    outcomes: Iterable[Outcome],
+    *,
+    patience: float = 30.0,
+    interval: float = 2.0,
+    concurrency: int = 8,
+) -> list[Outcome]:
+    """Look every uncertain outcome up at the provider, by its idempotency key.
+
+    Found: ``ACCEPTED``, with a receipt from the provider's record (whose ``status`` is the
+    message's status now). Not found: looked for again every ``interval`` seconds (a
+    provider may log a message late) until ``patience`` seconds have passed, then left
+    ``UNCERTAIN`` with an `Unresolved` error: decide yourself; nothing is sent again. An
+    outcome whose request carried no key, or that two messages share (`KeyConflict`), stays
+    uncertain. Other outcomes come back unchanged, in the order given.
+
+    Raises:
+        UnsupportedFeature: the gateway cannot look messages up.
+        ValidationError: ``patience``, ``interval`` or ``concurrency`` is invalid.
+    """
+    if not can_find(gateway):
+        raise UnsupportedFeature(
+            gateway.name,
+            "looking messages up by their idempotency key",
+            "check uncertain messages in the provider's own records",
+        )
+    for name, value in (("patience", patience), ("interval", interval)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValidationError(name, "must be a number of seconds, 0 or more")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValidationError("concurrency", "must be a whole number of at least 1")
+    given = list(outcomes)
+    lookups = Lookups(gateway, patience=patience, interval=interval, concurrency=concurrency)
+    resolved = await asyncio.gather(*(lookups.resolve(outcome) for outcome in given))
+    return list(resolved)
+
+
+class Lookups:
+    """Looks uncertain outcomes up, a bounded number at a time, within one ``patience``."""
+
+    def __init__(
+        self, gateway: SmsGateway, *, patience: float, interval: float, concurrency: int
+    ) -> None:
+        self.gateway = gateway
+        self.patience = patience
+        self.interval = interval
+        self._slots = asyncio.Semaphore(concurrency)
+        self._started = time.monotonic()
+
+    async def resolve(self, outcome: Outcome) -> Outcome:
+        """``outcome`` resolved as `resolve` says."""
+        if outcome.status is not OutcomeStatus.UNCERTAIN or outcome.key is None:
+            return outcome
+        problem = "not found"
+        while True:
+            try:
+                async with self._slots:
+                    report = await self.gateway.find(outcome)  # type: ignore[attr-defined]
+            except (KeyConflict, UnsupportedFeature) as exc:
+                return attrs.evolve(outcome, error=exc)
+            except GatewayError as exc:  # the lookup itself failed: try again within patience
+                report, problem = None, f"could not look it up ({exc})"
+            else:
+                if report is not None:
+                    return accepted(outcome, report)
+                problem = "not found"
+            waited = time.monotonic() - self._started
+            if waited + self.interval > self.patience:
+                error = Unresolved(
+                    outcome.key, provider=self.gateway.name, waited=waited, problem=problem
+                )
+                return attrs.evolve(outcome, error=error)
+            await asyncio.sleep(self.interval)
