@@ -8,13 +8,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from smsgate.cli import main
-from smsgate.cli._commands import FAILED, OK, UNCERTAIN, USAGE, exit_code
+from smsgate.cli._commands import FAILED, OK, UNCERTAIN, USAGE, exit_code, line_ranges
 from smsgate.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -406,3 +407,161 @@ def test_the_sandbox_command_serves_until_interrupted():
             assert process.wait(timeout=10) == OK
         finally:
             process.kill()
+
+
+# --- uncertain outcomes ----------------------------------------------------------------------
+
+
+def held(sandbox, provider, to):
+    return [sms for sms in sandbox.messages(provider) if sms.to == to]
+
+
+@pytest.mark.parametrize(
+    ("provider", "fault"),
+    [("smsworks", "502"), ("smsworks", "500"), ("smsworks", "drop"), ("smsscheduler", "504")],
+)
+def test_send_after_a_5xx_or_a_dropped_answer_is_exit_code_3(capsys, use, sandbox, provider, fault):
+    use(provider)
+    to = "+447700900771" if provider == "smsworks" else "+447700900772"
+    before = len(held(sandbox, provider, to))
+    sandbox.inject(provider, fault)
+
+    code, out, err = run(capsys, "send", to, "Hi")
+
+    assert code == UNCERTAIN
+    assert out == ""
+    assert "check before sending" in err or "may have accepted it" in err
+    assert len(held(sandbox, provider, to)) == before + 1  # it was indeed stored
+
+
+def test_send_refused_with_the_documented_5001_is_exit_code_1(capsys, use, sandbox):
+    use("smsworks")
+    sandbox.inject("smsworks", "5001")
+
+    code, _, err = run(capsys, "send", "+447700900773", "Hi")
+
+    assert code == FAILED
+    assert "error 5001" in err
+    assert [s.outcome for s in held(sandbox, "smsworks", "+447700900773")] == ["REJECTED"]
+
+
+def test_an_uncertain_status_lookup_is_not_exit_code_3(capsys, use, sandbox):
+    use("smsworks")
+    receipt = run_json(capsys, "send", "+447700900774", "Hi")
+    sandbox.inject("smsworks", "502", path="/no-such-sending-path")  # never met
+
+    code, _, _ = run(capsys, "-o", "base_url=http://127.0.0.1:9/x", "status", receipt["message_id"])
+
+    assert code == FAILED
+
+
+def bulk_rows(tmp_path, first, count, text="Offer {i}"):
+    rows = "".join(f"+4477009{first + i:05d},{text.format(i=i)}\n" for i in range(count))
+    return write_csv(tmp_path, "to,text\n" + rows)
+
+
+def test_bulk_looks_uncertain_rows_up_and_counts_the_found_ones_accepted(
+    capsys, use, sandbox, tmp_path
+):
+    use("smsworks")
+    sandbox.inject("smsworks", "502", path="/batch/any")  # stored, then a load balancer's 502
+    path = bulk_rows(tmp_path, 1000, 40)
+
+    code, out, err = run(capsys, "--json", "bulk", path, "--patience", "2")
+
+    summary = json.loads(out)
+    assert code == OK, err
+    assert (summary["accepted"], summary["uncertain"], summary["resolved"]) == (40, 0, 40)
+    assert summary["problems"] == []
+    for i in range(40):
+        assert len(held(sandbox, "smsworks", f"+4477009{1000 + i:05d}")) == 1  # once each
+
+
+def test_bulk_lists_every_uncertain_row_where_the_provider_cannot_be_searched(
+    capsys, use, sandbox, tmp_path
+):
+    use("smsscheduler")
+    sandbox.inject("smsscheduler", "500")
+    path = bulk_rows(tmp_path, 1100, 30, text="Same text")
+
+    code, out, _ = run(capsys, "--json", "bulk", path)
+
+    summary = json.loads(out)
+    assert code == UNCERTAIN
+    assert (summary["accepted"], summary["uncertain"], summary["resolved"]) == (0, 30, 0)
+    assert [p["row"] for p in summary["problems"]] == list(range(2, 32))
+    assert {p["status"] for p in summary["problems"]} == {"uncertain"}
+    assert all(held(sandbox, "smsscheduler", f"+4477009{1100 + i:05d}") for i in range(30))
+
+
+def test_bulk_prints_uncertain_rows_that_were_not_found_for_people(capsys, use, sandbox, tmp_path):
+    use("smsworks")
+    sandbox.inject("smsworks", "504", stored=False, path="/batch/any")
+    path = bulk_rows(tmp_path, 1200, 3)
+
+    code, out, _ = run(capsys, "bulk", path, "--patience", "0")
+
+    assert code == UNCERTAIN
+    assert "uncertain rows: the provider may have them; check before sending them again" in out
+    assert [line.split("│")[1].strip() for line in out.splitlines() if "+4477009012" in line] == [
+        "2",
+        "3",
+        "4",
+    ]
+    assert "not found" in out
+    assert not any(held(sandbox, "smsworks", f"+4477009{1200 + i:05d}") for i in range(3))
+
+
+def test_line_ranges_are_compact():
+    assert line_ranges([]) == ""
+    assert line_ranges([2, 3, 4, 9, 11, 12]) == "2-4, 9, 11-12"
+
+
+def test_ctrl_c_during_bulk_prints_what_became_of_every_row_read(sandbox, tmp_path):
+    # Three texts: SMS Scheduler takes 500 numbers of one text a request, and the run holds
+    # 1,000 rows at most, so some wait for their group to fill while others are in flight.
+    rows = "".join(f"+4477009{2000 + i:05d},Sale {i % 3}\n" for i in range(3000))
+    path = write_csv(tmp_path, "to,text\n" + rows)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SMSGATE_")}
+    for key, value in sandbox.config("smsscheduler").items():
+        text = json.dumps(value) if isinstance(value, dict) else str(value)
+        environment[f"SMSGATE_{key.upper()}"] = text
+    ours = [f"+4477009{2000 + i:05d}" for i in range(3000)]
+    before = len(sandbox.messages("smsscheduler"))
+    sandbox.latency = 1.0
+    command = [sys.executable, "-m", "smsgate", "--json", "bulk", path, "--concurrency", "2"]
+    try:
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+        ) as process:
+            deadline = time.monotonic() + 20
+            while len(sandbox.messages("smsscheduler")) == before and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.2)  # the first requests are in flight, held by the latency
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=20)
+    finally:
+        sandbox.latency = 0.0
+    time.sleep(0.3)  # let the sandbox finish what was in flight
+
+    assert process.returncode == 130, err
+    summary = json.loads(out)
+    assert summary["interrupted"] is True
+    problems = {p["row"]: p for p in summary["problems"]}
+    unsent = set(summary["unsent_rows"])
+    stored = {sms.to for sms in sandbox.messages("smsscheduler")} & set(ours)
+    assert summary["uncertain"] > 0
+    assert summary["unsent"] == len(unsent) > 0
+    read = summary["accepted"] + summary["failed"] + summary["uncertain"] + summary["unsent"]
+    assert read < 3000  # stopped part-way
+    told = set()  # rows the summary says were accepted or may have been
+    for row in range(2, read + 2):
+        to = ours[row - 2]
+        if row in unsent:
+            assert to not in stored
+        elif row not in problems:  # accepted
+            assert to in stored
+            told.add(to)
+        elif problems[row]["status"] == "uncertain":
+            told.add(to)
+    assert stored <= told  # the provider holds nothing we called failed or unsent

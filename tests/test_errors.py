@@ -8,6 +8,7 @@ from smsgate.errors import (
     GatewayError,
     InsufficientCredit,
     InvalidRequest,
+    KeyConflict,
     NotFound,
     PermissionDenied,
     ProviderError,
@@ -15,9 +16,11 @@ from smsgate.errors import (
     RateLimited,
     SmsGateError,
     TransportError,
+    Unresolved,
     UnsupportedFeature,
     ValidationError,
     error_class_for_status,
+    may_have_sent,
 )
 
 
@@ -38,6 +41,8 @@ from smsgate.errors import (
         (RateLimited, ProviderError),
         (ProviderUnavailable, ProviderError),
         (TransportError, GatewayError),
+        (KeyConflict, GatewayError),
+        (Unresolved, GatewayError),
     ],
 )
 def test_the_error_tree(error_class, parent):
@@ -156,3 +161,86 @@ def test_validation_error_names_the_field_and_the_problem():
 def test_unsupported_feature_names_provider_feature_and_hint():
     error = UnsupportedFeature("smsscheduler", "flash messages", "send a normal SMS instead")
     assert str(error) == "smsscheduler does not support flash messages; send a normal SMS instead"
+
+
+# --- the one rule: what a failed send means --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "maybe_sent"),
+    [
+        # Only a 4xx proves the provider took nothing; anything else may have been taken.
+        *[(ProviderError(provider="p", http_status=s), False) for s in (400, 404, 409, 413, 499)],
+        *[(ProviderError(provider="p", http_status=s), True) for s in (301, 303, 307, 500, 599)],
+        (ProviderError(provider="p"), True),  # an error in a 2xx body
+        *[(ProviderUnavailable(provider="p", http_status=s), True) for s in (500, 502, 503, 504)],
+        # ... unless the provider documents that the answer means nothing was taken.
+        (ProviderUnavailable(provider="p", http_status=503, maybe_sent=False), False),
+        (ProviderUnavailable(provider="p", http_status=503, retryable=True), False),
+        (InvalidRequest(provider="p", http_status=400), False),
+        (InvalidRequest(provider="p", http_status=503), False),  # the class says: refused
+        (AuthenticationError(provider="p", http_status=401), False),
+        (PermissionDenied(provider="p", http_status=403), False),
+        (InsufficientCredit(provider="p", http_status=402), False),
+        (NotFound(provider="p", http_status=404), False),
+        (RateLimited(provider="p", http_status=429), False),
+        (TransportError("refused", provider="p", maybe_sent=False), False),
+        (TransportError("timed out", provider="p", maybe_sent=True), True),
+        (GatewayError("a bug", provider="p"), True),
+        (KeyConflict("k", [], provider="p", problem="2 messages"), True),
+        (Unresolved("k", provider="p", waited=30), True),
+    ],
+)
+def test_maybe_sent_follows_the_one_rule(error, maybe_sent):
+    assert error.maybe_sent is maybe_sent
+    assert may_have_sent(error) is maybe_sent
+
+
+@pytest.mark.parametrize(
+    ("error", "maybe_sent"),
+    [
+        (ValidationError("to", "x"), False),
+        (ConfigurationError("x"), False),
+        (UnsupportedFeature("p", "x"), False),
+        (KeyError("an adapter's bug"), True),
+        (RuntimeError("anything else"), True),
+    ],
+)
+def test_errors_raised_before_any_request_never_may_have_sent_and_unknown_ones_may(
+    error, maybe_sent
+):
+    assert may_have_sent(error) is maybe_sent
+
+
+@pytest.mark.parametrize(
+    ("error", "advice"),
+    [
+        (
+            ProviderUnavailable(provider="p", http_status=502),
+            "it may have taken the message; check before sending it again",
+        ),
+        (
+            ProviderUnavailable(provider="p", http_status=503, retryable=True),
+            "the provider took nothing; try again later",
+        ),
+        (
+            ProviderUnavailable(provider="p", http_status=503, maybe_sent=False),
+            "the provider took nothing and sent nothing",
+        ),
+    ],
+)
+def test_a_5xx_says_whether_the_message_may_have_been_taken(error, advice):
+    assert str(error).endswith(f"({advice})")
+
+
+def test_lookup_errors_say_what_was_found_and_what_to_do():
+    conflict = KeyConflict("k-1", ["a", "b"], provider="smsworks", problem="2 messages")
+    unresolved = Unresolved("k-2", provider="smsworks", waited=30.4)
+    assert (conflict.key, conflict.reports) == ("k-1", ["a", "b"])
+    assert str(conflict) == (
+        "smsworks: 2 messages under idempotency key 'k-1'; look at them before sending again"
+    )
+    assert (unresolved.key, unresolved.waited) == ("k-2", 30.4)
+    assert str(unresolved).startswith(
+        "smsworks: the message with idempotency key 'k-2': not found after 30 s of looking"
+    )

@@ -1,7 +1,10 @@
+import asyncio
 from datetime import datetime
 
-from smsgate import Message, Receipt, SmsGateway, StatusReport
-from smsgate.gateway import BaseGateway
+import pytest
+
+from smsgate import Message, Receipt, SmsGateway, StatusReport, UnsupportedFeature
+from smsgate.gateway import BaseGateway, announce_dispatch, on_dispatch
 from smsgate.providers.base import HttpGateway
 from smsgate.testing import FakeGateway
 
@@ -63,3 +66,37 @@ async def test_the_gateway_is_closed_even_when_the_block_raises():
 def test_default_region_is_upper_cased():
     assert Complete(default_region="gb").default_region == "GB"
     assert Complete().default_region is None
+
+
+# --- announcing dispatch ---------------------------------------------------------------------
+
+
+async def test_a_dispatch_is_heard_only_by_the_listener_of_its_context():
+    heard: list[tuple[str, bool]] = []
+
+    async def listener(name):
+        async def hear(keyed: bool) -> None:
+            heard.append((name, keyed))
+
+        return hear
+
+    async def sending(name, keyed):
+        with on_dispatch(await listener(name)):
+            await asyncio.sleep(0)
+            await announce_dispatch(keyed=keyed)
+
+    await announce_dispatch(keyed=True)  # nobody listens: nothing happens
+    await asyncio.gather(sending("a", True), sending("b", False))
+    assert sorted(heard) == [("a", True), ("b", False)]
+
+
+def test_who_announces_its_requests():
+    assert Http().announces_dispatch
+    assert FakeGateway().announces_dispatch
+    assert not Complete().announces_dispatch  # an adapter that does not say: assume it sent
+
+
+async def test_a_gateway_without_a_search_says_so():
+    with pytest.raises(UnsupportedFeature, match="complete does not support looking messages up"):
+        await Complete().find("k")
+    assert not Complete().can_find

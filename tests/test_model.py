@@ -1,4 +1,7 @@
 import pickle
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 
 import attrs
@@ -7,7 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smsgate import DeliveryStatus, Message, Receipt, StatusReport, ValidationError
-from smsgate.model import check_region, check_send_time, message_id_of, normalize_number
+from smsgate.model import (
+    check_region,
+    check_send_time,
+    message_id_of,
+    normalize_number,
+)
 
 # --- numbers ---------------------------------------------------------------------------------
 
@@ -199,6 +207,51 @@ def test_evolve_validates_again():
         attrs.evolve(message, text="")
     with pytest.raises(ValidationError, match="has no country code"):
         attrs.evolve(message, to="07700900123")
+
+
+def test_every_message_gets_an_idempotency_key_of_its_own():
+    keys = {Message("+447700900123", "Hi").key for _ in range(10_000)}
+    assert len(keys) == 10_000
+    assert all(re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]+", key) for key in keys)
+
+
+def test_a_given_key_is_kept_and_equality_ignores_keys():
+    message = Message("+447700900123", "Hi", key="order-17")
+    assert message.key == "order-17"
+    assert message == Message("+447700900123", "Hi")
+    assert hash(message) == hash(Message("+447700900123", "Hi"))
+
+
+def test_a_copy_made_with_evolve_is_a_new_message_with_a_new_key():
+    message = Message("+447700900123", "Hi", key="order-17")
+    assert attrs.evolve(message, text="Hello").key != "order-17"
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 101, "é", 17])
+def test_a_bad_key_is_refused(key):
+    with pytest.raises(ValidationError, match="key: must be 1 to 100 printable ASCII"):
+        Message("+447700900123", "Hi", key=key)
+
+
+FORKING = """
+import os
+from smsgate.model import new_key
+parent = new_key()
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.write(write, new_key().encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+print(parent, os.read(read, 100).decode())
+"""
+
+
+def test_a_forked_process_makes_keys_of_its_own():
+    # In a process of its own: forking this (threaded) test process is not safe.
+    run = subprocess.run([sys.executable, "-c", FORKING], capture_output=True, text=True)
+    parent, child = run.stdout.split()
+    assert parent.split("-")[0] != child.split("-")[0]
 
 
 def test_message_repr_shows_what_will_be_sent():

@@ -27,6 +27,11 @@ P = "acme"
         (RateLimited(provider=P, http_status=429), True, True),
         (ProviderUnavailable(provider=P, http_status=503, retryable=True), True, True),
         (ProviderUnavailable(provider=P, http_status=500), False, True),
+        (ProviderUnavailable(provider=P, http_status=502), False, True),
+        (ProviderUnavailable(provider=P, http_status=504), False, True),
+        # documented "rejected, not charged": nothing was taken, but trying again is no use
+        (ProviderUnavailable(provider=P, http_status=503, maybe_sent=False), False, True),
+        (ProviderError(provider=P, http_status=303), False, False),
         (InvalidRequest(provider=P, http_status=400), False, False),
         (AuthenticationError(provider=P, http_status=401), False, False),
         (InsufficientCredit(provider=P, http_status=402), False, False),

@@ -64,12 +64,45 @@ async def test_failover_never_moves_on_when_it_may_have_sent(pair):
     assert (len(primary.outbox), len(backup.outbox)) == (1, 0)
 
 
+@pytest.mark.parametrize("http_status", [500, 502, 503, 504])
+async def test_failover_never_moves_on_after_a_5xx(pair, http_status):
+    router, primary, backup = pair
+    error = ProviderUnavailable("Bad Gateway", provider="primary", http_status=http_status)
+    primary.fail(error, after_accepting=True)  # stored, then the error: it will be sent
+    with pytest.raises(ProviderUnavailable) as caught:
+        await router.send(Message(UK, "Hi"))
+    assert caught.value.provider == "primary"  # the provider that may have it
+    assert str(caught.value).startswith(f"primary answered HTTP {http_status}")
+    assert (len(primary.outbox), len(backup.outbox)) == (1, 0)
+    assert router.circuits["primary"].failures == 1  # it still counts against the provider
+
+
+async def test_failover_moves_on_after_an_answer_documented_as_nothing_taken(pair):
+    router, primary, backup = pair
+    primary.fail(ProviderUnavailable(provider="primary", http_status=503, maybe_sent=False))
+    receipt = await router.send(Message(UK, "Hi"))
+    assert receipt.provider == "backup"
+    assert (len(primary.outbox), len(backup.outbox)) == (0, 1)
+
+
+def test_the_router_announces_requests_when_every_provider_does():
+    assert RoutingGateway(
+        providers=[FakeGateway(name="a"), FakeGateway(name="b")]
+    ).announces_dispatch
+
+    class Quiet(FakeGateway):
+        announces_dispatch = False
+
+    assert not RoutingGateway(providers=[FakeGateway(name="a"), Quiet(name="b")]).announces_dispatch
+
+
 async def test_the_last_error_is_raised_when_every_provider_fails(pair):
     router, primary, backup = pair
     primary.fail(refused("primary"))
-    backup.fail(ProviderUnavailable(provider="backup", http_status=503))
-    with pytest.raises(ProviderUnavailable):
+    backup.fail(ProviderUnavailable(provider="backup", http_status=503, retryable=True))
+    with pytest.raises(ProviderUnavailable) as caught:
         await router.send(Message(UK, "Hi"))
+    assert caught.value.provider == "backup"
 
 
 async def test_a_message_specific_refusal_moves_on_without_opening_the_circuit(pair):

@@ -20,6 +20,7 @@ from smsgate import (
     ValidationError,
     __version__,
 )
+from smsgate.gateway import on_dispatch
 from smsgate.providers.base import USER_AGENT, HttpGateway, HttpResponse, Secret, parse_retry_after
 from tests.conftest import RawServer, leaks, read_request, reset
 
@@ -79,6 +80,34 @@ async def test_a_request_sends_exact_method_path_headers_and_json(web_server):
     assert request["headers"]["Accept"] == "application/json"
     assert request["headers"]["User-Agent"] == USER_AGENT
     assert USER_AGENT.startswith(f"smsgate/{__version__} aiohttp/{aiohttp.__version__} python/")
+
+
+async def test_a_request_that_sends_messages_is_announced_right_before_it_leaves(web_server):
+    app, seen = recording_app()
+    server = await web_server(app)
+    heard = []
+
+    async def hear(keyed):
+        heard.append((keyed, len(seen)))  # how many requests the server had seen by then
+
+    async with EchoGateway(token=TOKEN, base_url=str(server.make_url("/v1"))) as gateway:
+        with on_dispatch(hear):
+            await gateway.request_json("GET", "/credits")  # sends no message: not announced
+            await gateway.request_json("POST", "/send", json_body={}, messages=3, keyed=True)
+            await gateway.request_json("POST", "/send", json_body={}, messages=1)
+    assert heard == [(True, 1), (False, 2)]
+
+
+async def test_each_try_of_a_request_is_announced(retrying, closed_port_url):
+    heard = []
+
+    async def hear(keyed):
+        heard.append(keyed)
+
+    async with EchoGateway(token=TOKEN, base_url=closed_port_url, retries=2) as gateway:
+        with on_dispatch(hear), pytest.raises(TransportError):
+            await gateway.request_json("POST", "/send", json_body={}, messages=1)
+    assert heard == [False, False, False]
 
 
 async def test_a_request_without_a_body_sends_no_content_type(web_server):

@@ -24,6 +24,7 @@ from smsgate import (
     ProviderUnavailable,
     SmsGateway,
     TransportError,
+    UnsupportedFeature,
     ValidationError,
 )
 from smsgate.testing import FakeGateway
@@ -31,7 +32,7 @@ from tests.providers import smsworks_support
 from tests.providers.smsworks_support import fixture
 
 Outcome = Literal["delivered", "undelivered"]
-Refusal = Literal["auth", "invalid_recipient", "unavailable", "not_found"]
+Refusal = Literal["auth", "invalid_recipient", "unavailable", "not_found", "bad_gateway"]
 TO = "+447700900123"
 
 
@@ -77,8 +78,12 @@ class FakeHarness:
             ),
             "unavailable": ProviderUnavailable(provider="fake", http_status=503),
             "not_found": NotFound(provider="fake", http_status=404),
+            "bad_gateway": ProviderUnavailable(provider="fake", http_status=502),
         }[refusal]
-        self.gateway.fail(error)
+        self.gateway.fail(error, after_accepting=refusal == "bad_gateway")
+
+    def will_find(self, receipt: smsgate.Receipt) -> None:
+        pass
 
 
 class HttpHarness:
@@ -121,12 +126,24 @@ class SmsWorksHarness(HttpHarness):
             "invalid_recipient": (400, 4004),
             "unavailable": (503, 5002),
             "not_found": (404, None),
+            "bad_gateway": (502, None),
         }[refusal]
         body = {"message": f"refused ({refusal})", "errorCode": code, "status": "ERROR"}
         for method in ("post", "get", "delete"):
-            getattr(self.mocked, method)(
-                re.compile(re.escape(self.base) + ".*"), status=status, payload=body
-            )
+            answer: dict[str, Any] = {"status": status}
+            if code is None and status == 502:
+                answer["body"] = "<html><h1>502 Bad Gateway</h1></html>"
+            else:
+                answer["payload"] = body
+            getattr(self.mocked, method)(re.compile(re.escape(self.base) + ".*"), **answer)
+
+    def will_find(self, receipt: smsgate.Receipt) -> None:
+        logged = fixture("message") | {
+            "messageid": receipt.message_id,
+            "destination": int(TO[1:]),
+            "metadata": [{"key": "smsgate_key", "value": receipt.key}],
+        }
+        self.mocked.post(self.base + "/messages", payload=[logged])
 
 
 class SmsSchedulerHarness(HttpHarness):
@@ -161,6 +178,7 @@ class SmsSchedulerHarness(HttpHarness):
             ),
             "unavailable": (503, "<html>Service Unavailable</html>"),
             "not_found": (404, None),
+            "bad_gateway": (502, "<html><h1>502 Bad Gateway</h1></html>"),
         }[refusal]
         for method in ("post", "get", "delete"):
             answer: dict[str, Any] = {"status": status}
@@ -339,6 +357,34 @@ async def test_a_failing_provider_is_unavailable_not_permanent(harness):
     with pytest.raises(ProviderUnavailable) as caught:
         await gateway.send(message(gateway))
     assert caught.value.permanent is False
+
+
+async def test_a_5xx_to_a_send_may_have_sent(harness):
+    gateway = harness.gateway_under_test
+    harness.refuse("bad_gateway")
+    with pytest.raises(ProviderUnavailable) as caught:
+        await gateway.send(message(gateway))
+    assert caught.value.maybe_sent is True
+    assert smsgate.may_have_sent(caught.value)
+    assert caught.value.provider == harness.name
+
+
+async def test_a_sent_message_is_found_by_its_key_where_the_provider_can_search(harness):
+    gateway = harness.gateway_under_test
+    harness.accept_send()
+    sent = message(gateway)
+    receipt = await gateway.send(sent)
+    if harness.name == "smsscheduler":
+        assert not gateway.can_find
+        assert receipt.key is None
+        with pytest.raises(UnsupportedFeature):
+            await gateway.find(sent.key)
+        return
+    assert gateway.can_find
+    assert receipt.key == sent.key
+    harness.will_find(receipt)
+    report = await gateway.find(receipt.key)
+    assert (report.message_id, report.to) == (receipt.message_id, TO)
 
 
 async def test_status_of_an_unknown_message_is_not_found(harness):

@@ -18,6 +18,7 @@ from smsgate import (
     NotFound,
     PermissionDenied,
     ProviderError,
+    KeyConflict,
     ProviderUnavailable,
     RateLimited,
     Receipt,
@@ -26,18 +27,24 @@ from smsgate import (
     UnsupportedFeature,
     ValidationError,
 )
+from smsgate.gateway import on_dispatch
 from smsgate.providers.base import USER_AGENT, HttpResponse
+from smsgate.model import normalize_number
+from smsgate.outcomes import Outcome, OutcomeStatus
 from smsgate.providers.smsworks import (
     ERRORS,
     STATUSES,
     SmsWorksGateway,
+    _wire,
     batch_payload,
     check_sender,
     message_payload,
+    parse_batch_status,
     parse_logged,
     parse_status,
     parse_time,
     schedule_time,
+    search_query,
 )
 from tests.conftest import leaks
 from tests.providers.smsworks_support import BASE, TOKEN, calls, fixture, schema_errors, sent
@@ -117,24 +124,28 @@ def answer(status, body=None, headers=None):
     return HttpResponse(status, headers or {}, raw)
 
 
+_I, _P = InvalidRequest, PermissionDenied
+_R = FailureReason
+
+
 @pytest.mark.parametrize(
     ("code", "http_status", "error_class", "reason", "permanent", "retryable"),
     [
-        (4001, 400, InvalidRequest, FailureReason.INVALID_CONTENT, True, False),
-        (4002, 400, InvalidRequest, FailureReason.INVALID_CONTENT, True, False),
-        (4003, 400, InvalidRequest, FailureReason.INVALID_SENDER, True, False),
-        (4004, 400, InvalidRequest, FailureReason.INVALID_RECIPIENT, True, False),
-        (4005, 400, InvalidRequest, FailureReason.INVALID_REQUEST, True, False),
-        (4006, 400, InvalidRequest, FailureReason.INVALID_CONTENT, True, False),
-        (4007, 400, InvalidRequest, FailureReason.ACCOUNT, True, False),
-        (4011, 401, AuthenticationError, FailureReason.ACCOUNT, True, False),
-        (4021, 402, InsufficientCredit, FailureReason.INSUFFICIENT_CREDIT, True, False),
-        (4031, 403, PermissionDenied, FailureReason.ACCOUNT, True, False),
-        (4032, 403, PermissionDenied, FailureReason.ACCOUNT, True, False),
-        (4033, 403, PermissionDenied, FailureReason.ACCOUNT, True, False),
-        (4034, 403, PermissionDenied, FailureReason.UNSUPPORTED_DESTINATION, True, False),
-        (5001, 503, ProviderUnavailable, FailureReason.PROVIDER_ERROR, True, False),
-        (5002, 503, ProviderUnavailable, FailureReason.PROVIDER_ERROR, False, True),
+        (4001, 400, _I, _R.INVALID_CONTENT, True, False),
+        (4002, 400, _I, _R.INVALID_CONTENT, True, False),
+        (4003, 400, _I, _R.INVALID_SENDER, True, False),
+        (4004, 400, _I, _R.INVALID_RECIPIENT, True, False),
+        (4005, 400, _I, _R.INVALID_REQUEST, True, False),
+        (4006, 400, _I, _R.INVALID_CONTENT, True, False),
+        (4007, 400, _I, _R.ACCOUNT, True, False),
+        (4011, 401, AuthenticationError, _R.ACCOUNT, True, False),
+        (4021, 402, InsufficientCredit, _R.INSUFFICIENT_CREDIT, True, False),
+        (4031, 403, _P, _R.ACCOUNT, True, False),
+        (4032, 403, _P, _R.ACCOUNT, True, False),
+        (4033, 403, _P, _R.ACCOUNT, True, False),
+        (4034, 403, _P, _R.UNSUPPORTED_DESTINATION, True, False),
+        (5001, 503, ProviderUnavailable, _R.PROVIDER_ERROR, True, False),
+        (5002, 503, ProviderUnavailable, _R.PROVIDER_ERROR, False, True),
     ],
 )
 def test_each_error_code_maps_as_documented(
@@ -144,10 +155,30 @@ def test_each_error_code_maps_as_documented(
     error = gateway.error_from_response(answer(http_status, body))
     assert type(error) is error_class
     assert (error.reason, error.permanent, error.retryable) == (reason, permanent, retryable)
+    # Every documented code says the message was not taken: none leaves a send uncertain.
+    assert error.maybe_sent is False
     assert (error.code, error.http_status, error.detail) == (code, http_status, body["message"])
     assert error.body == body
     assert str(error).startswith(f"smsworks answered HTTP {http_status} error {code}: Error")
     assert ERRORS[code].error_class is error_class
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (500, {"message": "Internal error"}),
+        (502, "<html><h1>502 Bad Gateway</h1></html>"),
+        (503, {"message": "Try later", "errorCode": 5999}),  # a code the guide does not list
+        (503, None),
+        (504, "<html>Gateway Time-out</html>"),
+    ],
+)
+def test_any_other_5xx_leaves_a_send_uncertain(gateway, status, body):
+    raw = b"" if body is None else (json.dumps(body) if isinstance(body, dict) else body).encode()
+    error = gateway.error_from_response(HttpResponse(status, {}, raw))
+    assert type(error) is ProviderUnavailable
+    assert error.maybe_sent is True
+    assert "check before sending it again" in str(error)
 
 
 def test_the_error_table_has_exactly_the_documented_codes():
@@ -355,6 +386,95 @@ def test_a_logged_message_becomes_a_status_report():
         2017, 7, 19, 20, 53, 49, tzinfo=timezone(timedelta(hours=1))
     )
     assert report.raw == fixture("message")
+
+
+@pytest.mark.parametrize(
+    ("metadata", "read"),
+    [
+        ([{"key": "order", "value": "17"}, {"key": "smsgate_key", "value": "k"}], {"order": "17"}),
+        ({"order": "17", "smsgate_key": "k"}, {"order": "17"}),  # an object, should it come so
+        ([{"key": "order"}, "junk", {"key": 1, "value": "x"}], {}),
+        (None, {}),
+    ],
+)
+def test_a_logged_messages_metadata_is_the_callers_own(metadata, read):
+    logged = {**fixture("message"), "metadata": metadata}
+    assert parse_logged(logged).metadata == read
+
+
+@pytest.mark.parametrize(
+    ("word", "scheduled", "status"),
+    [
+        ("SCHEDULED", False, DeliveryStatus.QUEUED),  # the answer to a batch sent now
+        ("SCHEDULED", True, DeliveryStatus.SCHEDULED),
+        ("SENT", False, DeliveryStatus.SENT),
+        ("ACCEPTED", False, DeliveryStatus.QUEUED),
+        ("SOMETHING", False, DeliveryStatus.UNKNOWN),
+    ],
+)
+def test_a_batch_answers_status_depends_on_whether_it_was_scheduled(word, scheduled, status):
+    assert parse_batch_status(word, scheduled=scheduled) is status
+
+
+def test_smsgates_own_metadata_key_is_refused_in_a_messages_metadata():
+    message = Message(TO, "Hi", metadata={"smsgate_key": "mine"})
+    with pytest.raises(ValidationError, match="'smsgate_key' is smsgate's own key"):
+        message_payload(message, "Acme")
+
+
+@pytest.mark.parametrize(
+    ("options", "body"),
+    [
+        ({}, {"limit": 1000}),
+        (
+            {"metadata": {"smsgate_key": "k-1", "campaign": "x"}, "limit": 2, "skip": 10},
+            {
+                "limit": 2,
+                "skip": 10,
+                "metadata": [
+                    {"key": "smsgate_key", "value": "k-1"},
+                    {"key": "campaign", "value": "x"},
+                ],
+            },
+        ),
+        (
+            {
+                "to": "07700 900123",
+                "status": "DELIVERED",
+                "since": datetime(2026, 12, 1, 9, 0, tzinfo=UTC),
+                "until": datetime(2026, 12, 2, 9, 0, tzinfo=timezone(timedelta(hours=1))),
+            },
+            {
+                "status": "DELIVERED",
+                "destination": "447700900123",
+                "from": "2026-12-01T09:00:00+00:00",
+                "to": "2026-12-02T09:00:00+01:00",
+                "limit": 1000,
+            },
+        ),
+    ],
+)
+def test_a_search_becomes_the_specs_query(options, body):
+    if "to" in options:
+        options = {**options, "to": normalize_number(options["to"], "GB")}
+    query = _wire.unstructure(search_query(**options))
+    assert query == body
+    assert schema_errors(query, "Query") == []
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"since": datetime(2026, 1, 1)}, "since"),
+        ({"until": "yesterday"}, "until"),
+        ({"limit": 1001}, "limit"),
+        ({"limit": 0}, "limit"),
+    ],
+)
+def test_a_bad_search_is_refused_before_any_request(options, field):
+    with pytest.raises(ValidationError) as caught:
+        search_query(**options)
+    assert caught.value.field == field
 
 
 def test_a_logged_message_with_a_string_destination_and_iso_times():
@@ -744,6 +864,104 @@ async def test_schedule_batch_posts_one_text_with_its_time(gateway, mock_http):
         DeliveryStatus.SCHEDULED,
         at,
     )
+
+
+async def test_a_scheduled_batchs_receipts_carry_no_key_as_the_endpoint_takes_none(
+    gateway, mock_http
+):
+    mock_http.post(BASE + "/batch/schedule", status=201, payload=fixture("batch"))
+    receipts = await gateway.send_chunk([Message(TO, "A"), Message(OTHER, "A")], in_an_hour())
+    assert [(r.key, r.status) for r in receipts] == [(None, DeliveryStatus.SCHEDULED)] * 2
+
+
+async def test_an_immediate_batchs_receipts_are_queued_with_their_keys(gateway, mock_http):
+    mock_http.post(BASE + "/batch/any", status=201, payload=fixture("batch"))
+    messages = [Message(TO, "A"), Message(OTHER, "B")]
+    receipts = await gateway.send_chunk(messages, None)
+    assert [(r.key, r.status) for r in receipts] == [
+        (m.key, DeliveryStatus.QUEUED) for m in messages
+    ]
+
+
+# === finding a message by its key ===========================================================
+
+
+async def test_find_searches_by_the_key_in_metadata(gateway, mock_http):
+    mock_http.post(BASE + "/messages", payload=[fixture("message")])
+    report = await gateway.find("k-17")
+    headers, body = sent(mock_http, "POST", "/messages")
+    assert body == {"limit": 2, "metadata": [{"key": "smsgate_key", "value": "k-17"}]}
+    assert schema_errors(body, "Query") == []
+    assert headers["Authorization"] == TOKEN
+    assert report == parse_logged(fixture("message"))
+
+
+async def test_find_of_an_outcome_checks_the_recipient(gateway, mock_http):
+    mock_http.post(BASE + "/messages", payload=[fixture("message")], repeat=True)
+    mine = Message("+447777777777", "Hi", key="k-1")
+    other = Message(TO, "Hi", key="k-1")
+    assert (await gateway.find(Outcome(0, OutcomeStatus.UNCERTAIN, None, mine, key="k-1"))).to
+    with pytest.raises(KeyConflict):
+        await gateway.find(Outcome(0, OutcomeStatus.UNCERTAIN, None, other, key="k-1"))
+
+
+@pytest.mark.parametrize(("found", "result"), [([], None), ([1, 2], KeyConflict)])
+async def test_find_says_none_for_nothing_and_refuses_two(gateway, mock_http, found, result):
+    logged = [{**fixture("message"), "messageid": str(i)} for i in found]
+    mock_http.post(BASE + "/messages", payload=logged)
+    if result is None:
+        assert await gateway.find("k") is None
+    else:
+        with pytest.raises(result):
+            await gateway.find("k")
+
+
+async def test_search_pages_with_skip_until_a_page_is_short(gateway, mock_http):
+    def page(start, size):
+        return [{**fixture("message"), "messageid": str(i)} for i in range(start, start + size)]
+
+    for payload in (page(0, 3), page(3, 3), page(6, 1)):
+        mock_http.post(BASE + "/messages", payload=payload)
+    found = [r.message_id async for r in gateway.search(status="DELIVERED", page_size=3)]
+    assert found == [str(i) for i in range(7)]
+    bodies = [sent(mock_http, "POST", "/messages", n)[1] for n in range(3)]
+    assert bodies == [
+        {"status": "DELIVERED", "limit": 3},
+        {"status": "DELIVERED", "limit": 3, "skip": 3},
+        {"status": "DELIVERED", "limit": 3, "skip": 6},
+    ]
+
+
+async def test_a_search_that_ignores_skip_is_stopped(gateway, mock_http):
+    mock_http.post(BASE + "/messages", payload=[fixture("message")] * 2, repeat=True)
+    with pytest.raises(TransportError, match="the same page twice"):
+        [r async for r in gateway.search(page_size=2)]
+
+
+async def test_a_search_answer_that_is_not_an_array_is_a_clear_error(gateway, mock_http):
+    mock_http.post(BASE + "/messages", payload={"message": "odd"})
+    with pytest.raises(TransportError, match="an answer that is not an array"):
+        await gateway.find("k")
+
+
+def test_idempotency_keys_must_be_a_boolean():
+    with pytest.raises(ConfigurationError, match="idempotency_keys: must be true or false"):
+        SmsWorksGateway(token=TOKEN, idempotency_keys="yes")
+
+
+async def test_a_token_request_is_not_announced_as_a_send(mock_http):
+    mock_http.post(BASE + "/auth/token", payload=fixture("token"))
+    mock_http.post(BASE + "/message/send", status=201, payload=fixture("send"))
+    heard = []
+
+    async def hear(keyed):
+        heard.append((keyed, len(calls(mock_http, "POST", "/auth/token"))))
+
+    gateway = SmsWorksGateway(customer_id="c", key="key-123", secret="secret-456", sender="Acme")
+    async with gateway:
+        with on_dispatch(hear):
+            await gateway.send(Message(TO, "Hi"))
+    assert heard == [(True, 1)]  # once, for the message, after the token came
 
 
 async def test_scheduling_different_texts_in_one_batch_is_unsupported(gateway, mock_http):
