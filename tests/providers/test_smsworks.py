@@ -14,11 +14,11 @@ from smsgate import (
     FailureReason,
     InsufficientCredit,
     InvalidRequest,
+    KeyConflict,
     Message,
     NotFound,
     PermissionDenied,
     ProviderError,
-    KeyConflict,
     ProviderUnavailable,
     RateLimited,
     Receipt,
@@ -28,9 +28,9 @@ from smsgate import (
     ValidationError,
 )
 from smsgate.gateway import on_dispatch
-from smsgate.providers.base import USER_AGENT, HttpResponse
 from smsgate.model import normalize_number
 from smsgate.outcomes import Outcome, OutcomeStatus
+from smsgate.providers.base import USER_AGENT, HttpResponse
 from smsgate.providers.smsworks import (
     ERRORS,
     STATUSES,
