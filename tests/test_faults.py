@@ -5,6 +5,7 @@ import random
 
 import pytest
 
+import smsgate
 from smsgate import (
     Message,
     OutcomeStatus,
@@ -96,6 +97,29 @@ async def test_each_fault_on_a_bulk_send_matches_what_the_provider_stored(
         assert record == stored  # never twice
         if outcome.status is F:
             assert record == 0  # what we call failed was not stored to be sent
+
+
+@pytest.mark.parametrize("provider", ["smsworks", "smsscheduler"])
+@pytest.mark.parametrize("fault", list(EXPECTED))
+async def test_each_fault_on_a_single_send_raises_as_the_provider_stored(retrying, provider, fault):
+    status, error, maybe_sent, requests, stored = expected(provider, fault)
+    message = Message(number(1), "Hi")
+    async with FaultServer([fault]) as server, GATEWAYS[provider](server.url) as gateway:
+        try:
+            receipt = await gateway.send(message)
+        except Exception as exc:
+            raised = exc
+        else:
+            raised = None
+    assert server.requests == requests
+    assert server.accepted[stored_as(provider, message.to)] == stored
+    if status is A:
+        assert raised is None
+        assert receipt.to == message.to
+    else:
+        assert isinstance(raised, error)
+        assert raised.maybe_sent is maybe_sent
+        assert smsgate.may_have_sent(raised) is (status is U)
 
 
 @pytest.mark.parametrize("fault", list(EXPECTED))

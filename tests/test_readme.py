@@ -36,6 +36,7 @@ def provider_answers(mock_http):
         ("post", "/message/schedule", 200, fixture("schedule_array")),
         ("delete", "/messages/schedule/", 200, fixture("cancelled")),
         ("get", "/messages/", 200, fixture("message")),
+        ("post", "/messages", 200, [fixture("message")]),
         ("post", "/batch/send", 201, fixture("batch")),
         ("post", "/batch/any", 201, fixture("batch")),
         ("post", "/batch/schedule", 201, fixture("batch")),

@@ -551,8 +551,10 @@ def search_query(
     until: datetime | None = None,
     limit: int = MAX_SEARCH,
     skip: int = 0,
+    region: str | None = None,
 ) -> _Query:
-    """The body of ``POST /messages`` (the spec's Query).
+    """The body of ``POST /messages`` (the spec's Query); a national ``to`` is read in
+    ``region``.
 
     Raises:
         ValidationError: a date is naive, the limit is not 1 to 1,000, or ``to`` is not a
@@ -565,7 +567,7 @@ def search_query(
         raise ValidationError("limit", f"must be a whole number from 1 to {MAX_SEARCH}")
     return _Query(
         status=status,
-        destination=None if to is None else wire_number(normalize_number(to)),
+        destination=None if to is None else wire_number(normalize_number(to, region)),
         since=None if since is None else schedule_time(since),
         until=None if until is None else schedule_time(until),
         limit=limit,
@@ -1113,7 +1115,7 @@ class SmsWorksGateway(HttpGateway):
 
         Args:
             metadata: key/value pairs the messages carry (all of them).
-            to: the recipient.
+            to: the recipient (a national number is read in ``default_region``).
             status: The SMS Works' own status word (``"DELIVERED"``, ``"REJECTED"`` ...).
             since, until: aware datetimes bounding when the messages were sent.
             page_size: messages a request asks for (the provider returns 1,000 at most).
@@ -1122,7 +1124,13 @@ class SmsWorksGateway(HttpGateway):
             ValidationError: a date is naive, or ``page_size`` is not 1 to 1,000.
         """
         query = search_query(
-            metadata=metadata, to=to, status=status, since=since, until=until, limit=page_size
+            metadata=metadata,
+            to=to,
+            status=status,
+            since=since,
+            until=until,
+            limit=page_size,
+            region=self.default_region,
         )
         skip, first_of_last = 0, None
         while True:

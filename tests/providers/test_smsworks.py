@@ -932,6 +932,13 @@ async def test_search_pages_with_skip_until_a_page_is_short(gateway, mock_http):
     ]
 
 
+async def test_a_search_reads_a_national_number_in_the_gateways_region(mock_http):
+    mock_http.post(BASE + "/messages", payload=[])
+    async with SmsWorksGateway(token=TOKEN, default_region="GB") as works:
+        assert [r async for r in works.search(to="07700 900123")] == []
+    assert sent(mock_http, "POST", "/messages")[1] == {"destination": "447700900123", "limit": 1000}
+
+
 async def test_a_search_that_ignores_skip_is_stopped(gateway, mock_http):
     mock_http.post(BASE + "/messages", payload=[fixture("message")] * 2, repeat=True)
     with pytest.raises(TransportError, match="the same page twice"):
