@@ -19,12 +19,16 @@ Guarantees:
   out. An error on one request never stops the others, and no exception escapes for a
   per-message problem.
 - At most ``concurrency * chunk_size`` messages are held at once, whatever the input's size.
+- With a journal (``journal=``, ``run=``), each input is recorded as claimed, dispatched
+  (before its request leaves) and answered, so that a run killed at any instant resumes
+  with nothing sent twice and nothing skipped (`smsgate.journal`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import math
 import time
 import weakref
@@ -36,6 +40,7 @@ from collections.abc import (
     Callable,
     Hashable,
     Iterable,
+    Iterator,
     Mapping,
     Sequence,
 )
@@ -54,7 +59,17 @@ from smsgate.errors import (
     ValidationError,
     may_have_sent,
 )
-from smsgate.gateway import SmsGateway, on_dispatch
+from smsgate.gateway import DispatchHook, SmsGateway, on_dispatch
+from smsgate.journal import (
+    Claim,
+    EntryState,
+    Journal,
+    JournalEntry,
+    JournalError,
+    JournalMismatch,
+    JournalRun,
+    digest_of,
+)
 from smsgate.model import Message, Receipt, check_send_time
 from smsgate.outcomes import (
     Lookups,
@@ -64,6 +79,7 @@ from smsgate.outcomes import (
     can_find,
     status_after,
 )
+from smsgate.status import DeliveryStatus
 
 __all__ = [
     "BatchingGateway",
@@ -141,6 +157,8 @@ class Summary:
         accepted, failed, uncertain, unsent: outcomes of each kind; they add up to every
             input taken from the source.
         resolved: uncertain sends that were looked up and found (counted in ``accepted``).
+        earlier: inputs of a resumed journalled run that had their outcome from an earlier
+            session (counted in the others too); nothing was sent for them now.
         reasons: failed outcomes by ``FailureReason`` (or the error's class when it has none).
         failures: the first ``keep`` failed outcomes.
         uncertainties: every uncertain outcome; past the first ``keep``, without its message
@@ -159,6 +177,7 @@ class Summary:
     uncertain: int = 0
     unsent: int = 0
     resolved: int = 0
+    earlier: int = 0
     reasons: Counter[str] = attrs.field(factory=Counter)
     failures: list[Outcome] = attrs.field(factory=list)
     uncertainties: list[Outcome] = attrs.field(factory=list)
@@ -202,12 +221,13 @@ class _Work:
     items: list[tuple[int, Message]]
     batched: bool
     left: dict[int, bool] = attrs.field(factory=dict)
-    """Inputs whose request has left, and whether it carried their idempotency keys."""
+    """Inputs whose request has left (and not come back refused), and whether it carried
+    their idempotency keys."""
 
 
 class _Stream:
     """The iterator of a run. When it is dropped (a ``break`` without ``async with``), the run
-    stops, and its summary accounts for everything at once."""
+    stops, and its summary accounts for everything."""
 
     def __init__(self, run: BulkSend) -> None:
         self._run = run
@@ -220,7 +240,10 @@ class _Stream:
         return self._run._next()
 
     def __del__(self) -> None:
-        self._run._abandon()
+        self._run._dropped()
+
+
+_MISSING: Any = object()
 
 
 class BulkSend:
@@ -244,9 +267,13 @@ class BulkSend:
         keep: int,
         resolve_uncertain: bool,
         resolve_patience: float,
+        journal: Journal | None,
+        run: str | None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValidationError("concurrency", "must be a whole number of at least 1")
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+            raise ValidationError("keep", "must be a whole number, 0 or more")
         if at is not None:
             check_send_time(at)
         if resolve_uncertain and not can_find(gateway):
@@ -255,8 +282,16 @@ class BulkSend:
                 "looking messages up by their idempotency key",
                 "leave resolve_uncertain out, and check uncertain messages yourself",
             )
-        if isinstance(resolve_patience, bool) or not isinstance(resolve_patience, int | float):
-            raise ValidationError("resolve_patience", "must be a number of seconds")
+        if (
+            isinstance(resolve_patience, bool)
+            or not isinstance(resolve_patience, int | float)
+            or resolve_patience < 0
+        ):
+            raise ValidationError("resolve_patience", "must be a number of seconds, 0 or more")
+        if (journal is None) != (run is None):
+            raise ValidationError("run", "a journalled run needs both journal= and run=")
+        if run is not None and (not isinstance(run, str) or not run.strip()):
+            raise ValidationError("run", "must be a non-empty string naming the run")
         self._gateway = gateway
         self._batching = gateway if isinstance(gateway, BatchingGateway) else None
         limit = self._batching.batch_limit if self._batching else SINGLE_SEND_CHUNK
@@ -271,26 +306,38 @@ class BulkSend:
         self._on_progress = on_progress
         self._announces = bool(getattr(gateway, "announces_dispatch", False))
         self._resolving = resolve_uncertain
-        self._patience = resolve_patience
+        self._lookups = (
+            Lookups(gateway, patience=resolve_patience, interval=_interval(resolve_patience))
+            if can_find(gateway)
+            else None
+        )
+        self._journal = journal
+        self._run_name = run
+        self._log: JournalRun | None = None
+        self._claims: list[Claim] = []
         self.summary = Summary(keep=keep)
         self._read = 0
         self._in_flight = 0
         self._started = 0.0
-        # Inputs taken from the source that have no outcome yet: whatever happens, each
-        # gets one from here (sent, or accounted for when the run stops).
-        self._held: dict[int, Message] = {}
+        # Inputs taken from the source that have no outcome yet (``None``: not a message):
+        # whatever happens, each gets exactly one, from here.
+        self._held: dict[int, Message | None] = {}
         self._ready: collections.deque[Outcome] = collections.deque()
         self._woken = asyncio.Event()
         self._work: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=concurrency)
-        # Messages that may still be read: taken when one is read, given back when its
+        # Outcomes that may still be held: taken when an input is read, given back when its
         # outcome is yielded, so that no more than concurrency x chunk_size are held.
         self._room = concurrency * self.chunk_size
         self._room_freed = asyncio.Event()
         self._buffers: dict[Hashable, list[tuple[int, Message]]] = {}
         self._running: set[_Work] = set()
+        # Uncertain outcomes waiting to be looked up (they keep their room until then).
         self._unresolved: dict[int, Outcome] = {}
+        self._to_look_up: asyncio.Queue[tuple[Outcome, float]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._failure: BaseException | None = None
+        self._delivering = False
         self._ended = False  # the run ended by itself (done, or an error)
         self._closed = False  # the run was stopped, or has accounted for everything
         self._stream: weakref.ref[_Stream] | None = None
@@ -321,16 +368,24 @@ class BulkSend:
     async def aclose(self) -> None:
         """Stop the run: requests in flight are cancelled (their messages are uncertain),
         messages read but not sent are unsent, and outcomes not yet taken go to
-        ``summary.unseen``. Returns when every request has ended."""
+        ``summary.unseen``. Returns when every request has ended and the journal, if any,
+        holds every outcome."""
         self._abandon()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._log is not None:
+            await self._log.flush()
 
     def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._started = time.monotonic()
         workers = [asyncio.create_task(self._produce())] + [
             asyncio.create_task(self._consume()) for _ in range(self.concurrency)
         ]
-        self._tasks = [*workers, asyncio.create_task(self._finish(workers))]
+        lookups = [
+            asyncio.create_task(self._look_up())
+            for _ in range(min(self.concurrency, 8) if self._lookups is not None else 0)
+        ]
+        self._tasks = [*workers, *lookups, asyncio.create_task(self._finish(workers, lookups))]
 
     async def _next(self) -> Outcome:
         if not self._tasks and not self._closed:
@@ -349,6 +404,8 @@ class BulkSend:
                 # Whatever is still held gets its outcome now, in the stream.
                 await self._cancel_tasks()
                 self._account_for_the_rest(unseen=False)
+                if self._log is not None:
+                    await self._log.flush()
                 self._closed = True
                 continue
             self._woken.clear()
@@ -359,6 +416,24 @@ class BulkSend:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def _dropped(self) -> None:
+        """The stream was dropped: stop the run, in the event loop's own thread and never in
+        the middle of counting outcomes (a garbage collection can come at any moment)."""
+        loop = self._loop
+        if loop is None:
+            self._abandon()
+            return
+        if loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop and not self._delivering:
+            self._abandon()
+        else:
+            loop.call_soon_threadsafe(self._abandon)
+
     def _abandon(self) -> None:
         """Stop the run now, from any state, and account for every input at once."""
         if self._closed:
@@ -367,7 +442,7 @@ class BulkSend:
         self._closed = True
         for task in self._tasks:
             if not task.done():
-                _cancel_soon(task)
+                task.cancel()
         self._account_for_the_rest(unseen=True)
 
     def _account_for_the_rest(self, *, unseen: bool) -> None:
@@ -382,22 +457,23 @@ class BulkSend:
         self._unresolved.clear()
         for work in self._running:
             for index, message in work.items:
-                if self._held.pop(index, None) is None:
+                if self._held.pop(index, _MISSING) is _MISSING:
                     continue  # it has its outcome already
                 if index in work.left or not self._announces:
-                    keyed = work.left.get(index, False)
-                    key = message.key if keyed else None
+                    key = message.key if work.left.get(index, False) else None
                     rest.append(_outcome(index, OutcomeStatus.UNCERTAIN, message, stopped, key))
                 else:
                     rest.append(_outcome(index, OutcomeStatus.UNSENT, message))
-        for index in sorted(self._held):
-            rest.append(_outcome(index, OutcomeStatus.UNSENT, self._held[index]))
+        for index, unsent in sorted(self._held.items()):
+            assert unsent is not None  # inputs that are not messages get their outcome at once
+            rest.append(_outcome(index, OutcomeStatus.UNSENT, unsent))
         self._held.clear()
         self._running.clear()
         self._buffers.clear()
         for outcome in rest:
             self.summary.add(outcome)
         self._ready.extend(rest)
+        self._record(rest)
         if unseen:
             self._stash_ready()
 
@@ -405,90 +481,197 @@ class BulkSend:
         self.summary.unseen.extend(self._ready)
         self._ready.clear()
 
-    async def _finish(self, workers: list[asyncio.Task[None]]) -> None:
-        """End the stream when every task is done, or at once if one of them breaks; before
-        that, look uncertain sends up if asked to."""
-        done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
-        broken = [t.exception() for t in done if not t.cancelled() and t.exception()]
-        if broken and self._failure is None:
-            self._failure = broken[0]
-        if self._failure is None and self._unresolved:
-            await self._resolve()
-        self._ended = True
-        self._woken.set()
+    async def _finish(
+        self, workers: list[asyncio.Task[None]], lookups: list[asyncio.Task[None]]
+    ) -> None:
+        """End the stream when every task is done (once the uncertain sends set aside have
+        been looked up), or at once if one of them breaks."""
+        try:
+            done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+            broken = [t.exception() for t in done if not t.cancelled() and t.exception()]
+            if broken and self._failure is None:
+                self._failure = broken[0]
+            if not broken and lookups:
+                await self._to_look_up.join()
+        finally:
+            self._ended = True
+            self._woken.set()
 
-    async def _resolve(self) -> None:
-        interval = min(2.0, max(self._patience / 4, 0.05))
-        lookups = Lookups(
-            self._gateway, patience=self._patience, interval=interval, concurrency=self.concurrency
-        )
-
-        async def one(outcome: Outcome) -> None:
-            resolved = await lookups.resolve(outcome)
-            if self._closed:
-                return
-            del self._unresolved[outcome.index]
-            if resolved.status is OutcomeStatus.ACCEPTED:
-                self.summary.resolved += 1
-            self._deliver([resolved])
-
-        await asyncio.gather(*(one(outcome) for outcome in list(self._unresolved.values())))
-
-    # -- reading and grouping ---------------------------------------------------------------
+    # -- reading ----------------------------------------------------------------------------
 
     async def _produce(self) -> None:
+        source: Any = None
         try:
-            if isinstance(self._input, AsyncIterable):
-                await self._read_async(aiter(self._input))
+            if self._journal is not None:
+                assert self._run_name is not None
+                self._log = await self._journal.open(self._run_name, provider=self._gateway.name)
+            is_async = isinstance(self._input, AsyncIterable)
+            source = aiter(self._input) if is_async else iter(self._input)  # type: ignore[arg-type]
+            if self._log is not None and self._log.last_position >= 0:
+                await self._replay(source, is_async)
+            if is_async:
+                await self._read_async(source)
             else:
-                await self._read_sync(iter(self._input))
+                await self._read_sync(source)
             await self._flush_all()
-        except ConfigurationError as exc:  # the gateway cannot send at all: end the run
+        except (ConfigurationError, JournalError) as exc:  # it cannot go on at all
             self._failure = exc
         except Exception as exc:  # the input itself failed: stop reading, finish the rest
             self._failure = exc
             await self._flush_all()
+        finally:
+            await _close(source)
         # Not in a finally: once cancelled, nobody takes from the queue any more.
         for _ in range(self.concurrency):
             await self._work.put(None)
 
-    async def _read_sync(self, items: Iterable[Item]) -> None:
+    async def _read_sync(self, items: Iterator[Item]) -> None:
         for item in items:  # taken only when there is room for it (checked below)
-            await self._take(item)
+            index = self._read
+            self._read += 1
+            message = self._admit(index, item)
+            if message is not None:
+                await self._enqueue(index, message)
             if self._read % 256 == 0:
                 await asyncio.sleep(0)  # let requests progress while a fast iterator is read
-            if self._room == 0:
+            if self._room <= 0:
                 await self._wait_for_room()
 
     async def _read_async(self, items: AsyncIterator[Item]) -> None:
         while True:
-            if self._room == 0:
+            if self._room <= 0:
                 await self._wait_for_room()
             try:
                 item = await anext(items)
             except StopAsyncIteration:
                 return
-            await self._take(item)
+            index = self._read
+            self._read += 1
+            message = self._admit(index, item)
+            if message is not None:
+                await self._enqueue(index, message)
+
+    async def _replay(self, source: Iterator[Item] | AsyncIterator[Item], is_async: bool) -> None:
+        """Read the inputs a resumed run's journal holds, check each against it, and give the
+        done ones their recorded outcome; send nothing until all are checked."""
+        assert self._log is not None
+        last = self._log.last_position
+        entries = self._log.entries(upto=last)
+        entry = await anext(entries, None)
+        again: list[tuple[int, Message]] = []
+        while self._read <= last:
+            if self._room <= 0:
+                await self._wait_for_room()
+            try:
+                item = await anext(source) if is_async else next(source)  # type: ignore[arg-type]
+            except (StopIteration, StopAsyncIteration):
+                raise JournalMismatch(
+                    f"run {self._log.name!r}: the source ends after {self._read} inputs, but "
+                    f"the journal holds {last + 1}: it is not the source this run was begun "
+                    "with; nothing was sent",
+                    position=self._read,
+                ) from None
+            index = self._read
+            self._read += 1
+            while entry is not None and entry.position < index:
+                entry = await anext(entries, None)
+            earlier = entry if entry is not None and entry.position == index else None
+            message = self._admit(index, item, earlier)
+            if message is not None:
+                again.append((index, message))
+                self._room += 1  # not held for room until it is sent, below
+        for index, message in again:
+            self._room -= 1
+            await self._enqueue(index, message)
+            if self._room <= 0:
+                await self._wait_for_room()
 
     async def _wait_for_room(self) -> None:
         await self._flush_largest()
-        while self._room == 0:
+        while self._room <= 0:
             self._room_freed.clear()
             await self._room_freed.wait()
 
-    async def _take(self, item: Item) -> None:
-        """Account for one input as it is taken from the source; queue the work to send now,
-        if any (a full group, or a message that goes alone)."""
-        index = self._read
-        self._read += 1
+    def _admit(self, index: int, item: Item, earlier: JournalEntry | None = None) -> Message | None:
+        """Account for one input as it is taken from the source, and return the message to
+        send, if any (an invalid input, or one a resumed run's journal has an answer for,
+        gets its outcome at once)."""
         self._room -= 1
-        message = _as_message(self._gateway, item)
-        if isinstance(message, SmsGateError):
-            reference = item.get("reference") if isinstance(item, Mapping) else None
-            failed = Outcome(index, OutcomeStatus.FAILED, _text(reference), None, error=message)
-            self._deliver([failed])
-            return
+        built = _as_message(self._gateway, item)
+        message = built if isinstance(built, Message) else None
+        if self._log is not None:
+            digest = digest_of(item if message is None else message)
+            if earlier is not None:
+                if earlier.digest != digest:
+                    raise JournalMismatch(
+                        f"run {self._log.name!r}: input {index} is not what the journal "
+                        f"recorded (to {earlier.to or '?'}, reference "
+                        f"{earlier.reference or '-'}): the source has changed since the run "
+                        "began; nothing was sent",
+                        position=index,
+                    )
+                if earlier.state is not EntryState.CLAIMED:
+                    self._replayed(index, earlier, message)
+                    return None
+            if message is None:
+                claim = Claim(index, digest, None, _reference(item), None)
+            else:
+                claim = Claim(index, digest, message.to, message.reference, message.key)
+            self._claims.append(claim)
+            if len(self._claims) >= _CLAIMS:
+                self._flush_claims()
         self._held[index] = message
+        if message is None:
+            assert isinstance(built, SmsGateError)
+            failed = Outcome(index, OutcomeStatus.FAILED, _reference(item), None, error=built)
+            self._deliver([failed])
+        return message
+
+    def _replayed(self, index: int, entry: JournalEntry, message: Message | None) -> None:
+        """The outcome a resumed run gives an input its journal has an answer for."""
+        reference = entry.reference
+        if entry.state in (EntryState.DISPATCHED, EntryState.UNCERTAIN):
+            # Its request left: look it up where the provider can; never send it again.
+            error = TransportError(
+                "its request left in an earlier session of this run, and no answer was "
+                "recorded; it may have been sent",
+                provider=self._gateway.name,
+                maybe_sent=True,
+            )
+            uncertain = OutcomeStatus.UNCERTAIN
+            self._held[index] = message
+            self._deliver(
+                [Outcome(index, uncertain, reference, message, error=error, key=entry.key)],
+                look_up=True,
+            )
+            return
+        if entry.state is EntryState.ACCEPTED:
+            receipt = Receipt(
+                provider=self._gateway.name,
+                message_id=entry.message_id,
+                to=entry.to or "",
+                status=_status(entry.status),
+                batch_id=entry.batch_id,
+                reference=reference,
+                metadata=message.metadata if message is not None else {},
+                key=entry.key,
+            )
+            outcome = Outcome(index, OutcomeStatus.ACCEPTED, reference, message, receipt)
+        else:
+            failure = SmsGateError(f"failed in an earlier session: {entry.error or 'no reason'}")
+            outcome = Outcome(index, OutcomeStatus.FAILED, reference, message, error=failure)
+        self.summary.earlier += 1
+        self.summary.add(outcome)
+        self._ready.append(outcome)
+        self._woken.set()
+
+    def _flush_claims(self) -> None:
+        if self._claims and self._log is not None:
+            self._log.claim(self._claims)
+            self._claims = []
+
+    async def _enqueue(self, index: int, message: Message) -> None:
+        """Queue the work to send now, if any: a full group, or a message that goes alone."""
         key: Hashable | None = None
         if self._batching is not None:
             try:
@@ -499,24 +682,29 @@ class BulkSend:
                 self._deliver([_outcome(index, OutcomeStatus.FAILED, message, exc)])
                 return
         if key is None:
-            await self._work.put(_Work([(index, message)], batched=False))
+            await self._put(_Work([(index, message)], batched=False))
             return
         buffer = self._buffers.setdefault(key, [])
         buffer.append((index, message))
         if len(buffer) >= self.chunk_size:
             del self._buffers[key]
-            await self._work.put(_Work(buffer, batched=True))
+            await self._put(_Work(buffer, batched=True))
+
+    async def _put(self, work: _Work) -> None:
+        self._flush_claims()  # claims go in the journal before the dispatch of their request
+        await self._work.put(work)
 
     async def _flush_largest(self) -> None:
         """Send the fullest group early: held messages are at their limit."""
         if self._buffers:
             key = max(self._buffers, key=lambda k: len(self._buffers[k]))
-            await self._work.put(_Work(self._buffers.pop(key), batched=True))
+            await self._put(_Work(self._buffers.pop(key), batched=True))
 
     async def _flush_all(self) -> None:
         while self._buffers:
             key = next(iter(self._buffers))
-            await self._work.put(_Work(self._buffers.pop(key), batched=True))
+            await self._put(_Work(self._buffers.pop(key), batched=True))
+        self._flush_claims()
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -533,9 +721,18 @@ class BulkSend:
             self._in_flight -= len(work.items)
             self._running.discard(work)
             self._progress()
+            if isinstance(self._failure, JournalError):
+                raise self._failure  # nothing may leave unrecorded: end the run
 
-    def _listener(self, work: _Work, items: list[tuple[int, Message]]) -> Any:
-        async def heard(keyed: bool) -> None:
+    def _listener(self, work: _Work, items: list[tuple[int, Message]]) -> DispatchHook:
+        async def heard(left: bool, keyed: bool) -> None:
+            if not left:  # refused: none of them was taken
+                for index, _ in items:
+                    work.left.pop(index, None)
+                return
+            if self._log is not None:
+                self._flush_claims()
+                await self._log.dispatch([index for index, _ in items], keyed=keyed)
             for index, _ in items:
                 work.left[index] = keyed
 
@@ -543,8 +740,11 @@ class BulkSend:
 
     async def _send_one(self, work: _Work) -> None:
         [(index, message)] = work.items
+        heard = self._listener(work, work.items)
         try:
-            with on_dispatch(self._listener(work, work.items)):
+            with on_dispatch(heard):
+                if not self._announces:
+                    await heard(True, False)
                 if self._at is None:
                     receipt = await self._gateway.send(message)
                 else:
@@ -561,8 +761,11 @@ class BulkSend:
         """Send ``items`` in one request; split a refused batch to isolate bad messages."""
         assert self._batching is not None
         budget[0] -= 1
+        heard = self._listener(work, items)
         try:
-            with on_dispatch(self._listener(work, items)):
+            with on_dispatch(heard):
+                if not self._announces:
+                    await heard(True, False)
                 receipts = await self._batching.send_chunk([m for _, m in items], self._at)
         except Exception as exc:
             refused = isinstance(exc, InvalidRequest) and not may_have_sent(exc)
@@ -571,6 +774,8 @@ class BulkSend:
                 return
             # Refused as a whole, so nothing was accepted: split to isolate the bad messages,
             # within a budget of requests so that a chunk of bad messages cannot cost two each.
+            for index, _ in items:
+                work.left.pop(index, None)
             middle = len(items) // 2
             await self._send_chunk(work, items[:middle], budget)
             if budget[0] < 1:
@@ -587,10 +792,16 @@ class BulkSend:
             )
 
     def _fail(self, work: _Work, items: list[tuple[int, Message]], exc: Exception) -> None:
+        if isinstance(exc, JournalError):
+            # Its dispatch could not be recorded, so its request never left: unsent, and the
+            # run ends (see _consume).
+            self._failure = self._failure or exc
+            self._deliver([_outcome(index, OutcomeStatus.UNSENT, m) for index, m in items])
+            return
         first = items[0][0]
         left = first in work.left or not self._announces
         status = status_after(exc, left=left)
-        error = as_gateway_error(exc, self._gateway.name)
+        error = _detached(as_gateway_error(exc, self._gateway.name))
         keyed = work.left.get(first, False)
         self._deliver(
             [
@@ -601,22 +812,58 @@ class BulkSend:
 
     # -- outcomes ---------------------------------------------------------------------------
 
-    def _deliver(self, outcomes: list[Outcome]) -> None:
-        """Count outcomes and queue them for the caller (or, when asked to resolve uncertain
-        sends, set those aside to be looked up at the end)."""
+    def _deliver(self, outcomes: list[Outcome], *, look_up: bool | None = None) -> None:
+        """Count outcomes, record them, and queue them for the caller; uncertain ones are
+        set aside to be looked up first when asked to (``look_up``, by default
+        ``resolve_uncertain``) and the gateway can."""
         if self._closed:
             return  # a late answer after a stop: the stop has accounted for it
+        look_up = self._resolving if look_up is None else look_up
         held, summary, ready = self._held, self.summary, self._ready
-        for outcome in outcomes:
-            held.pop(outcome.index, None)
-            if self._resolving and outcome.status is OutcomeStatus.UNCERTAIN and outcome.key:
-                self._unresolved[outcome.index] = outcome
-                self._room += 1
-                self._room_freed.set()
-                continue
-            summary.add(outcome)
-            ready.append(outcome)
+        taken: list[Outcome] = []
+        self._delivering = True
+        try:
+            for outcome in outcomes:
+                if held.pop(outcome.index, _MISSING) is _MISSING:
+                    continue  # it has its outcome already
+                if (
+                    look_up
+                    and self._lookups is not None
+                    and outcome.status is OutcomeStatus.UNCERTAIN
+                    and outcome.key
+                ):
+                    self._unresolved[outcome.index] = outcome
+                    self._to_look_up.put_nowait((outcome, time.monotonic()))
+                    continue
+                summary.add(outcome)
+                ready.append(outcome)
+                taken.append(outcome)
+            self._record(taken)
+        finally:
+            self._delivering = False
         self._woken.set()
+
+    def _record(self, outcomes: Sequence[Outcome]) -> None:
+        if self._log is not None and outcomes:
+            self._log.record(outcomes)
+
+    async def _look_up(self) -> None:
+        """Look uncertain outcomes up as the run goes, and hand them over."""
+        assert self._lookups is not None
+        while True:
+            outcome, since = await self._to_look_up.get()
+            try:
+                resolved = await self._lookups.resolve(outcome, since=since)
+                if self._closed or self._unresolved.pop(outcome.index, None) is None:
+                    continue  # the run was stopped meanwhile, and accounted for it
+                if resolved.status is OutcomeStatus.ACCEPTED:
+                    self.summary.resolved += 1
+                self.summary.add(resolved)
+                self._ready.append(resolved)
+                self._record([resolved])
+                self._woken.set()
+            finally:
+                self._to_look_up.task_done()
 
     def _progress(self) -> None:
         if self._on_progress is None:
@@ -646,19 +893,44 @@ def _outcome(
     return Outcome(index, status, message.reference, message, receipt, error, key)
 
 
-def _cancel_soon(task: asyncio.Task[None]) -> None:
-    """Cancel ``task`` from wherever this runs (a ``__del__`` may run outside its loop)."""
-    loop = task.get_loop()
-    if loop.is_closed():
-        return
+_CLAIMS = 1000  # claims buffered before they are handed to the journal
+
+
+def _interval(patience: float) -> float:
+    """How often to look again for a message the provider has not logged yet."""
+    return min(2.0, max(patience / 4, 0.05))
+
+
+def _detached(error: SmsGateError) -> SmsGateError:
+    """``error`` without the tracebacks that would keep every frame of its request (and so
+    every message of its chunk) alive for as long as its outcome is kept."""
+    seen: BaseException | None = error
+    while seen is not None:
+        seen.__traceback__ = None
+        seen = seen.__cause__ or seen.__context__
+    return error
+
+
+def _status(word: str | None) -> DeliveryStatus:
     try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        task.cancel()
-    else:
-        loop.call_soon_threadsafe(task.cancel)
+        return DeliveryStatus(word) if word else DeliveryStatus.QUEUED
+    except ValueError:
+        return DeliveryStatus.UNKNOWN
+
+
+def _reference(item: Any) -> str | None:
+    value = item.get("reference") if isinstance(item, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+async def _close(source: Any) -> None:
+    """Close the iterator the run read from, as a ``for`` loop would (generators run their
+    ``finally`` blocks: files are closed)."""
+    with contextlib.suppress(Exception):
+        if hasattr(source, "aclose"):
+            await source.aclose()
+        elif hasattr(source, "close"):
+            source.close()
 
 
 def _split_budget(size: int) -> list[int]:
@@ -684,10 +956,6 @@ def _as_message(gateway: SmsGateway, item: Item) -> Message | SmsGateError:
     return ValidationError("message", f"must be a Message or a mapping, not {type(item).__name__}")
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def send_many(
     gateway: SmsGateway,
     messages: Iterable[Item] | AsyncIterable[Item],
@@ -699,6 +967,8 @@ def send_many(
     keep: int = 1000,
     resolve_uncertain: bool = False,
     resolve_patience: float = 30.0,
+    journal: Journal | None = None,
+    run: str | None = None,
 ) -> BulkSend:
     """Send (or, with ``at``, schedule) many messages, streaming one `Outcome` per input.
 
@@ -715,10 +985,20 @@ def send_many(
             found ones come out ``ACCEPTED``, the others ``UNCERTAIN`` with an
             `smsgate.Unresolved` error. Nothing is ever sent again.
         resolve_patience: seconds to keep looking for a message the provider has not logged.
+        journal: a `smsgate.journal.Journal` (e.g. ``SqliteJournal("run.journal")``) that
+            records every input, so that the run can be resumed after any crash.
+        run: the run's id in the journal. A run that exists is resumed: its inputs are read
+            again and checked against the journal (`smsgate.journal.JournalMismatch` if the
+            source changed, before anything is sent); accepted and failed ones come out with
+            their recorded outcome (``summary.earlier`` counts them) and are not sent again;
+            ones whose request left without a recorded answer are looked up where the
+            gateway can (``gateway.find``), else come out ``UNCERTAIN``; the rest are sent.
 
     Raises:
-        ValidationError: ``at``, ``concurrency`` or ``chunk_size`` is invalid (at once).
+        ValidationError: an argument is invalid (at once).
         UnsupportedFeature: ``resolve_uncertain`` for a gateway that cannot look messages up.
+        JournalError: from the iteration: the journal cannot be used or written (the run
+            stops; what was in flight is accounted for in the summary).
 
     Example::
 
@@ -738,6 +1018,8 @@ def send_many(
         keep=keep,
         resolve_uncertain=resolve_uncertain,
         resolve_patience=resolve_patience,
+        journal=journal,
+        run=run,
     )
 
 

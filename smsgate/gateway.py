@@ -1,10 +1,12 @@
 """`SmsGateway`, the one protocol every provider implements, and `BaseGateway`, its common part.
 
 It also holds the *dispatch announcement*: a gateway calls `announce_dispatch` right before a
-request that carries messages leaves the process, and whoever sends through it (`send_many`,
-`smsgate.try_send`) listens with `on_dispatch`. That is how a stopped send tells a message
-whose request left (uncertain: it may have been sent) from one whose request never did
-(unsent: safe to send again).
+request that carries messages leaves the process, and `announce_refused` when an answer
+proves that the provider took none of them (a 4xx, a refused connection: before a retry, or
+before it gives up). Whoever sends through it (`send_many`, `smsgate.try_send`) listens with
+`on_dispatch`. That is how a stopped send tells a message whose request left (uncertain: it
+may have been sent) from one whose request never did or was refused (unsent: safe to send
+again).
 """
 
 from __future__ import annotations
@@ -29,10 +31,19 @@ from smsgate.model import (
 if TYPE_CHECKING:
     from smsgate.outcomes import Outcome
 
-__all__ = ["BaseGateway", "DispatchHook", "SmsGateway", "announce_dispatch", "on_dispatch"]
+__all__ = [
+    "BaseGateway",
+    "DispatchHook",
+    "SmsGateway",
+    "announce_dispatch",
+    "announce_refused",
+    "on_dispatch",
+]
 
-DispatchHook = Callable[[bool], Awaitable[None]]
-"""Called with ``keyed`` (whether the request carries each message's idempotency key)."""
+DispatchHook = Callable[[bool, bool], Awaitable[None]]
+"""Called with ``left`` (the request is leaving: ``True``; the provider refused it, so none of
+its messages were taken: ``False``) and ``keyed`` (whether it carries each message's
+idempotency key)."""
 
 _dispatch_hook: ContextVar[DispatchHook | None] = ContextVar("smsgate_dispatch", default=None)
 
@@ -43,11 +54,20 @@ async def announce_dispatch(*, keyed: bool) -> None:
     Gateways call it right before such a request goes out, after any wait for a rate limit
     or a token, and again before each retry. ``keyed`` says whether the request carries each
     message's idempotency key, so that the messages can be looked up if no answer comes.
-    Gateways that call it set ``announces_dispatch = True``.
+    The listener may refuse (raise): then the request must not leave. Gateways that call it
+    set ``announces_dispatch = True``.
     """
     hook = _dispatch_hook.get()
     if hook is not None:
-        await hook(keyed)
+        await hook(True, keyed)
+
+
+async def announce_refused() -> None:
+    """Say that the answer to the last announced request proves that the provider took none
+    of its messages (`smsgate.errors.may_have_sent` is false for its error)."""
+    hook = _dispatch_hook.get()
+    if hook is not None:
+        await hook(False, False)
 
 
 @contextlib.contextmanager

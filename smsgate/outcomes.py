@@ -33,6 +33,7 @@ import attrs
 from smsgate.errors import (
     GatewayError,
     KeyConflict,
+    ProviderError,
     SmsGateError,
     TransportError,
     Unresolved,
@@ -42,6 +43,7 @@ from smsgate.errors import (
 )
 from smsgate.gateway import SmsGateway, on_dispatch
 from smsgate.model import Message, Receipt, StatusReport
+from smsgate.status import DeliveryStatus
 
 __all__ = [
     "Outcome",
@@ -122,8 +124,8 @@ class _Flight:
     left: bool
     keyed: bool = False
 
-    async def heard(self, keyed: bool) -> None:
-        self.left, self.keyed = True, keyed
+    async def heard(self, left: bool, keyed: bool) -> None:
+        self.left, self.keyed = left, keyed
 
 
 async def try_send(
@@ -239,7 +241,12 @@ def the_match(
     if not reports:
         return None
     if len(reports) > 1:
-        raise KeyConflict(key, reports, provider=provider, problem=f"{len(reports)} messages")
+        # A message the provider logged as rejected was never sent (The SMS Works' 5001):
+        # sending it again under the same key is what a failed outcome invites.
+        sent = [r for r in reports if r.status is not DeliveryStatus.REJECTED]
+        if len(sent) != 1:
+            raise KeyConflict(key, reports, provider=provider, problem=f"{len(reports)} messages")
+        reports = sent
     [report] = reports
     if message is not None and report.to is not None and report.to != message.to:
         raise KeyConflict(
@@ -253,8 +260,17 @@ def can_find(gateway: SmsGateway) -> bool:
     return bool(getattr(gateway, "can_find", False))
 
 
-def accepted(outcome: Outcome, report: StatusReport) -> Outcome:
-    """``outcome`` as accepted, with a receipt made from the provider's record."""
+def found(outcome: Outcome, report: StatusReport) -> Outcome:
+    """``outcome`` as the provider's record says: accepted, with a receipt made from the
+    record; or failed, when the provider logged it as rejected (never sent)."""
+    if report.status is DeliveryStatus.REJECTED:
+        error = ProviderError(
+            f"logged as rejected ({report.detail or report.provider_status}); it was never sent",
+            provider=report.provider,
+            reason=report.reason,
+            maybe_sent=False,
+        )
+        return attrs.evolve(outcome, status=OutcomeStatus.FAILED, error=error)
     message = outcome.message
     receipt = Receipt(
         provider=report.provider,
@@ -281,9 +297,10 @@ async def resolve(
     """Look every uncertain outcome up at the provider, by its idempotency key.
 
     Found: ``ACCEPTED``, with a receipt from the provider's record (whose ``status`` is the
-    message's status now). Not found: looked for again every ``interval`` seconds (a
-    provider may log a message late) until ``patience`` seconds have passed, then left
-    ``UNCERTAIN`` with an `Unresolved` error: decide yourself; nothing is sent again. An
+    message's status now), or ``FAILED`` when the provider logged it as rejected (never
+    sent). Not found: looked for again every ``interval`` seconds (a provider may log a
+    message late) until ``patience`` seconds have passed, then left ``UNCERTAIN`` with an
+    `Unresolved` error: decide yourself; nothing is sent again. An
     outcome whose request carried no key, or that two messages share (`KeyConflict`), stays
     uncertain. Other outcomes come back unchanged, in the order given.
 
@@ -303,41 +320,44 @@ async def resolve(
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValidationError("concurrency", "must be a whole number of at least 1")
     given = list(outcomes)
-    lookups = Lookups(gateway, patience=patience, interval=interval, concurrency=concurrency)
-    resolved = await asyncio.gather(*(lookups.resolve(outcome) for outcome in given))
-    return list(resolved)
+    lookups = Lookups(gateway, patience=patience, interval=interval)
+    started = time.monotonic()
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(outcome: Outcome) -> Outcome:
+        async with slots:
+            return await lookups.resolve(outcome, since=started)
+
+    return list(await asyncio.gather(*(one(outcome) for outcome in given)))
 
 
 class Lookups:
-    """Looks uncertain outcomes up, a bounded number at a time, within one ``patience``."""
+    """Looks uncertain outcomes up at a gateway, each within ``patience`` seconds."""
 
-    def __init__(
-        self, gateway: SmsGateway, *, patience: float, interval: float, concurrency: int
-    ) -> None:
+    def __init__(self, gateway: SmsGateway, *, patience: float, interval: float) -> None:
         self.gateway = gateway
         self.patience = patience
         self.interval = interval
-        self._slots = asyncio.Semaphore(concurrency)
-        self._started = time.monotonic()
 
-    async def resolve(self, outcome: Outcome) -> Outcome:
-        """``outcome`` resolved as `resolve` says."""
+    async def resolve(self, outcome: Outcome, *, since: float | None = None) -> Outcome:
+        """``outcome`` resolved as `resolve` says; ``since`` (a ``time.monotonic()``) is when
+        its patience began, by default now. Never raises but for cancellation."""
         if outcome.status is not OutcomeStatus.UNCERTAIN or outcome.key is None:
             return outcome
+        started = time.monotonic() if since is None else since
         problem = "not found"
         while True:
             try:
-                async with self._slots:
-                    report = await self.gateway.find(outcome)  # type: ignore[attr-defined]
+                report = await self.gateway.find(outcome)  # type: ignore[attr-defined]
             except (KeyConflict, UnsupportedFeature) as exc:
                 return attrs.evolve(outcome, error=exc)
-            except GatewayError as exc:  # the lookup itself failed: try again within patience
+            except Exception as exc:  # the lookup itself failed: try again within patience
                 report, problem = None, f"could not look it up ({exc})"
             else:
                 if report is not None:
-                    return accepted(outcome, report)
+                    return found(outcome, report)
                 problem = "not found"
-            waited = time.monotonic() - self._started
+            waited = time.monotonic() - started
             if waited + self.interval > self.patience:
                 error = Unresolved(
                     outcome.key, provider=self.gateway.name, waited=waited, problem=problem

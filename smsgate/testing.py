@@ -23,8 +23,14 @@ from typing import Literal
 import attrs
 
 from smsgate.encoding import segments
-from smsgate.errors import InvalidRequest, NotFound, SmsGateError, ValidationError
-from smsgate.gateway import BaseGateway, announce_dispatch
+from smsgate.errors import (
+    InvalidRequest,
+    NotFound,
+    SmsGateError,
+    ValidationError,
+    may_have_sent,
+)
+from smsgate.gateway import BaseGateway, announce_dispatch, announce_refused
 from smsgate.model import (
     Message,
     MessageRef,
@@ -63,6 +69,10 @@ class _Failure:
 
     def matches(self, operation: Operation, to: str) -> bool:
         return (self.operation in (None, operation)) and (self.to in (None, to))
+
+    def raised(self) -> SmsGateError:
+        """The error, without the traceback of its last raise (which would keep growing)."""
+        return self.error.with_traceback(None)
 
 
 class FakeGateway(BaseGateway):
@@ -163,7 +173,9 @@ class FakeGateway(BaseGateway):
         await announce_dispatch(keyed=True)
         failure = self._injected(operation, message.to)
         if failure is not None and not failure.after_accepting:
-            raise failure.error
+            if not may_have_sent(failure.error):
+                await announce_refused()
+            raise failure.raised()
         message_id = f"{self.name}-{next(self._ids)}"
         receipt = Receipt(
             provider=self.name,
@@ -182,7 +194,7 @@ class FakeGateway(BaseGateway):
         self._records[message_id] = record
         self._by_key.setdefault(message.key, []).append(record)
         if failure is not None:
-            raise failure.error
+            raise failure.raised()
         return receipt
 
     def _record(self, operation: Operation, ref: MessageRef) -> _Record:
@@ -195,7 +207,7 @@ class FakeGateway(BaseGateway):
             )
         failure = self._injected(operation, record.receipt.to)
         if failure is not None:
-            raise failure.error
+            raise failure.raised()
         return record
 
     async def status(self, ref: MessageRef) -> StatusReport:
@@ -241,7 +253,7 @@ class FakeGateway(BaseGateway):
         key, message = lookup_key(ref)
         failure = self._injected("find", message.to if message is not None else "")
         if failure is not None:
-            raise failure.error
+            raise failure.raised()
         reports = [self._report(record) for record in self._by_key.get(key, ())]
         return the_match(self.name, key, reports, message)
 

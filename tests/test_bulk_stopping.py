@@ -3,13 +3,15 @@ input taken from the source gets exactly one outcome, and each matches what the 
 (the sandbox, on 127.0.0.1) stored."""
 
 import asyncio
+import gc
 from collections import Counter
 
 import pytest
 
 import smsgate
-from smsgate import Message, OutcomeStatus, send_many
+from smsgate import Message, OutcomeStatus, ProviderUnavailable, send_many
 from smsgate.sandbox import Sandbox
+from smsgate.testing import FakeGateway
 
 A, F, U, N = (
     OutcomeStatus.ACCEPTED,
@@ -194,3 +196,109 @@ async def test_every_input_taken_gets_one_outcome_that_matches_the_providers_rec
             assert held == 0, outcome
     told = {o.message.to for o in outcomes if o.status in (A, U)}
     assert set(record) <= told  # the provider holds nothing we called failed or unsent
+
+
+async def test_a_stop_while_a_refused_batch_is_split_leaves_the_unsent_half_unsent():
+    async with Sandbox(seed=1, failure_rate=0, latency=1.0) as sandbox:
+        async with smsgate.from_config(sandbox.config("smsworks")) as gateway:
+            # The first message's tag is too long: the batch is refused (4005) and split.
+            batch = [
+                Message(f"+4477009000{i:02d}", f"Code {i}", tag="x" * 21 if i == 0 else None)
+                for i in range(4)
+            ]
+            run = send_many(gateway, batch, chunk_size=4)
+            seen = []
+
+            async def take_outcomes():
+                async with asyncio.timeout(0.4), run:
+                    async for outcome in run:
+                        seen.append(outcome)
+
+            with pytest.raises(TimeoutError):
+                await take_outcomes()
+            outcomes = {o.index: o for o in seen + run.summary.unseen}
+        stored_counts = stored(sandbox, "smsworks")
+
+    # The half with the bad message was refused again (0), then its good message went out
+    # alone (1, in flight at the stop); the other half never left.
+    assert [outcomes[i].status for i in range(4)] == [F, U, N, N]
+    assert stored_counts == Counter({batch[1].to: 1})
+    assert outcomes[1].key == batch[1].key
+
+
+async def test_uncertain_sends_awaiting_their_lookup_hold_room_so_memory_stays_bounded():
+    class TakesThenFails(FakeGateway):
+        async def send(self, message):
+            await super().send(message)  # the provider takes it, and the answer is a 502
+            raise ProviderUnavailable(provider=self.name, http_status=502)
+
+    gateway = TakesThenFails()
+    run = send_many(
+        gateway,
+        (Message(f"+4477009{i:05d}", "Hi") for i in range(2_000)),
+        concurrency=4,
+        resolve_uncertain=True,
+        resolve_patience=0,
+    )
+    most = 0
+    async with run:
+        async for _ in run:
+            most = max(most, len(run._unresolved))
+    assert run.summary.resolved == run.summary.accepted == 2_000  # each found at the provider
+    assert most <= run.concurrency * run.chunk_size
+
+
+async def test_errors_kept_in_outcomes_hold_no_frames():
+    gateway = FakeGateway()
+    gateway.fail(ProviderUnavailable(provider="fake", http_status=502))
+    async with send_many(gateway, [Message("+447700900001", "Hi")]) as run:
+        [outcome] = [o async for o in run]
+    assert outcome.status is U
+    assert outcome.error.__traceback__ is None
+
+
+async def test_a_stream_collected_while_outcomes_are_counted_accounts_for_each_input_once(
+    monkeypatch,
+):
+    """A stream only reachable through a reference cycle is freed by the garbage collector,
+    which may run in the middle of counting a chunk's outcomes."""
+
+    class Batching(FakeGateway):
+        batch_limit = 4
+        go = asyncio.Event()
+
+        def batch_key(self, message, at):
+            return "one"
+
+        async def send_chunk(self, chunk, at):
+            await self.go.wait()
+            return [await self.send(m) for m in chunk]
+
+    gateway = Batching()
+    run = send_many(gateway, [Message(f"+44770090000{i}", "Hi") for i in range(5)], chunk_size=4)
+    stream = aiter(run)
+    cycle = [stream]
+    cycle.append(cycle)
+    waiting = asyncio.ensure_future(anext(stream))
+    del stream
+    await asyncio.sleep(0.05)  # the chunk of four is in flight
+    waiting.cancel()
+    del cycle  # garbage now, that only the cycle collector frees
+    add, collected = smsgate.bulk.Summary.add, []
+
+    def add_then_collect(summary, outcome):
+        add(summary, outcome)
+        if not collected:
+            collected.append(gc.collect())
+
+    monkeypatch.setattr(smsgate.bulk.Summary, "add", add_then_collect)
+    gc.disable()
+    try:
+        Batching.go.set()
+        await asyncio.sleep(0.05)
+    finally:
+        gc.enable()
+    summary = run.summary
+    assert collected
+    assert summary.total == 5
+    assert sorted(o.index for o in summary.unseen) == [0, 1, 2, 3, 4]

@@ -75,7 +75,7 @@ async def test_a_dispatch_is_heard_only_by_the_listener_of_its_context():
     heard: list[tuple[str, bool]] = []
 
     async def listener(name):
-        async def hear(keyed: bool) -> None:
+        async def hear(left: bool, keyed: bool) -> None:
             heard.append((name, keyed))
 
         return hear

@@ -417,3 +417,77 @@ async def test_resolve_refuses_bad_arguments(options, field):
     with pytest.raises(ValidationError) as caught:
         await resolve(FakeGateway(), [], **options)
     assert caught.value.field == field
+
+
+# --- what the first review of these rules found --------------------------------------------
+
+
+async def test_a_lookup_that_raises_an_unexpected_error_never_hangs_a_run():
+    gateway = FakeGateway()
+    gateway.fail(ProviderUnavailable(provider="fake", http_status=500), after_accepting=True)
+    gateway.fail(ValidationError("ref", "odd"), operation="find")
+
+    summary = await asyncio.wait_for(
+        smsgate.send_all(gateway, messages(1), resolve_uncertain=True, resolve_patience=0),
+        timeout=5,
+    )
+
+    assert (summary.accepted, summary.uncertain) == (0, 1)
+    [outcome] = summary.uncertainties
+    assert isinstance(outcome.error, Unresolved)
+    assert "could not look it up" in str(outcome.error)
+    assert len(gateway.outbox) == 1
+
+
+async def test_a_send_refused_then_stopped_while_waiting_to_retry_is_unsent(monkeypatch, sandbox):
+    async def wait_long(seconds):
+        await asyncio.sleep(10)
+
+    smsgate.retry.set_testing(False)
+    monkeypatch.setattr(smsgate.providers.base, "_retry_sleep", wait_long)  # no retry in time
+    sandbox.inject("smsworks", "429")
+    async with smsgate.from_config(sandbox.config("smsworks") | {"retries": 1}) as gateway:
+        outcome = await try_send(gateway, Message(number(1), "Hi"), within=0.3)
+
+    assert outcome.status is N  # the provider refused it: nothing was taken
+    assert outcome.key is None
+    assert sandbox.messages("smsworks") == []
+
+
+async def test_a_message_resent_after_5001_is_found_under_its_key(works, sandbox):
+    message = Message(number(1), "Hi")
+    sandbox.inject("smsworks", "5001")
+    first = await try_send(works, message)
+    sandbox.inject("smsworks", "500")  # the second send is stored, then answered 500
+    second = await try_send(works, message)
+
+    [resolved] = await resolve(works, [second], patience=0)
+
+    assert (first.status, second.status, resolved.status) == (F, U, A)
+    stored = sandbox.messages("smsworks")
+    assert len(stored) == 2  # under one key: the rejected one, and the one sent
+    assert [s.outcome for s in stored].count("REJECTED") == 1
+    assert resolved.receipt.message_id == stored[1].id
+
+
+async def test_a_found_message_the_provider_rejected_is_failed_not_accepted():
+    gateway = FakeGateway()
+    gateway.fail(ProviderUnavailable(provider="fake", http_status=500), after_accepting=True)
+    gateway.script(number(1), DeliveryStatus.REJECTED)
+    outcome = await try_send(gateway, Message(number(1), "Hi"))
+    await gateway.status("fake-1")  # the provider's record moves on: it rejected the message
+
+    [resolved] = await resolve(gateway, [outcome], patience=0)
+
+    assert resolved.status is F
+    assert "logged as rejected" in str(resolved.error)
+    assert resolved.error.maybe_sent is False
+
+
+async def test_find_with_keys_off_says_so_for_an_outcome_too(sandbox):
+    config = sandbox.config("smsworks") | {"idempotency_keys": False}
+    async with smsgate.from_config(config) as gateway:
+        sandbox.inject("smsworks", "500")
+        outcome = await try_send(gateway, Message(number(1), "Hi"))
+        with pytest.raises(UnsupportedFeature, match="idempotency_keys off"):
+            await gateway.find(outcome)

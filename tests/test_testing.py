@@ -9,6 +9,7 @@ from smsgate import (
     InvalidRequest,
     Message,
     NotFound,
+    ProviderUnavailable,
     RateLimited,
     SmsGateway,
     TransportError,
@@ -279,3 +280,21 @@ async def test_fakes_report_the_name_they_are_given():
         receipt = await gateway.send(Message(TO, "Hi"))
     assert (receipt.provider, receipt.message_id) == ("backup", "backup-1")
     assert repr(gateway) == "<FakeGateway 'backup' closed>"
+
+
+async def test_an_injected_error_raised_again_does_not_pile_up_tracebacks():
+    def frames(error):
+        tb, count = error.__traceback__, 0
+        while tb is not None:
+            tb, count = tb.tb_next, count + 1
+        return count
+
+    gateway = FakeGateway()
+    error = ProviderUnavailable(provider="fake", http_status=503)
+    gateway.fail(error, times=None)
+    depths = []
+    for _ in range(3):
+        with pytest.raises(ProviderUnavailable):
+            await gateway.send(Message("+447700900123", "Hi"))
+        depths.append(frames(error))
+    assert depths[0] == depths[1] == depths[2]

@@ -27,13 +27,14 @@ from smsgate._version import __version__
 from smsgate.errors import (
     AuthenticationError,
     ConfigurationError,
+    GatewayError,
     ProviderError,
     RateLimited,
     TransportError,
     ValidationError,
     error_class_for_status,
 )
-from smsgate.gateway import BaseGateway, announce_dispatch
+from smsgate.gateway import BaseGateway, announce_dispatch, announce_refused
 from smsgate.model import Message
 from smsgate.retry import RetryPolicy
 
@@ -373,8 +374,24 @@ class HttpGateway(BaseGateway):
         if authenticate:
             headers.update(await self.auth_headers())
         url = self.base_url + path
-        if messages:
-            await announce_dispatch(keyed=keyed)
+        if not messages:
+            return await self._exchange(session, method, url, data, headers)
+        await announce_dispatch(keyed=keyed)
+        try:
+            return await self._exchange(session, method, url, data, headers)
+        except GatewayError as exc:
+            if not exc.maybe_sent:
+                await announce_refused()
+            raise
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        data: bytes | None,
+        headers: dict[str, str],
+    ) -> HttpResponse:
         started = time.perf_counter() if logger.isEnabledFor(logging.DEBUG) else 0.0
         try:
             # No redirects: a 307 would resend the message, and the token, elsewhere.

@@ -1171,13 +1171,13 @@ class SmsWorksGateway(HttpGateway):
             ValidationError: the outcome's request carried no key (a scheduled batch).
             KeyConflict: more than one message carries the key, or another recipient's.
         """
-        key, message = lookup_key(ref)
         if not self.idempotency_keys:
             raise UnsupportedFeature(
                 self.name,
                 "looking messages up with idempotency_keys off",
                 "turn idempotency_keys on so that messages carry their keys",
             )
+        key, message = lookup_key(ref)
         query = search_query(metadata={KEY_NAME: key}, limit=2)
         return the_match(self.name, key, await self._search_page(query), message)
 

@@ -87,27 +87,48 @@ async def test_a_request_that_sends_messages_is_announced_right_before_it_leaves
     server = await web_server(app)
     heard = []
 
-    async def hear(keyed):
-        heard.append((keyed, len(seen)))  # how many requests the server had seen by then
+    async def hear(left, keyed):
+        heard.append((left, keyed, len(seen)))  # how many requests the server had seen by then
 
     async with EchoGateway(token=TOKEN, base_url=str(server.make_url("/v1"))) as gateway:
         with on_dispatch(hear):
             await gateway.request_json("GET", "/credits")  # sends no message: not announced
             await gateway.request_json("POST", "/send", json_body={}, messages=3, keyed=True)
             await gateway.request_json("POST", "/send", json_body={}, messages=1)
-    assert heard == [(True, 1), (False, 2)]
+    assert heard == [(True, True, 1), (True, False, 2)]
+
+
+@pytest.mark.parametrize(("status", "refused"), [(400, True), (429, True), (500, False)])
+async def test_an_answer_that_proves_nothing_was_taken_is_announced_as_refused(
+    web_server, status, refused
+):
+    async def answer(request):
+        return web.json_response({"message": "no"}, status=status)
+
+    app = web.Application()
+    app.router.add_post("/v1/send", answer)
+    server = await web_server(app)
+    heard = []
+
+    async def hear(left, keyed):
+        heard.append(left)
+
+    async with EchoGateway(token=TOKEN, base_url=str(server.make_url("/v1"))) as gateway:
+        with on_dispatch(hear), pytest.raises(ProviderError):
+            await gateway.request_json("POST", "/send", json_body={}, messages=1)
+    assert heard == ([True, False] if refused else [True])
 
 
 async def test_each_try_of_a_request_is_announced(retrying, closed_port_url):
     heard = []
 
-    async def hear(keyed):
-        heard.append(keyed)
+    async def hear(left, keyed):
+        heard.append(left)
 
     async with EchoGateway(token=TOKEN, base_url=closed_port_url, retries=2) as gateway:
         with on_dispatch(hear), pytest.raises(TransportError):
             await gateway.request_json("POST", "/send", json_body={}, messages=1)
-    assert heard == [False, False, False]
+    assert heard == [True, False] * 3  # each try leaves, and is refused: nothing was taken
 
 
 async def test_a_request_without_a_body_sends_no_content_type(web_server):

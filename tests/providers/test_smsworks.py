@@ -961,8 +961,8 @@ async def test_a_token_request_is_not_announced_as_a_send(mock_http):
     mock_http.post(BASE + "/message/send", status=201, payload=fixture("send"))
     heard = []
 
-    async def hear(keyed):
-        heard.append((keyed, len(calls(mock_http, "POST", "/auth/token"))))
+    async def hear(left, keyed):
+        heard.append((left and keyed, len(calls(mock_http, "POST", "/auth/token"))))
 
     gateway = SmsWorksGateway(customer_id="c", key="key-123", secret="secret-456", sender="Acme")
     async with gateway:

@@ -1,0 +1,487 @@
+"""`SqliteJournal`: the embedded journal, one SQLite file, no server.
+
+How it stays off the critical path:
+
+- **An append-only log of blocks.** A run's claims, dispatches and outcomes are written as one
+  row per block (a JSON array: a chunk's worth of inputs), not one row per input: a block
+  costs the event loop about a microsecond an input to encode and one ``INSERT`` to store.
+  The log is folded into a table of one row per input, by set-based SQL inside SQLite
+  (``json_each``), only when the run is read: when it is resumed, or its entries or counts
+  are asked for. That happens in slices, so the event loop never waits long.
+- **Group commit.** ``dispatch`` (the one write that must be durable before a request
+  leaves) joins the transaction that the next turn of the event loop commits, together with
+  every other dispatch, claim and outcome queued by then; claims and outcomes alone are
+  committed within ``interval`` seconds.
+- **On the event loop's own thread.** SQLite's work per transaction is a handful of
+  statements, so a thread would save little, and a writer thread that binds parameters
+  competes with a busy event loop for the GIL (each hand-over can wait out the interpreter's
+  5 ms switch interval). The standard library's ``sqlite3`` is used directly; aiosqlite would
+  add that thread and its hand-overs, for no gain here.
+
+The file is in WAL mode with ``synchronous=NORMAL`` by default: a commit survives the process
+being killed (SIGKILL, the OOM killer, a crash), which is what a record of sends must survive;
+the last transactions before a power cut may be lost (``synchronous="FULL"`` keeps those too,
+at the cost of an fsync a transaction). One process at a time uses a file: another gets a
+`JournalError` saying it is in use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from smsgate.journal import Claim, EntryState, JournalEntry, JournalError
+from smsgate.model import StatusReport
+from smsgate.outcomes import Outcome, OutcomeStatus
+
+__all__ = ["SqliteJournal", "SqliteRun"]
+
+_APPLICATION_ID = 0x534D5347  # "SMSG": marks the file as an smsgate journal
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    provider TEXT NOT NULL,
+    created REAL NOT NULL,
+    sessions INTEGER NOT NULL
+);
+CREATE TABLE log (
+    id INTEGER PRIMARY KEY,
+    run INTEGER NOT NULL,
+    session INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX log_by_run ON log (run, id);
+CREATE TABLE inputs (
+    run INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    session INTEGER NOT NULL,
+    state INTEGER NOT NULL,
+    recipient TEXT,
+    reference TEXT,
+    key TEXT,
+    message_id TEXT,
+    batch_id TEXT,
+    status TEXT,
+    error TEXT,
+    reason TEXT,
+    delivery TEXT,
+    PRIMARY KEY (run, position)
+) WITHOUT ROWID;
+"""
+
+# What a log row's body holds, by kind, and the SQL that folds it into ``inputs``
+# (?1 the run, ?2 the session that wrote it, ?3 the body).
+_CLAIM, _DISPATCH_KEYED, _DISPATCH_UNKEYED, _RECORD = 0, 1, 2, 3
+
+
+def _at(i: int) -> str:
+    return f"json_extract(value, '$[{i}]')"
+
+
+_FOLD = {
+    # [[position, digest, to, reference, key], ...]
+    _CLAIM: (
+        "INSERT INTO inputs (run, position, digest, session, state, recipient, reference, key)"
+        f" SELECT ?1, {_at(0)}, {_at(1)}, ?2, 0, {_at(2)}, {_at(3)}, {_at(4)}"
+        " FROM json_each(?3) WHERE true"
+        " ON CONFLICT (run, position) DO UPDATE SET digest = excluded.digest,"
+        " session = excluded.session, recipient = excluded.recipient,"
+        " reference = excluded.reference, key = excluded.key"
+    ),
+    # [position, ...]
+    _DISPATCH_KEYED: (
+        "UPDATE inputs SET state = 1 WHERE run = ?1"
+        " AND position IN (SELECT value FROM json_each(?3))"
+    ),
+    _DISPATCH_UNKEYED: (
+        "UPDATE inputs SET state = 1, key = NULL WHERE run = ?1"
+        " AND position IN (SELECT value FROM json_each(?3))"
+    ),
+    # [[position, state, message_id, batch_id, status, error, reason, key], ...]
+    _RECORD: (
+        "INSERT INTO inputs (run, position, digest, session, state, message_id, batch_id,"
+        " status, error, reason, key)"
+        f" SELECT ?1, {_at(0)}, '', ?2, {_at(1)}, {_at(2)}, {_at(3)}, {_at(4)}, {_at(5)},"
+        f" {_at(6)}, {_at(7)} FROM json_each(?3) WHERE true"
+        " ON CONFLICT (run, position) DO UPDATE SET state = excluded.state,"
+        " message_id = excluded.message_id, batch_id = excluded.batch_id,"
+        " status = excluded.status, error = excluded.error, reason = excluded.reason,"
+        " key = coalesce(excluded.key, inputs.key)"
+    ),
+}
+_COLUMNS = (
+    "position, state, digest, session, recipient, reference, key, message_id, batch_id,"
+    " status, error, reason, delivery"
+)
+_STATE = {
+    OutcomeStatus.ACCEPTED: EntryState.ACCEPTED,
+    OutcomeStatus.FAILED: EntryState.FAILED,
+    OutcomeStatus.UNCERTAIN: EntryState.UNCERTAIN,
+    OutcomeStatus.UNSENT: EntryState.CLAIMED,
+}
+_PAGE = 1000
+_SLICE = 0.01  # seconds of folding before the event loop gets a turn
+
+
+class SqliteJournal:
+    """The embedded `smsgate.journal.Journal`: one SQLite file, no server.
+
+    Args:
+        path: the file; made, with its tables, if it does not exist.
+        synchronous: ``"NORMAL"`` (the default: every commit survives the process being
+            killed) or ``"FULL"`` (it survives a power cut too, with an fsync a transaction).
+        interval: seconds within which claims and outcomes are committed when no dispatch
+            commits them sooner.
+
+    Raises:
+        JournalError: when first used: the file is not a journal, is damaged, or is in use by
+            another process.
+
+    Example::
+
+        async with SqliteJournal("campaign.journal") as journal:
+            summary = await smsgate.send_all(gateway, rows, journal=journal, run="december")
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        interval: float = 0.2,
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise JournalError('synchronous: must be "NORMAL" or "FULL"')
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+            raise JournalError("interval: must be a positive number of seconds")
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self.interval = interval
+        self._connection: sqlite3.Connection | None = None
+        self._runs: list[SqliteRun] = []
+
+    def __repr__(self) -> str:
+        return f"SqliteJournal({str(self.path)!r})"
+
+    async def __aenter__(self) -> SqliteJournal:
+        self.connection()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def connection(self) -> sqlite3.Connection:
+        """The open connection (opened, and the file checked, on first use).
+
+        Raises:
+            JournalError: the file cannot be used.
+        """
+        if self._connection is None:
+            self._connection = _connect(self.path, self.synchronous)
+        return self._connection
+
+    async def open(self, run: str, *, provider: str) -> SqliteRun:
+        """Begin a session of ``run`` (see `smsgate.journal.Journal.open`)."""
+        if not isinstance(run, str) or not run.strip():
+            raise JournalError("run: must be a non-empty string")
+        connection = self.connection()
+        with _writing(self.path, connection):
+            found = connection.execute(
+                "SELECT id, provider, sessions FROM runs WHERE name = ?", (run,)
+            ).fetchone()
+            if found is None:
+                cursor = connection.execute(
+                    "INSERT INTO runs (name, provider, created, sessions) VALUES (?, ?, ?, 1)",
+                    (run, provider, time.time()),
+                )
+                assert cursor.lastrowid is not None
+                run_id, session = cursor.lastrowid, 1
+            else:
+                run_id, began_with, sessions = found
+                if began_with != provider:
+                    raise JournalError(
+                        f"run {run!r} was begun through {began_with}, not {provider}: its "
+                        f"uncertain messages can only be looked up there; resume it through "
+                        f"{began_with}, or start a new run"
+                    )
+                session = sessions + 1
+                connection.execute("UPDATE runs SET sessions = ? WHERE id = ?", (session, run_id))
+        opened = SqliteRun(self, run, run_id, session)
+        await opened.fold()  # what a killed session left unfolded
+        last = connection.execute(
+            "SELECT max(position) FROM inputs WHERE run = ?", (run_id,)
+        ).fetchone()[0]
+        opened.last_position = -1 if last is None else last
+        self._runs.append(opened)
+        return opened
+
+    async def runs(self) -> list[str]:
+        """The ids of the runs it holds, oldest first."""
+        rows = self.connection().execute("SELECT name FROM runs ORDER BY id").fetchall()
+        return [name for (name,) in rows]
+
+    async def aclose(self) -> None:
+        """Commit what is queued, and close the file."""
+        for run in self._runs:
+            await run.flush()
+        self._runs.clear()
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+
+class SqliteRun:
+    """One run in a `SqliteJournal` (see `smsgate.journal.JournalRun`)."""
+
+    def __init__(self, journal: SqliteJournal, name: str, run_id: int, session: int) -> None:
+        self._journal = journal
+        self._name = name
+        self._id = run_id
+        self._session = session
+        self.last_position = -1
+        self._pending: list[tuple[int, int, int, str]] = []
+        self._next: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._broken: JournalError | None = None
+
+    def __repr__(self) -> str:
+        return f"SqliteRun({self._name!r}, session={self._session})"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def session(self) -> int:
+        return self._session
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def claim(self, claims: Sequence[Claim]) -> None:
+        if claims:
+            body = json.dumps([list(claim) for claim in claims], separators=(",", ":"))
+            self._queue(_CLAIM, body)
+
+    async def dispatch(self, positions: Sequence[int], *, keyed: bool) -> None:
+        body = json.dumps(list(positions), separators=(",", ":"))
+        self._queue(_DISPATCH_KEYED if keyed else _DISPATCH_UNKEYED, body)
+        await self._commit_soon()
+
+    def record(self, outcomes: Sequence[Outcome]) -> None:
+        rows: list[list[Any]] = []
+        for outcome in outcomes:
+            receipt, error = outcome.receipt, outcome.error
+            rows.append(
+                [
+                    outcome.index,
+                    _STATE[outcome.status],
+                    receipt.message_id if receipt else None,
+                    receipt.batch_id if receipt else None,
+                    receipt.status.value if receipt else None,
+                    None if error is None else str(error),
+                    None if error is None else _reason(error),
+                    outcome.key,
+                ]
+            )
+        if rows:
+            self._queue(_RECORD, json.dumps(rows, separators=(",", ":")))
+
+    async def flush(self) -> None:
+        if self._pending or self._next is not None:
+            await self._commit_soon()
+        if self._broken is not None:
+            raise self._broken
+
+    def _queue(self, kind: int, body: str) -> None:
+        if self._broken is not None:
+            raise self._broken
+        self._pending.append((self._id, self._session, kind, body))
+        if self._timer is None and self._next is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self._journal.interval, self._commit)
+
+    async def _commit_soon(self) -> None:
+        """Wait for the transaction the next turn of the event loop commits."""
+        if self._next is None:
+            loop = asyncio.get_running_loop()
+            self._next = loop.create_future()
+            loop.call_soon(self._commit)
+        await asyncio.shield(self._next)
+
+    def _commit(self) -> None:
+        future, self._next = self._next, None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending = self._pending, []
+        try:
+            if self._broken is not None:
+                raise self._broken
+            if pending:
+                connection = self._journal.connection()
+                with _writing(self._journal.path, connection):
+                    connection.executemany(
+                        "INSERT INTO log (run, session, kind, body) VALUES (?, ?, ?, ?)", pending
+                    )
+        except JournalError as exc:
+            self._broken = exc
+            if future is not None and not future.done():
+                future.set_exception(exc)
+            return
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def fold(self) -> None:
+        """Fold the run's log into one row per input, a slice at a time."""
+        await self.flush()
+        connection = self._journal.connection()
+        [(last,)] = connection.execute(
+            "SELECT coalesce(max(id), 0) FROM log WHERE run = ?", (self._id,)
+        ).fetchall()
+        while True:
+            started = time.monotonic()
+            with _writing(self._journal.path, connection):
+                done = 0
+                while time.monotonic() - started < _SLICE:
+                    row = connection.execute(
+                        "SELECT id, session, kind, body FROM log WHERE run = ? AND id <= ?"
+                        " ORDER BY id LIMIT 1",
+                        (self._id, last),
+                    ).fetchone()
+                    if row is None:
+                        break
+                    log_id, session, kind, body = row
+                    connection.execute(_FOLD[kind], (self._id, session, body))
+                    connection.execute("DELETE FROM log WHERE id = ?", (log_id,))
+                    done += 1
+            if done == 0 or row is None:
+                return
+            await asyncio.sleep(0)
+
+    async def entries(self, *, upto: int | None = None) -> AsyncIterator[JournalEntry]:
+        await self.fold()
+        connection = self._journal.connection()
+        after, last = -1, (2**63 - 1) if upto is None else upto
+        while True:
+            rows = connection.execute(
+                f"SELECT {_COLUMNS} FROM inputs WHERE run = ? AND position > ? AND position <= ?"
+                " ORDER BY position LIMIT ?",
+                (self._id, after, last, _PAGE),
+            ).fetchall()
+            for row in rows:
+                yield JournalEntry(row[0], EntryState(row[1]), *row[2:])
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][0]
+
+    async def counts(self) -> dict[EntryState, int]:
+        await self.fold()
+        rows = (
+            self._journal.connection()
+            .execute("SELECT state, count(*) FROM inputs WHERE run = ? GROUP BY state", (self._id,))
+            .fetchall()
+        )
+        counts = dict.fromkeys(EntryState, 0)
+        counts.update({EntryState(state): n for state, n in rows})
+        return counts
+
+    async def record_delivery(self, reports: Sequence[tuple[int, StatusReport]]) -> None:
+        await self.fold()
+        connection = self._journal.connection()
+        with _writing(self._journal.path, connection):
+            connection.executemany(
+                "UPDATE inputs SET delivery = ? WHERE run = ? AND position = ?",
+                [(report.status.value, self._id, position) for position, report in reports],
+            )
+
+
+class _writing:
+    """A write transaction, with SQLite's errors turned into `JournalError`."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self.connection = connection
+
+    def __enter__(self) -> None:
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _journal_error(self.path, exc) from None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            try:
+                self.connection.execute("COMMIT")
+                return
+            except sqlite3.Error as error:
+                exc = error
+        if self.connection.in_transaction:
+            self.connection.rollback()
+        if isinstance(exc, sqlite3.Error):
+            raise _journal_error(self.path, exc) from None
+
+
+def _journal_error(path: Path, exc: sqlite3.Error) -> JournalError:
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return JournalError(f"journal {str(path)!r} is in use by another process")
+    return JournalError(f"journal {str(path)!r}: cannot use it: {exc}")
+
+
+def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    """Open ``path``, lock it for this process, and check (or make) its tables."""
+    try:
+        connection = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise JournalError(f"journal {str(path)!r}: cannot open it: {exc}") from None
+    try:
+        # One process at a time: the lock taken by the first write is kept until closing.
+        connection.execute("PRAGMA locking_mode = EXCLUSIVE")
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute(f"PRAGMA synchronous = {synchronous}")
+        connection.execute("BEGIN IMMEDIATE")
+        [(application,)] = connection.execute("PRAGMA application_id").fetchall()
+        [(version,)] = connection.execute("PRAGMA user_version").fetchall()
+        [(tables,)] = connection.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        if application == 0 and tables == 0:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
+            connection.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        elif application != _APPLICATION_ID:
+            raise JournalError(f"journal {str(path)!r} is not an smsgate journal")
+        elif version != _SCHEMA_VERSION:
+            raise JournalError(
+                f"journal {str(path)!r} has format {version}; this smsgate reads format "
+                f"{_SCHEMA_VERSION}"
+            )
+        connection.execute("COMMIT")
+    except (sqlite3.Error, JournalError) as exc:
+        connection.close()
+        if isinstance(exc, JournalError):
+            raise
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise JournalError(
+                f"journal {str(path)!r} is in use by another process; let it finish first"
+            ) from None
+        raise JournalError(
+            f"journal {str(path)!r} is not an smsgate journal, or is damaged: {exc}"
+        ) from None
+    return connection
+
+
+def _reason(error: BaseException) -> str:
+    reason = getattr(error, "reason", None)
+    return str(reason) if reason is not None else type(error).__name__
