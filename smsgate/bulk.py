@@ -375,6 +375,30 @@ class BulkSend:
         if self._log is not None:
             await self._log.flush()
 
+    def stop(self) -> None:
+        """Stop reading the source, and let the requests in flight finish.
+
+        Their outcomes come out as usual; messages read but not yet in a request come out
+        ``UNSENT`` when they have ended. Call `aclose` to stop the requests in flight too.
+        """
+        if not self._tasks:
+            self._abandon()
+            return
+        producer = self._tasks[0]
+        if producer.done():
+            return
+        producer.cancel()
+        # Work no request has taken stays held (unsent); each sender ends after its request.
+        while not self._work.empty():
+            self._work.get_nowait()
+        for _ in range(self.concurrency):
+            self._work.put_nowait(None)
+
+    @property
+    def session(self) -> int | None:
+        """With a journal: this session of the run (1 for a new run, more when resumed)."""
+        return None if self._log is None else self._log.session
+
     def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._started = time.monotonic()

@@ -7,6 +7,7 @@ import inspect
 import json
 import socket
 import struct
+import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, Self
 
@@ -200,3 +201,36 @@ def recorded_request(mocked: Any, method: str, url: str, index: int = 0) -> tupl
     call = recorded(mocked, method, url)[index]
     data = call.kwargs.get("data")
     return call.kwargs["headers"], None if data is None else json.loads(data)
+
+
+class ThreadedSandbox:
+    """A `Sandbox` served from a thread of its own, for tests whose code under test runs its
+    own event loop (the command line) or its own process."""
+
+    def __init__(self, **options: Any) -> None:
+        from smsgate.sandbox import Sandbox
+
+        self.box = Sandbox(**options)
+        self._loop = asyncio.new_event_loop()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Any:
+        started = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(self.box.start())
+            started.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self.box.stop())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        assert started.wait(10)
+        return self.box
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        assert self._thread is not None
+        self._thread.join(10)

@@ -1,21 +1,23 @@
 """The ``smsgate`` command: output, exit codes and errors, against the sandbox."""
 
 import asyncio
+import csv
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from smsgate.cli import main
-from smsgate.cli._commands import FAILED, OK, UNCERTAIN, USAGE, exit_code, line_ranges
+from smsgate.cli._bulk import line_ranges
+from smsgate.cli._commands import FAILED, OK, UNCERTAIN, USAGE, exit_code
 from smsgate.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -25,7 +27,8 @@ from smsgate.errors import (
     UnsupportedFeature,
     ValidationError,
 )
-from smsgate.sandbox import Sandbox
+from smsgate.journal.sqlite import SqliteJournal
+from tests.conftest import ThreadedSandbox
 
 UK = "+447700900123"
 
@@ -33,24 +36,8 @@ UK = "+447700900123"
 @pytest.fixture(scope="module")
 def sandbox():
     """A sandbox served from a thread of its own, as the commands run their own loops."""
-    loop = asyncio.new_event_loop()
-    box = Sandbox(seed=1, failure_rate=0, send_delay=0.02, deliver_delay=0.02)
-    started = threading.Event()
-
-    def serve():
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(box.start())
-        started.set()
-        loop.run_forever()
-        loop.run_until_complete(box.stop())
-        loop.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield box
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with ThreadedSandbox(seed=1, failure_rate=0, send_delay=0.02, deliver_delay=0.02) as box:
+        yield box
 
 
 @pytest.fixture
@@ -517,40 +504,63 @@ def test_line_ranges_are_compact():
     assert line_ranges([2, 3, 4, 9, 11, 12]) == "2-4, 9, 11-12"
 
 
-def test_ctrl_c_during_bulk_prints_what_became_of_every_row_read(sandbox, tmp_path):
+def provider_environment(sandbox, provider):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SMSGATE_")}
+    for key, value in sandbox.config(provider).items():
+        text = json.dumps(value) if isinstance(value, dict) else str(value)
+        environment[f"SMSGATE_{key.upper()}"] = text
+    return environment
+
+
+def bulk_in_a_process(sandbox, provider, path, *options, signals=(), latency=1.0):
+    """Run ``smsgate --json bulk`` in a process of its own; once its first requests are in
+    flight (held by the sandbox's latency), send it ``signals``, 0.1 s apart."""
+    before = len(sandbox.messages(provider))
+    sandbox.latency = latency
+    command = [sys.executable, "-m", "smsgate", "--json", "bulk", str(path), *options]
+    try:
+        with subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=provider_environment(sandbox, provider),
+        ) as process:
+            if signals:
+                deadline = time.monotonic() + 20
+                while len(sandbox.messages(provider)) == before and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                time.sleep(0.2)  # the first requests are in flight
+                for number in signals:
+                    process.send_signal(number)
+                    time.sleep(0.1)
+            out, err = process.communicate(timeout=60)
+    finally:
+        sandbox.latency = 0.0
+    time.sleep(latency + 0.2)  # let the sandbox finish what was in flight
+    return process.returncode, out, err
+
+
+def test_ctrl_c_twice_during_bulk_prints_what_became_of_every_row_read(sandbox, tmp_path):
     # Three texts: SMS Scheduler takes 500 numbers of one text a request, and the run holds
     # 1,000 rows at most, so some wait for their group to fill while others are in flight.
     rows = "".join(f"+4477009{2000 + i:05d},Sale {i % 3}\n" for i in range(3000))
     path = write_csv(tmp_path, "to,text\n" + rows)
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SMSGATE_")}
-    for key, value in sandbox.config("smsscheduler").items():
-        text = json.dumps(value) if isinstance(value, dict) else str(value)
-        environment[f"SMSGATE_{key.upper()}"] = text
     ours = [f"+4477009{2000 + i:05d}" for i in range(3000)]
-    before = len(sandbox.messages("smsscheduler"))
-    sandbox.latency = 1.0
-    command = [sys.executable, "-m", "smsgate", "--json", "bulk", path, "--concurrency", "2"]
-    try:
-        with subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
-        ) as process:
-            deadline = time.monotonic() + 20
-            while len(sandbox.messages("smsscheduler")) == before and time.monotonic() < deadline:
-                time.sleep(0.02)
-            time.sleep(0.2)  # the first requests are in flight, held by the latency
-            process.send_signal(signal.SIGINT)
-            out, err = process.communicate(timeout=20)
-    finally:
-        sandbox.latency = 0.0
-    time.sleep(0.3)  # let the sandbox finish what was in flight
 
-    assert process.returncode == 130, err
+    code, out, err = bulk_in_a_process(
+        sandbox, "smsscheduler", path, "--concurrency", "2", signals=[signal.SIGINT] * 2
+    )
+
+    assert code == 130, err
+    assert "Ctrl-C again to stop them now" in err
     summary = json.loads(out)
     assert summary["interrupted"] is True
+    assert summary["resume"].startswith("smsgate --json bulk ")
     problems = {p["row"]: p for p in summary["problems"]}
     unsent = set(summary["unsent_rows"])
     stored = {sms.to for sms in sandbox.messages("smsscheduler")} & set(ours)
-    assert summary["uncertain"] > 0
+    assert summary["uncertain"] > 0  # the second Ctrl-C stopped requests in flight
     assert summary["unsent"] == len(unsent) > 0
     read = summary["accepted"] + summary["failed"] + summary["uncertain"] + summary["unsent"]
     assert read < 3000  # stopped part-way
@@ -565,3 +575,256 @@ def test_ctrl_c_during_bulk_prints_what_became_of_every_row_read(sandbox, tmp_pa
         elif problems[row]["status"] == "uncertain":
             told.add(to)
     assert stored <= told  # the provider holds nothing we called failed or unsent
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_one_signal_lets_requests_in_flight_finish_and_a_rerun_resumes(sandbox, tmp_path, stop):
+    first = 5000 if stop == signal.SIGINT else 9000
+    ours = [f"+4477009{first + i:05d}" for i in range(3000)]
+    rows = "".join(f"{to},Sale {i % 3}\n" for i, to in enumerate(ours))
+    path = write_csv(tmp_path, "to,text\n" + rows)
+    credits = sandbox.credits("smsscheduler")
+
+    code, out, err = bulk_in_a_process(
+        sandbox, "smsscheduler", path, "--concurrency", "2", signals=[stop]
+    )
+
+    assert code == 130, err
+    summary = json.loads(out)
+    assert summary["uncertain"] == 0  # the requests in flight were answered
+    assert summary["unsent"] > 0
+    assert summary["resume"] == f"smsgate --json bulk {path} --concurrency 2"
+
+    code, out, err = bulk_in_a_process(
+        sandbox, "smsscheduler", path, "--concurrency", "2", latency=0
+    )
+
+    assert code == 0, err
+    again = json.loads(out)
+    assert again["earlier"] == summary["accepted"]
+    assert again["accepted"] == 3000
+    stored = Counter(sms.to for sms in sandbox.messages("smsscheduler") if sms.to in set(ours))
+    assert stored == Counter(ours)  # every row exactly once
+    assert credits - sandbox.credits("smsscheduler") == 3000
+
+
+# --- journalled bulk runs ------------------------------------------------------------------
+
+
+def numbers(first, count):
+    return [f"+447700{first + i:06d}" for i in range(count)]
+
+
+def rows_file(tmp_path, first, count, name="messages.csv"):
+    path = tmp_path / name
+    text = "to,text,reference\n" + "".join(
+        f"{to},Offer {i},ref-{i}\n" for i, to in enumerate(numbers(first, count))
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_bulk_rerun_resumes_and_says_what_it_skipped(capsys, use, sandbox, tmp_path):
+    use("smsworks")
+    path = rows_file(tmp_path, 20_000, 30)
+
+    first = run_json(capsys, "bulk", str(path))
+    code, out, err = run(capsys, "bulk", str(path))
+
+    assert first["accepted"] == 30
+    assert code == OK
+    assert "30 rows were done in an earlier session of this run (journal)" in out
+    assert "nothing to send: every row of" in err
+    assert "--run with a new name, or --no-journal" in err
+    ours = set(numbers(20_000, 30))
+    assert Counter(s.to for s in sandbox.messages("smsworks") if s.to in ours) == Counter(ours)
+    assert path.with_name("messages.csv.journal").exists()
+
+
+def test_bulk_without_a_journal_sends_again_and_another_run_name_too(
+    capsys, use, sandbox, tmp_path
+):
+    use("smsscheduler")
+    path = rows_file(tmp_path, 20_100, 5)
+    journal = tmp_path / "elsewhere.journal"
+
+    run_json(capsys, "bulk", str(path), "--journal", str(journal))
+    again = run_json(capsys, "bulk", str(path), "--journal", str(journal), "--run", "second")
+    third = run_json(capsys, "bulk", str(path), "--no-journal")
+
+    assert (again["earlier"], third["earlier"]) == (0, 0)
+    assert Counter(s.to for s in sandbox.messages("smsscheduler"))[numbers(20_100, 1)[0]] == 3
+    assert not path.with_name("messages.csv.journal").exists()
+
+
+def test_bulk_refuses_a_file_changed_since_its_journalled_run(capsys, use, sandbox, tmp_path):
+    use("smsworks")
+    path = rows_file(tmp_path, 20_200, 10)
+    run_json(capsys, "bulk", str(path))
+    before = len(sandbox.messages("smsworks"))
+    path.write_text(path.read_text().replace("Offer 4,", "Offer four,"), encoding="utf-8")
+
+    code, _, err = run(capsys, "bulk", str(path))
+
+    assert code == USAGE
+    assert "input 4 is not what the journal recorded" in err
+    assert "nothing was sent" in err
+    assert len(sandbox.messages("smsworks")) == before
+
+
+def test_bulk_out_writes_one_row_per_input(capsys, use, sandbox, tmp_path):
+    use("smsworks")
+    path = rows_file(tmp_path, 20_300, 3)
+    with path.open("a", encoding="utf-8") as file:
+        file.write("not a number,Hi,bad\n")
+    out_path = tmp_path / "results.csv"
+
+    code, _, _ = run(capsys, "bulk", str(path), "--out", str(out_path))
+
+    assert code == FAILED
+    with out_path.open(newline="", encoding="utf-8") as file:
+        written = sorted(csv.DictReader(file), key=lambda row: int(row["line"]))
+    assert [(r["line"], r["to"], r["reference"], r["outcome"]) for r in written] == [
+        ("2", numbers(20_300, 3)[0], "ref-0", "accepted"),
+        ("3", numbers(20_300, 3)[1], "ref-1", "accepted"),
+        ("4", numbers(20_300, 3)[2], "ref-2", "accepted"),
+        ("5", "", "bad", "failed"),
+    ]
+    assert all(r["message_id"] or r["batch_id"] for r in written[:3])
+    assert "to:" in written[3]["error"]
+
+
+def test_bulk_lists_every_problem_in_json_and_the_first_ones_for_people(
+    capsys, use, sandbox, tmp_path
+):
+    use("smsworks")
+    path = tmp_path / "bad.csv"
+    path.write_text("to,text\n" + "not a number,Hi\n" * 45, encoding="utf-8")
+
+    code, out, _ = run(capsys, "--json", "bulk", str(path), "--no-journal")
+    listed = json.loads(out)["problems"]
+    _, shown, _ = run(capsys, "bulk", str(path), "--no-journal")
+
+    assert code == FAILED
+    assert [p["row"] for p in listed] == list(range(2, 47))  # every one, by line
+    assert "… and 25 more: every row is in --json, or in the file --out FILE writes" in shown
+
+
+# The SMS Works takes 5,000 a request (three requests, two at once); SMS Scheduler 500.
+ROWS = {"smsworks": 12_000, "smsscheduler": 3_000}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("provider", "stop"),
+    [
+        ("smsworks", signal.SIGKILL),
+        ("smsscheduler", signal.SIGKILL),
+        ("smsworks", signal.SIGINT),
+        ("smsscheduler", signal.SIGTERM),
+    ],
+)
+def test_bulk_stopped_or_killed_then_rerun_costs_exactly_one_credit_a_row(
+    sandbox, tmp_path, provider, stop
+):
+    first = {signal.SIGKILL: 100_000, signal.SIGINT: 200_000, signal.SIGTERM: 300_000}[stop]
+    first += 50_000 if provider == "smsscheduler" else 0
+    rows = ROWS[provider]
+    ours = numbers(first, rows)
+    path = tmp_path / "campaign.csv"
+    path.write_text(
+        "to,text\n" + "".join(f"{to},Sale {i % 3}\n" for i, to in enumerate(ours)),
+        encoding="utf-8",
+    )
+    credits = sandbox.credits(provider)
+    options = ("--concurrency", "2", "--patience", "2")
+
+    code, out, err = bulk_in_a_process(sandbox, provider, path, *options, signals=[stop])
+
+    if stop == signal.SIGKILL:
+        assert code == -signal.SIGKILL
+        assert out == ""
+    else:
+        assert code == 130, err
+        assert json.loads(out)["resume"].startswith("smsgate --json bulk ")
+    taken = Counter(s.to for s in sandbox.messages(provider) if s.to in set(ours))
+    assert 0 < sum(taken.values()) < rows  # stopped part-way
+
+    code, out, err = bulk_in_a_process(sandbox, provider, path, *options, latency=0)
+
+    summary = json.loads(out)
+    stored = Counter(s.to for s in sandbox.messages(provider) if s.to in set(ours))
+    assert stored == Counter(ours)  # every row exactly once
+    assert credits - sandbox.credits(provider) == rows
+    assert summary["earlier"] + summary["resolved"] + summary["uncertain"] > 0  # it resumed
+    if provider == "smsworks":  # what was in flight at the kill was found at the provider
+        assert code == OK, err
+        assert summary["accepted"] == rows
+    else:  # the provider cannot be searched: in flight at the kill means uncertain
+        assert code == (UNCERTAIN if stop == signal.SIGKILL else OK), err
+        assert summary["accepted"] + summary["uncertain"] == rows
+
+
+def test_track_follows_a_journalled_run_and_records_each_status(capsys, use, sandbox, tmp_path):
+    use("smsworks")
+    path = rows_file(tmp_path, 20_400, 12)
+    run_json(capsys, "bulk", str(path))
+    journal = path.with_name("messages.csv.journal")
+
+    counts = run_json(capsys, "track", "--journal", str(journal), "--interval", "0.05")
+
+    assert counts == {"run": "messages.csv", "statuses": {"delivered": 12}}
+
+    async def deliveries():
+        async with SqliteJournal(journal) as opened:
+            log = await opened.open("messages.csv", provider="smsworks")
+            return [entry.delivery async for entry in log.entries()]
+
+    assert asyncio.run(deliveries()) == ["delivered"] * 12
+
+
+def test_track_asks_which_run_when_the_journal_holds_several(capsys, use, sandbox, tmp_path):
+    use("smsworks")
+    path = rows_file(tmp_path, 20_500, 2)
+    journal = tmp_path / "shared.journal"
+    run_json(capsys, "bulk", str(path), "--journal", str(journal), "--run", "a")
+    run_json(capsys, "bulk", str(path), "--journal", str(journal), "--run", "b")
+
+    code, _, err = run(capsys, "track", "--journal", str(journal))
+
+    assert code == USAGE
+    assert "the journal holds runs 'a', 'b': pick one" in err
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_ctrl_c_during_send_waits_for_the_answer_or_says_it_may_have_gone(sandbox, tmp_path, times):
+    to = f"+4477009{20_600 + times:05d}"
+    before = len(held(sandbox, "smsworks", to))
+    sandbox.latency = 1.0
+    command = [sys.executable, "-m", "smsgate", "send", to, "Hi"]
+    try:
+        with subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=provider_environment(sandbox, "smsworks"),
+        ) as process:
+            deadline = time.monotonic() + 20
+            while len(held(sandbox, "smsworks", to)) == before and time.monotonic() < deadline:
+                time.sleep(0.01)
+            for _ in range(times):
+                process.send_signal(signal.SIGINT)
+                time.sleep(0.1)
+            out, err = process.communicate(timeout=20)
+    finally:
+        sandbox.latency = 0.0
+
+    assert len(held(sandbox, "smsworks", to)) == before + 1  # it went, once
+    assert "waiting for the provider's answer" in err
+    if times == 1:
+        assert process.returncode == OK, err
+        assert "Sent" in out
+    else:
+        assert process.returncode == UNCERTAIN
+        assert "it may have been sent; look it up before sending it again" in err

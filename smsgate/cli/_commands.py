@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import enum
 import json
+import shlex
 import sys
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 import attrs
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import smsgate
@@ -30,20 +28,31 @@ from smsgate.errors import (
     UnsupportedFeature,
     ValidationError,
 )
-from smsgate.gateway import SmsGateway
+from smsgate.gateway import SmsGateway, on_dispatch
+from smsgate.journal import JournalMismatch
 from smsgate.model import MessageFields
-from smsgate.outcomes import can_find
 
 OK, FAILED, USAGE, UNCERTAIN, INTERRUPTED = 0, 1, 2, 3, 130
-CSV_COLUMNS = ("to", "text", "sender", "reference")
-HEADER_LINES = 1  # a CSV row's line number is its index plus this, plus one
 _sending: ContextVar[bool] = ContextVar("smsgate_cli_sending", default=False)
 """Whether the running command sends messages (an uncertain failure then exits 3)."""
+_argv: ContextVar[tuple[str, ...]] = ContextVar("smsgate_cli_argv", default=())
+
+
+def mark_sending() -> None:
+    """Say that the running command sends messages (an uncertain failure then exits 3)."""
+    _sending.set(True)
+
+
+def command_line() -> str:
+    """The running command, as a shell line that runs it again."""
+    return shlex.join(["smsgate", *_argv.get()])
 
 
 def exit_code(error: SmsGateError, *, sending: bool = True) -> int:
     """The exit code for an error that ended a command; ``sending``: the command sends."""
     if isinstance(error, ConfigurationError | ValidationError | UnsupportedFeature):
+        return USAGE
+    if isinstance(error, JournalMismatch):  # the file changed: nothing was sent
         return USAGE
     if sending and isinstance(error, GatewayError) and error.maybe_sent:
         return UNCERTAIN
@@ -151,7 +160,8 @@ def cli(
     variables (SMSGATE_PROVIDER=smsworks, SMSGATE_TOKEN=...); --provider and --option
     override either. `smsgate demo` shows everything against a local sandbox.
     """
-    context.obj = Settings(provider, config_file, options, as_json, Console(), Console(stderr=True))
+    err = Console(stderr=True, soft_wrap=True)
+    context.obj = Settings(provider, config_file, options, as_json, Console(), err)
 
 
 def _fields(sender: str | None, reference: str | None, region: str | None) -> MessageFields:
@@ -178,6 +188,41 @@ def with_message_options(command: Any) -> Any:
     return command
 
 
+_in_flight: list[str] = []
+"""The idempotency key of a message whose request had left when Ctrl-C came, if any."""
+
+
+async def send_once(
+    settings: Settings, gateway: SmsGateway, message: smsgate.Message, at: datetime | None
+) -> smsgate.Receipt:
+    """Send (or schedule) ``message``. Ctrl-C before its request leaves stops it; after, the
+    answer is awaited (a second Ctrl-C stops at once, and the exit code says it may have
+    been sent)."""
+    left = not getattr(gateway, "announces_dispatch", False)  # if it cannot say, assume so
+
+    async def heard(leaving: bool, keyed: bool) -> None:
+        nonlocal left
+        left = leaving
+
+    with on_dispatch(heard):
+        call = gateway.send(message) if at is None else gateway.schedule(message, at)
+        request = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(request)
+    except asyncio.CancelledError:
+        if not left:
+            request.cancel()
+            raise
+        _in_flight.append(message.key)
+        settings.err.print(
+            "interrupted: the message was already on its way; waiting for the provider's "
+            "answer (Ctrl-C again to stop now)"
+        )
+        receipt = await request
+        _in_flight.clear()
+        return receipt
+
+
 @cli.command()
 @click.argument("to")
 @click.argument("text")
@@ -193,12 +238,12 @@ def send(
 ) -> int:
     """Send TEXT to the number TO now."""
     settings = settings_of(context)
-    _sending.set(True)
+    mark_sending()
 
     async def main() -> smsgate.Receipt:
         async with settings.gateway() as gateway:
             message = gateway.message(to, text, **_fields(sender, reference, region))
-            return await gateway.send(message)
+            return await send_once(settings, gateway, message, None)
 
     settings.show("Sent", asyncio.run(main()))
     return OK
@@ -223,7 +268,7 @@ def schedule(
 ) -> int:
     """Have the provider send TEXT to TO at a later time."""
     settings = settings_of(context)
-    _sending.set(True)
+    mark_sending()
     try:
         when = datetime.fromisoformat(at)
     except ValueError:
@@ -232,7 +277,7 @@ def schedule(
     async def main() -> smsgate.Receipt:
         async with settings.gateway() as gateway:
             message = gateway.message(to, text, **_fields(sender, reference, region))
-            return await gateway.schedule(message, when)
+            return await send_once(settings, gateway, message, when)
 
     settings.show("Scheduled", asyncio.run(main()))
     return OK
@@ -308,223 +353,6 @@ def providers(context: click.Context) -> int:
         table.add_row(name, ", ".join(f"{o.name}{'*' if o.required else ''}" for o in info))
     settings.out.print(table)
     return OK
-
-
-# --- bulk ----------------------------------------------------------------------------------
-
-
-def read_rows(path: Path) -> tuple[int, Iterator[dict[str, str]]]:
-    """The number of rows of a CSV file and a reader of them, after checking its header."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as file:
-            header = next(csv.reader(file), None)
-            count = sum(1 for _ in csv.reader(file))
-    except OSError as exc:
-        raise ValidationError("FILE", f"cannot read {str(path)!r}: {exc.strerror}") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise ValidationError("FILE", f"{str(path)!r} is not a UTF-8 CSV file: {exc}") from None
-    columns = [c.strip() for c in header or ()]
-    missing = [c for c in ("to", "text") if c not in columns]
-    unknown = [c for c in columns if c not in CSV_COLUMNS]
-    if missing or unknown:
-        problem = (
-            f"needs columns to and text (missing: {', '.join(missing)})"
-            if missing
-            else (f"has unknown columns {', '.join(unknown)}")
-        )
-        raise ValidationError(
-            "FILE", f"{str(path)!r} {problem}; columns are {', '.join(CSV_COLUMNS)}"
-        )
-
-    def rows() -> Iterator[dict[str, str]]:
-        with path.open(newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file)
-            next(reader)
-            for values in reader:
-                row = dict(zip(columns, values, strict=False))
-                yield {key: value for key, value in row.items() if value.strip()}
-
-    return count, rows()
-
-
-@cli.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--concurrency", default=8, show_default=True, help="Requests in flight at most.")
-@click.option(
-    "--patience",
-    default=30.0,
-    show_default=True,
-    help="Seconds to look uncertain rows up at the provider, where it can (0: look once).",
-)
-@click.pass_context
-def bulk(context: click.Context, file: Path, concurrency: int, patience: float) -> int:
-    """Send every row of a CSV FILE (columns to, text; optional sender, reference)."""
-    settings = settings_of(context)
-    _sending.set(True)
-    total, rows = read_rows(file)
-    summary, elapsed, interrupted = asyncio.run(_bulk(settings, rows, total, concurrency, patience))
-    report_summary(settings, summary, elapsed, interrupted=interrupted)
-    if interrupted:
-        return INTERRUPTED
-    if summary.uncertain:
-        return UNCERTAIN
-    return FAILED if summary.failed or summary.unsent else OK
-
-
-async def _bulk(
-    settings: Settings,
-    rows: Iterator[dict[str, str]],
-    total: int,
-    concurrency: int,
-    patience: float,
-) -> tuple[smsgate.Summary, float, bool]:
-    started = time.perf_counter()
-    async with settings.gateway() as gateway:
-        label = f"sending through {gateway.name}"
-        summary, interrupted = await send_with_progress(
-            settings, gateway, rows, total, label, concurrency, patience=patience
-        )
-    return summary, time.perf_counter() - started, interrupted
-
-
-async def send_with_progress(
-    settings: Settings,
-    gateway: SmsGateway,
-    rows: Iterable[Mapping[str, str]],
-    total: int,
-    label: str,
-    concurrency: int = 8,
-    *,
-    patience: float | None = None,
-) -> tuple[smsgate.Summary, bool]:
-    """`send_many` with a progress bar on standard error (none with ``--json``), looking
-    uncertain sends up where the gateway can (unless ``patience`` is ``None``).
-
-    Returns the summary, and whether the run was interrupted (Ctrl-C): the summary then
-    accounts for every row read, with what was in flight uncertain and the rest unsent.
-    """
-    resolving = patience is not None and can_find(gateway)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=settings.err,
-        disable=settings.as_json,
-    ) as bar:
-        task = bar.add_task(label, total=total)
-
-        def advanced(progress: smsgate.Progress) -> None:
-            bar.update(task, completed=progress.done)
-
-        run = smsgate.send_many(
-            gateway,
-            rows,
-            concurrency=concurrency,
-            on_progress=advanced,
-            resolve_uncertain=resolving,
-            resolve_patience=patience or 0.0,
-        )
-        try:
-            async with run:
-                async for _ in run:
-                    pass
-        except asyncio.CancelledError:  # Ctrl-C: the run has stopped and accounted for all
-            return run.summary, True
-        bar.update(task, completed=run.summary.total)
-    return run.summary, False
-
-
-def report_summary(
-    settings: Settings, summary: smsgate.Summary, elapsed: float, *, interrupted: bool = False
-) -> None:
-    """The counts, every uncertain row, unsent rows by line, and the first failed rows; with
-    ``--json``, all of them as JSON."""
-    uncertain = sorted(summary.uncertainties, key=lambda o: o.index)
-    unsent = sorted(summary.unsent_inputs, key=lambda o: o.index)
-    failures = sorted(summary.failures, key=lambda o: o.index)
-    if settings.as_json:
-        data = {
-            "accepted": summary.accepted,
-            "failed": summary.failed,
-            "uncertain": summary.uncertain,
-            "unsent": summary.unsent,
-            "resolved": summary.resolved,
-            "interrupted": interrupted,
-            "seconds": round(elapsed, 3),
-            "problems": [_problem(o) for o in sorted([*failures, *uncertain], key=_line)],
-            "unsent_rows": [_line(o) for o in unsent],
-        }
-        settings.out.print_json(json.dumps(data))
-        return
-    table = Table("accepted", "failed", "uncertain", "unsent", "seconds", "messages/s")
-    rate = summary.total / elapsed if elapsed else 0.0
-    table.add_row(
-        f"{summary.accepted:,}",
-        f"{summary.failed:,}",
-        f"{summary.uncertain:,}",
-        f"{summary.unsent:,}",
-        f"{elapsed:.1f}",
-        f"{rate:,.0f}",
-    )
-    settings.out.print(table)
-    if interrupted:
-        settings.out.print("interrupted: requests in flight were stopped")
-    if summary.resolved:
-        settings.out.print(
-            f"{summary.resolved:,} uncertain rows were looked up at the provider and found: "
-            "they count as accepted"
-        )
-    if uncertain:
-        title = "uncertain rows: the provider may have them; check before sending them again"
-        settings.out.print(_problems(uncertain, title))
-    if unsent:
-        settings.out.print(
-            "unsent rows (never sent; safe to send again): lines "
-            + line_ranges([_line(o) for o in unsent]),
-            soft_wrap=True,
-        )
-    if failures:
-        shown = failures[:20]
-        title = "failed rows" + (f" (first {len(shown)})" if len(shown) < summary.failed else "")
-        settings.out.print(_problems(shown, title))
-
-
-def _problems(outcomes: Sequence[smsgate.Outcome], title: str) -> Table:
-    listed = Table("row", "to", "status", "why", title=title, title_justify="left")
-    for outcome in outcomes:
-        row = _problem(outcome)
-        listed.add_row(str(row["row"]), row["to"] or "", row["status"], row["error"])
-    return listed
-
-
-def _line(outcome: smsgate.Outcome) -> int:
-    return outcome.index + HEADER_LINES + 1
-
-
-def _problem(outcome: smsgate.Outcome) -> dict[str, Any]:
-    return {
-        "row": _line(outcome),
-        "to": outcome.message.to if outcome.message is not None else None,
-        "status": outcome.status.value,
-        "error": str(outcome.error),
-        "key": outcome.key,
-    }
-
-
-def line_ranges(lines: Sequence[int]) -> str:
-    """Sorted line numbers as ranges: ``2-4, 7``.
-
-    >>> line_ranges([2, 3, 4, 7])
-    '2-4, 7'
-    """
-    ranges: list[list[int]] = []
-    for line in lines:
-        if ranges and line == ranges[-1][1] + 1:
-            ranges[-1][1] = line
-        else:
-            ranges.append([line, line])
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
 # --- the sandbox and the demo --------------------------------------------------------------
@@ -604,7 +432,8 @@ def demo(context: click.Context, messages: int, seed: int) -> int:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run ``cli`` and turn what ends it into one line and an exit code."""
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
+    _argv.set(tuple(sys.argv[1:] if argv is None else argv))
     try:
         result = cli.main(
             args=list(argv) if argv is not None else None,
@@ -615,6 +444,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except (KeyboardInterrupt, click.Abort):
+        if _in_flight:
+            err.print(
+                "smsgate: interrupted after the message left: it may have been sent; look it "
+                f"up before sending it again (idempotency key {_in_flight[0]})"
+            )
+            _in_flight.clear()
+            return UNCERTAIN
         err.print("smsgate: interrupted")
         return INTERRUPTED
     except SmsGateError as exc:

@@ -14,7 +14,8 @@ from typing import Any
 from rich.table import Table
 
 import smsgate
-from smsgate.cli._commands import FAILED, OK, Settings, send_with_progress
+from smsgate.cli._bulk import send_with_progress
+from smsgate.cli._commands import FAILED, INTERRUPTED, OK, Settings
 from smsgate.sandbox import PROVIDERS, Sandbox
 
 TO = "+447700900123"
@@ -56,8 +57,15 @@ async def run_demo(settings: Settings, *, messages: int, seed: int) -> int:
                 )
                 started = time.perf_counter()
                 label = f"  bulk      {messages:,} messages"
-                summary, _ = await send_with_progress(settings, gateway, rows, messages, label)
+                bulk = await send_with_progress(settings, gateway, rows, messages, label)
+                summary = bulk.summary
                 took = time.perf_counter() - started
+                if bulk.interrupted:
+                    say(
+                        f"  bulk      interrupted: {summary.accepted:,} accepted, "
+                        f"{summary.uncertain:,} uncertain, {summary.unsent:,} unsent"
+                    )
+                    return INTERRUPTED
                 say(
                     f"  bulk      {summary.accepted:,} accepted, {summary.failed:,} failed, "
                     f"{summary.uncertain:,} uncertain in {took:.1f} s\n"

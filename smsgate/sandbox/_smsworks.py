@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,6 +96,9 @@ class SmsWorks:
         self._tokens = {token}
         self._webhook_url = webhook_url
         self._now = now
+        # Messages by each metadata pair they carry, in the order they came: a search by
+        # metadata (looking a message up by its key) reads only those.
+        self._by_pair: dict[tuple[str, str], list[Sms]] = {}
 
     def routes(self) -> list[web.RouteDef]:
         handle, sending = self._guarded, self._sending
@@ -233,6 +236,8 @@ class SmsWorks:
         for sms in created:
             sms.batch_id = batch_id
             self.account.messages[sms.id] = sms
+            for pair in sms.metadata or ():
+                self._by_pair.setdefault((pair["key"], pair["value"]), []).append(sms)
             self.engine.add(sms, now)
         if batch_id is not None:
             self.account.batches[batch_id] = created
@@ -302,7 +307,13 @@ class SmsWorks:
         limit = min(_count(query, "limit", _MAX_SEARCH), _MAX_SEARCH)
         skip = _count(query, "skip", 0)
         tests = self._tests(query)
-        found = [sms for sms in self.account.messages.values() if all(t(sms) for t in tests)]
+        pairs = _pairs(query.get("metadata"), "metadata")
+        logged: Iterable[Sms] = (
+            self._by_pair.get((pairs[0]["key"], pairs[0]["value"]), [])
+            if pairs
+            else self.account.messages.values()
+        )
+        found = [sms for sms in logged if all(t(sms) for t in tests)]
         return web.json_response([self.logged(sms) for sms in found[skip : skip + limit]])
 
     def _tests(self, query: dict[str, Any]) -> list[Callable[[Sms], bool]]:
