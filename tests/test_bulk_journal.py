@@ -23,7 +23,9 @@ A, F, U, N = (
 
 def source(provider: str, count: int = 2000, first: int = 0):
     for i in range(first, first + count):
-        text = f"Code {i}" if provider == "smsworks" else "Sale"
+        # Distinct texts share /batch/any; SMS Scheduler groups one text by number, and three
+        # groups fill at their own pace, so a stop finds rows read but in no request yet.
+        text = f"Code {i}" if provider == "smsworks" else f"Sale {i % 3}"
         yield Message(f"+4477009{i:05d}", text, reference=f"r{i}")
 
 
