@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import math
 import time
 import weakref
@@ -638,9 +639,9 @@ class BulkSend:
                     self._replayed(index, earlier, message)
                     return None
             if message is None:
-                claim = Claim(index, digest, None, _reference(item), None)
+                claim = _claim((index, digest, None, _reference(item), None))
             else:
-                claim = Claim(index, digest, message.to, message.reference, message.key)
+                claim = _claim((index, digest, message.to, message.reference, message.key))
             self._claims.append(claim)
             if len(self._claims) >= _CLAIMS:
                 self._flush_claims()
@@ -918,6 +919,9 @@ def _outcome(
 
 
 _CLAIMS = 1000  # claims buffered before they are handed to the journal
+# A Claim from a plain tuple, without NamedTuple's keyword-taking constructor: one is made
+# for every message of a journalled run.
+_claim = functools.partial(tuple.__new__, Claim)
 
 
 def _interval(patience: float) -> float:

@@ -7,7 +7,8 @@ How it stays off the critical path:
   costs the event loop about a microsecond an input to encode and one ``INSERT`` to store.
   The log is folded into a table of one row per input, by set-based SQL inside SQLite
   (``json_each``), only when the run is read: when it is resumed, or its entries or counts
-  are asked for. That happens in slices, so the event loop never waits long.
+  are asked for. That happens a slice at a time (a log row holds 1,000 inputs at most), so
+  the event loop never waits long.
 - **Group commit.** ``dispatch`` (the one write that must be durable before a request
   leaves) joins the transaction that the next turn of the event loop commits, together with
   every other dispatch, claim and outcome queued by then; claims and outcomes alone are
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from smsgate.journal import Claim, EntryState, JournalEntry, JournalError
-from smsgate.model import StatusReport
+from smsgate.model import Receipt, StatusReport
 from smsgate.outcomes import Outcome, OutcomeStatus
 
 __all__ = ["SqliteJournal", "SqliteRun"]
@@ -59,11 +60,10 @@ CREATE TABLE log (
     kind INTEGER NOT NULL,
     body TEXT NOT NULL
 );
-CREATE INDEX log_by_run ON log (run, id);
 CREATE TABLE inputs (
     run INTEGER NOT NULL,
     position INTEGER NOT NULL,
-    digest TEXT NOT NULL,
+    digest INTEGER NOT NULL,
     session INTEGER NOT NULL,
     state INTEGER NOT NULL,
     recipient TEXT,
@@ -107,16 +107,21 @@ _FOLD = {
         "UPDATE inputs SET state = 1, key = NULL WHERE run = ?1"
         " AND position IN (SELECT value FROM json_each(?3))"
     ),
-    # [[position, state, message_id, batch_id, status, error, reason, key], ...]
+    # [[state, batch_id, status, error, reason, [position or [position, message_id], ...]],
+    # ...]: outcomes grouped by all they share but their positions and message ids
     _RECORD: (
-        "INSERT INTO inputs (run, position, digest, session, state, message_id, batch_id,"
-        " status, error, reason, key)"
-        f" SELECT ?1, {_at(0)}, '', ?2, {_at(1)}, {_at(2)}, {_at(3)}, {_at(4)}, {_at(5)},"
-        f" {_at(6)}, {_at(7)} FROM json_each(?3) WHERE true"
+        "WITH outcome AS MATERIALIZED (SELECT"
+        f" {_at(0)} AS state, {_at(1)} AS batch_id, {_at(2)} AS status, {_at(3)} AS error,"
+        f" {_at(4)} AS reason, {_at(5)} AS positions FROM json_each(?3))"
+        " INSERT INTO inputs (run, position, digest, session, state, message_id, batch_id,"
+        " status, error, reason)"
+        " SELECT ?1, CASE p.type WHEN 'array' THEN json_extract(p.value, '$[0]') ELSE p.value"
+        " END, 0, ?2, state, CASE p.type WHEN 'array' THEN json_extract(p.value, '$[1]') END,"
+        " batch_id, status, error, reason"
+        " FROM outcome, json_each(outcome.positions) AS p WHERE true"
         " ON CONFLICT (run, position) DO UPDATE SET state = excluded.state,"
         " message_id = excluded.message_id, batch_id = excluded.batch_id,"
-        " status = excluded.status, error = excluded.error, reason = excluded.reason,"
-        " key = coalesce(excluded.key, inputs.key)"
+        " status = excluded.status, error = excluded.error, reason = excluded.reason"
     ),
 }
 _COLUMNS = (
@@ -129,8 +134,11 @@ _STATE = {
     OutcomeStatus.UNCERTAIN: EntryState.UNCERTAIN,
     OutcomeStatus.UNSENT: EntryState.CLAIMED,
 }
+_ACCEPTED = int(EntryState.ACCEPTED)
+_ALONE = 100  # a dispatch of this many commits at once; smaller ones wait to share a commit
+_BLOCK = 1000  # inputs in one log row at most, so that folding one is quick
 _PAGE = 1000
-_SLICE = 0.01  # seconds of folding before the event loop gets a turn
+_SLICE = 0.004  # seconds of folding before the transaction is committed and the loop runs
 
 
 class SqliteJournal:
@@ -268,33 +276,60 @@ class SqliteRun:
     # -- writing ---------------------------------------------------------------------------
 
     def claim(self, claims: Sequence[Claim]) -> None:
-        if claims:
-            body = json.dumps([list(claim) for claim in claims], separators=(",", ":"))
-            self._queue(_CLAIM, body)
+        for start in range(0, len(claims), _BLOCK):  # a Claim is a tuple: a JSON array
+            block = claims[start : start + _BLOCK]
+            self._queue(_CLAIM, json.dumps(block, separators=(",", ":")))
 
     async def dispatch(self, positions: Sequence[int], *, keyed: bool) -> None:
-        body = json.dumps(list(positions), separators=(",", ":"))
-        self._queue(_DISPATCH_KEYED if keyed else _DISPATCH_UNKEYED, body)
+        kind = _DISPATCH_KEYED if keyed else _DISPATCH_UNKEYED
+        for start in range(0, len(positions), _BLOCK):
+            block = list(positions[start : start + _BLOCK])
+            self._queue(kind, json.dumps(block, separators=(",", ":")))
+        if len(positions) >= _ALONE and self._next is None:
+            # A batch: commit now rather than wait a turn of the loop for others to join.
+            self._commit()
+            if self._broken is not None:
+                raise self._broken
+            return
         await self._commit_soon()
 
     def record(self, outcomes: Sequence[Outcome]) -> None:
-        rows: list[list[Any]] = []
+        # The key an input's request carried is known from its claim and dispatch already.
+        groups: dict[tuple[Any, ...], list[Any]] = {}
+        said: dict[int, tuple[str, str]] = {}  # one text per error, however many share it
+        last: Receipt | None = None
+        positions: list[Any] = []
         for outcome in outcomes:
             receipt, error = outcome.receipt, outcome.error
-            rows.append(
-                [
-                    outcome.index,
-                    _STATE[outcome.status],
-                    receipt.message_id if receipt else None,
-                    receipt.batch_id if receipt else None,
-                    receipt.status.value if receipt else None,
-                    None if error is None else str(error),
-                    None if error is None else _reason(error),
-                    outcome.key,
-                ]
-            )
-        if rows:
-            self._queue(_RECORD, json.dumps(rows, separators=(",", ":")))
+            if receipt is not None:
+                if receipt.message_id is None:
+                    # A batch's receipts share all but their recipient: the common case.
+                    if last is None or not (
+                        receipt.batch_id == last.batch_id and receipt.status is last.status
+                    ):
+                        last = receipt
+                        group: tuple[Any, ...] = (_ACCEPTED, receipt.batch_id, receipt.status.value)
+                        positions = groups.setdefault(group, [])
+                    positions.append(outcome.index)
+                    continue
+                where: Any = (outcome.index, receipt.message_id)
+                group = (_ACCEPTED, receipt.batch_id, receipt.status.value)
+            elif error is not None:
+                where = outcome.index
+                text = said.get(id(error))
+                if text is None:
+                    text = said[id(error)] = (str(error), _reason(error))
+                group = (_STATE[outcome.status], None, None, *text)
+            else:
+                where = outcome.index
+                group = (_STATE[outcome.status], None, None)
+            groups.setdefault(group, []).append(where)
+            last = None
+        for group, positions in groups.items():
+            padded = [*group, *(None,) * (5 - len(group))]
+            for start in range(0, len(positions), _BLOCK):
+                body = [[*padded, positions[start : start + _BLOCK]]]
+                self._queue(_RECORD, json.dumps(body, separators=(",", ":")))
 
     async def flush(self) -> None:
         if self._pending or self._next is not None:
@@ -385,6 +420,7 @@ class SqliteRun:
             if len(rows) < _PAGE:
                 return
             after = rows[-1][0]
+            await asyncio.sleep(0)  # a page at a time: the event loop runs in between
 
     async def counts(self) -> dict[EntryState, int]:
         await self.fold()
