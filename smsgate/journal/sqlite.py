@@ -10,9 +10,9 @@ How it stays off the critical path:
   are asked for. That happens a slice at a time (a log row holds 1,000 inputs at most), so
   the event loop never waits long.
 - **Group commit.** ``dispatch`` (the one write that must be durable before a request
-  leaves) joins the transaction that the next turn of the event loop commits, together with
-  every other dispatch, claim and outcome queued by then; claims and outcomes alone are
-  committed within ``interval`` seconds.
+  leaves) commits whatever is queued with it: claims and outcomes ride along, and are
+  otherwise committed within ``interval`` seconds. A dispatch of a single message waits one
+  turn of the event loop first, so that the single sends in flight at once share a commit.
 - **On the event loop's own thread.** SQLite's work per transaction is a handful of
   statements, so a thread would save little, and a writer thread that binds parameters
   competes with a busy event loop for the GIL (each hand-over can wait out the interpreter's
@@ -135,7 +135,7 @@ _STATE = {
     OutcomeStatus.UNSENT: EntryState.CLAIMED,
 }
 _ACCEPTED = int(EntryState.ACCEPTED)
-_ALONE = 100  # a dispatch of this many commits at once; smaller ones wait to share a commit
+_ALONE = 2  # a dispatch of a batch commits at once; one of a single message waits a turn
 _BLOCK = 1000  # inputs in one log row at most, so that folding one is quick
 _PAGE = 1000
 _SLICE = 0.004  # seconds of folding before the transaction is committed and the loop runs
@@ -286,7 +286,7 @@ class SqliteRun:
             block = list(positions[start : start + _BLOCK])
             self._queue(kind, json.dumps(block, separators=(",", ":")))
         if len(positions) >= _ALONE and self._next is None:
-            # A batch: commit now rather than wait a turn of the loop for others to join.
+            # A batch commits now: waiting a turn of the loop for others would only delay it.
             self._commit()
             if self._broken is not None:
                 raise self._broken
