@@ -38,6 +38,12 @@ async def states(run: JournalRun) -> dict[int, EntryState]:
     return {entry.position: entry.state async for entry in run.entries()}
 
 
+def die(journal: SqliteJournal) -> None:
+    """As if the process died: the file is let go, and nothing buffered is written."""
+    journal.store().close()
+    journal._store = None
+
+
 @pytest.fixture
 def path(tmp_path):
     return tmp_path / "run.journal"
@@ -99,7 +105,7 @@ async def test_a_dispatch_is_durable_when_it_returns_and_claims_and_outcomes_soo
     await run.dispatch([0], keyed=True)
     run.record([accepted(0)])
     run.claim(claims(3))
-    journal.connection().close()  # the process dies: nothing more is written
+    die(journal)
 
     async with SqliteJournal(path) as again:
         resumed = await again.open("r", provider="fake")
@@ -113,7 +119,7 @@ async def test_a_dispatch_is_durable_when_it_returns_and_claims_and_outcomes_soo
         resumed.claim(claims(5))
         resumed.record([accepted(1)])
         await asyncio.sleep(0.3)  # within its interval, without a dispatch
-        again.connection().close()
+        die(again)
 
     async with SqliteJournal(path) as third:
         last = await third.open("r", provider="fake")
@@ -256,3 +262,24 @@ def test_bad_settings_are_refused():
         SqliteJournal("x", synchronous="OFF")  # type: ignore[arg-type]
     with pytest.raises(JournalError, match="interval"):
         SqliteJournal("x", interval=0)
+
+
+async def test_the_write_ahead_log_is_checkpointed_off_the_event_loop(path):
+    async with SqliteJournal(path) as journal:
+        run = await journal.open("big", provider="fake")
+        block = claims(*range(1000))
+        for start in range(0, 200_000, 1000):
+            run.claim([claim._replace(position=start + i) for i, claim in enumerate(block)])
+            await run.dispatch(list(range(start, start + 1000)), keyed=True)
+        await asyncio.sleep(0.5)  # the checkpointer's turn
+        copied = path.stat().st_size
+    # The event loop's connection never checkpoints: what reached the file itself while the
+    # journal was open, the checkpointer copied.
+    assert copied > 10_000_000
+
+
+async def test_a_second_journal_on_one_file_in_one_process_is_refused_too(path):
+    async with SqliteJournal(path) as journal:
+        await journal.open("r", provider="fake")
+        with pytest.raises(JournalError, match="is in use by another process"):
+            await SqliteJournal(path).open("r", provider="fake")

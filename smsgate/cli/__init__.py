@@ -1,5 +1,6 @@
 """The ``smsgate`` command: send, schedule, track and cancel from a shell, bulk-send a CSV
-file, run the local sandbox, and ``smsgate demo``.
+file with a journal that resumes it after any stop (``smsgate bulk``, ``smsgate track``), run
+the local sandbox, and ``smsgate demo``.
 
 Its dependencies (click, rich) come with the ``cli`` extra: ``pip install "smsgate[cli]"``.
 

@@ -22,16 +22,20 @@ How it stays off the critical path:
 The file is in WAL mode with ``synchronous=NORMAL`` by default: a commit survives the process
 being killed (SIGKILL, the OOM killer, a crash), which is what a record of sends must survive;
 the last transactions before a power cut may be lost (``synchronous="FULL"`` keeps those too,
-at the cost of an fsync a transaction). One process at a time uses a file: another gets a
+at the cost of an fsync a transaction). The write-ahead log is checkpointed (copied into the
+file, with its fsyncs) by a thread of its own with a connection of its own, never on the event
+loop. One process at a time uses a file (a lock on ``<path>-lock`` beside it): another gets a
 `JournalError` saying it is in use.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -136,6 +140,7 @@ _STATE = {
 }
 _ACCEPTED = int(EntryState.ACCEPTED)
 _ALONE = 2  # a dispatch of a batch commits at once; one of a single message waits a turn
+_CHECKPOINT_BYTES = 2 << 20  # written to the write-ahead log before it is checkpointed
 _BLOCK = 1000  # inputs in one log row at most, so that folding one is quick
 _PAGE = 1000
 _SLICE = 0.004  # seconds of folding before the transaction is committed and the loop runs
@@ -175,7 +180,7 @@ class SqliteJournal:
         self.path = Path(path)
         self.synchronous = synchronous
         self.interval = interval
-        self._connection: sqlite3.Connection | None = None
+        self._store: _Store | None = None
         self._runs: list[SqliteRun] = []
 
     def __repr__(self) -> str:
@@ -194,9 +199,13 @@ class SqliteJournal:
         Raises:
             JournalError: the file cannot be used.
         """
-        if self._connection is None:
-            self._connection = _connect(self.path, self.synchronous)
-        return self._connection
+        return self.store().connection
+
+    def store(self) -> _Store:
+        """The open file (opened on first use)."""
+        if self._store is None:
+            self._store = _Store(self.path, self.synchronous)
+        return self._store
 
     async def open(self, run: str, *, provider: str) -> SqliteRun:
         """Begin a session of ``run`` (see `smsgate.journal.Journal.open`)."""
@@ -243,9 +252,9 @@ class SqliteJournal:
         for run in self._runs:
             await run.flush()
         self._runs.clear()
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            connection.close()
+        store, self._store = self._store, None
+        if store is not None:
+            await asyncio.to_thread(store.close)  # its last checkpoint is no pause of ours
 
 
 class SqliteRun:
@@ -363,11 +372,12 @@ class SqliteRun:
             if self._broken is not None:
                 raise self._broken
             if pending:
-                connection = self._journal.connection()
-                with _writing(self._journal.path, connection):
-                    connection.executemany(
+                store = self._journal.store()
+                with _writing(self._journal.path, store.connection):
+                    store.connection.executemany(
                         "INSERT INTO log (run, session, kind, body) VALUES (?, ?, ?, ?)", pending
                     )
+                store.wrote(sum(len(row[3]) for row in pending))
         except JournalError as exc:
             self._broken = exc
             if future is not None and not future.done():
@@ -401,6 +411,7 @@ class SqliteRun:
                     connection.execute(_FOLD[kind], (self._id, session, body))
                     connection.execute("DELETE FROM log WHERE id = ?", (log_id,))
                     done += 1
+            self._journal.store().wrote(done * _BLOCK * 100)  # about what a slice rewrites
             if done == 0 or row is None:
                 return
             await asyncio.sleep(0)
@@ -475,17 +486,111 @@ def _journal_error(path: Path, exc: sqlite3.Error) -> JournalError:
     return JournalError(f"journal {str(path)!r}: cannot use it: {exc}")
 
 
-def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
-    """Open ``path``, lock it for this process, and check (or make) its tables."""
+class _Store:
+    """An open journal file: its connection, this process's lock on it, and a thread that
+    checkpoints its write-ahead log, so that the fsyncs a checkpoint makes never hold up the
+    event loop."""
+
+    def __init__(self, path: Path, synchronous: str) -> None:
+        self.path = path
+        self._lock = _lock(path)
+        try:
+            # Where there is no file lock to take (no fcntl), SQLite's own exclusive mode
+            # keeps other processes out, and checkpoints run on the event loop.
+            exclusive = self._lock is None
+            self.connection = _connect(path, synchronous, exclusive=exclusive)
+        except BaseException:
+            self._unlock()
+            raise
+        self._written = 0
+        self._wake = threading.Event()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        if not exclusive:
+            self._thread = threading.Thread(
+                target=self._checkpoint, name="smsgate-journal-checkpoint", daemon=True
+            )
+            self._thread.start()
+
+    def wrote(self, size: int) -> None:
+        """Count what a commit wrote; past `_CHECKPOINT_BYTES`, wake the checkpointer."""
+        self._written += size
+        if self._written >= _CHECKPOINT_BYTES and self._thread is not None:
+            self._written = 0
+            self._wake.set()
+
+    def _checkpoint(self) -> None:
+        connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._closing:
+                    return
+                with contextlib.suppress(sqlite3.Error):  # the next one will catch up
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            connection.close()
+
+    def close(self) -> None:
+        """Stop the checkpointer, close the connection (which checkpoints what is left) and
+        let go of the file."""
+        if self._thread is not None:
+            self._closing = True
+            self._wake.set()
+            self._thread.join()
+        try:
+            self.connection.close()
+        finally:
+            self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the lock
+            self._lock = None
+
+
+def _lock(path: Path) -> int | None:
+    """Lock ``path`` for this process (a ``-lock`` file beside it); ``None`` where the
+    platform has no ``fcntl``.
+
+    Raises:
+        JournalError: another process holds it, or it cannot be made.
+    """
     try:
-        connection = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        return None
+    try:
+        descriptor = os.open(f"{path}-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise JournalError(f"journal {str(path)!r}: cannot open it: {exc.strerror}") from None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        raise JournalError(
+            f"journal {str(path)!r} is in use by another process; let it finish first"
+        ) from None
+    return descriptor
+
+
+def _connect(path: Path, synchronous: str, *, exclusive: bool) -> sqlite3.Connection:
+    """Open ``path`` and check (or make) its tables."""
+    try:
+        connection = sqlite3.connect(
+            path, timeout=0.1, isolation_level=None, check_same_thread=False
+        )
     except sqlite3.Error as exc:
         raise JournalError(f"journal {str(path)!r}: cannot open it: {exc}") from None
     try:
-        # One process at a time: the lock taken by the first write is kept until closing.
-        connection.execute("PRAGMA locking_mode = EXCLUSIVE")
+        if exclusive:  # the lock taken by the first write is kept until closing
+            connection.execute("PRAGMA locking_mode = EXCLUSIVE")
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute(f"PRAGMA synchronous = {synchronous}")
+        if not exclusive:
+            connection.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
+            connection.execute(f"PRAGMA journal_size_limit = {_CHECKPOINT_BYTES * 4}")
         connection.execute("BEGIN IMMEDIATE")
         [(application,)] = connection.execute("PRAGMA application_id").fetchall()
         [(version,)] = connection.execute("PRAGMA user_version").fetchall()
