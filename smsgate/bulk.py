@@ -69,6 +69,7 @@ from smsgate.journal import (
     JournalError,
     JournalMismatch,
     JournalRun,
+    delivery_status,
     digest_of,
 )
 from smsgate.model import Message, Receipt, check_send_time
@@ -78,9 +79,9 @@ from smsgate.outcomes import (
     OutcomeStatus,
     as_gateway_error,
     can_find,
+    reason_of,
     status_after,
 )
-from smsgate.status import DeliveryStatus
 
 __all__ = [
     "BatchingGateway",
@@ -166,7 +167,8 @@ class Summary:
             (index, reference and key stay), so that a million-message run stays small.
         unsent_inputs: every unsent outcome, with its message: the run stopped before their
             requests left, so they are safe to send again. At most ``concurrency *
-            chunk_size`` of them.
+            chunk_size`` of them (in a resumed run, plus those its journal had read and not
+            sent).
         unseen: outcomes the run could not hand to you because it was stopped (by you, or
             by an error) before you took them: accepted ones with their receipts, uncertain
             ones in flight at the stop, and every unsent one.
@@ -197,7 +199,7 @@ class Summary:
             self.accepted += 1
         elif status is OutcomeStatus.FAILED:
             self.failed += 1
-            self.reasons[_reason(outcome.error)] += 1
+            self.reasons[reason_of(outcome.error)] += 1
             if len(self.failures) < self.keep:
                 self.failures.append(outcome)
         elif status is OutcomeStatus.UNCERTAIN:
@@ -208,11 +210,6 @@ class Summary:
         else:
             self.unsent += 1
             self.unsent_inputs.append(outcome)
-
-
-def _reason(error: SmsGateError | None) -> str:
-    reason = getattr(error, "reason", None)
-    return str(reason) if reason is not None else type(error).__name__
 
 
 @attrs.define(eq=False)
@@ -516,7 +513,8 @@ class BulkSend:
             broken = [t.exception() for t in done if not t.cancelled() and t.exception()]
             if broken and self._failure is None:
                 self._failure = broken[0]
-            if not broken and lookups:
+            fatal = isinstance(self._failure, ConfigurationError | JournalError)
+            if not broken and not fatal and lookups:
                 await self._to_look_up.join()
         finally:
             self._ended = True
@@ -675,7 +673,7 @@ class BulkSend:
                 provider=self._gateway.name,
                 message_id=entry.message_id,
                 to=entry.to or "",
-                status=_status(entry.status),
+                status=delivery_status(entry.status),
                 batch_id=entry.batch_id,
                 reference=reference,
                 metadata=message.metadata if message is not None else {},
@@ -751,9 +749,10 @@ class BulkSend:
 
     def _listener(self, work: _Work, items: list[tuple[int, Message]]) -> DispatchHook:
         async def heard(left: bool, keyed: bool) -> None:
-            if not left:  # refused: none of them was taken
+            if not left:  # refused: none of them was taken, and the journal says so
                 for index, _ in items:
                     work.left.pop(index, None)
+                self._record([_outcome(index, OutcomeStatus.UNSENT, m) for index, m in items])
                 return
             if self._log is not None:
                 self._flush_claims()
@@ -870,6 +869,7 @@ class BulkSend:
 
     def _record(self, outcomes: Sequence[Outcome]) -> None:
         if self._log is not None and outcomes:
+            self._flush_claims()  # an input's claim goes in the journal before its outcome
             self._log.record(outcomes)
 
     async def _look_up(self) -> None:
@@ -939,13 +939,6 @@ def _detached(error: SmsGateError) -> SmsGateError:
     return error
 
 
-def _status(word: str | None) -> DeliveryStatus:
-    try:
-        return DeliveryStatus(word) if word else DeliveryStatus.QUEUED
-    except ValueError:
-        return DeliveryStatus.UNKNOWN
-
-
 def _reference(item: Any) -> str | None:
     value = item.get("reference") if isinstance(item, Mapping) else None
     return value if isinstance(value, str) else None
@@ -1008,10 +1001,11 @@ def send_many(
         chunk_size: messages per batch request (at most the provider's limit, the default).
         on_progress: called with a `Progress` after each request; keep it cheap.
         keep: failed outcomes (and uncertain ones with their message) the summary keeps.
-        resolve_uncertain: hold uncertain outcomes back and, once every request has ended,
-            look them up at the provider by their idempotency key (`smsgate.resolve`):
-            found ones come out ``ACCEPTED``, the others ``UNCERTAIN`` with an
-            `smsgate.Unresolved` error. Nothing is ever sent again.
+        resolve_uncertain: look uncertain outcomes up at the provider by their idempotency
+            key as the run goes (`smsgate.resolve`), before handing them over: found ones
+            come out ``ACCEPTED``, the others ``UNCERTAIN`` with an `smsgate.Unresolved`
+            error. Nothing is ever sent again. They hold their room meanwhile, so the run
+            stays within its memory bound.
         resolve_patience: seconds to keep looking for a message the provider has not logged.
         journal: a `smsgate.journal.Journal` (e.g. ``SqliteJournal("run.journal")``) that
             records every input, so that the run can be resumed after any crash.

@@ -146,7 +146,24 @@ def _frozen_str_mapping(field: str, value: Mapping[str, str] | None) -> Mapping[
             raise ValidationError(
                 field, f"values must be strings; {key!r} is a {type(item).__name__}"
             )
+        _check_unicode(field, key)
+        _check_unicode(field, item)
     return MappingProxyType(dict(value))
+
+
+def _check_unicode(field: str, value: str) -> None:
+    """Refuse a lone surrogate (U+D800 to U+DFFF): no phone can show one, no provider can
+    take one, and it cannot be written as UTF-8 anywhere a message is recorded."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            where, code = exc.start + 1, ord(value[exc.start])
+            raise ValidationError(
+                field,
+                f"holds a lone surrogate at character {where} (U+{code:04X}), which is not "
+                "text: was it decoded with errors='surrogateescape'?",
+            ) from None
 
 
 def _frozen_options(
@@ -172,6 +189,7 @@ def _optional_text(field: str, value: str | None) -> str | None:
         raise ValidationError(field, f"must be a string, not {type(value).__name__}")
     if not value.strip():
         raise ValidationError(field, "is empty; leave it out instead")
+    _check_unicode(field, value)
     return value
 
 
@@ -267,6 +285,7 @@ class Message:
             raise ValidationError("text", f"must be a string, not {type(text).__name__}")
         if not text.strip():
             raise ValidationError("text", "is empty or only whitespace; there is nothing to send")
+        _check_unicode("text", text)
         if validity is not None and (not isinstance(validity, timedelta) or validity <= _ZERO):
             raise ValidationError("validity", f"must be a positive timedelta, not {validity!r}")
         self.__attrs_init__(

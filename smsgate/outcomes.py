@@ -106,6 +106,12 @@ def status_after(error: BaseException, *, left: bool = True) -> OutcomeStatus:
     return OutcomeStatus.UNCERTAIN if left and may_have_sent(error) else OutcomeStatus.FAILED
 
 
+def reason_of(error: BaseException | None) -> str:
+    """Why a send failed, in a word: the error's `FailureReason`, else its class's name."""
+    reason = getattr(error, "reason", None)
+    return str(reason) if reason is not None else type(error).__name__
+
+
 def as_gateway_error(error: BaseException, provider: str) -> SmsGateError:
     """``error`` if it is smsgate's, else a `GatewayError` that says what it was: an adapter's
     own bug, after which whether its request left is unknown."""

@@ -2,14 +2,23 @@
 what the provider (the sandbox, on 127.0.0.1) stored, and nobody is texted twice."""
 
 import asyncio
+import time
 from collections import Counter
 
 import pytest
 
 import smsgate
-from smsgate import Message, OutcomeStatus, ValidationError, send_all, send_many
+import smsgate.journal.sqlite
+from smsgate import (
+    InvalidRequest,
+    Message,
+    OutcomeStatus,
+    ValidationError,
+    send_all,
+    send_many,
+)
 from smsgate.gateway import announce_dispatch, on_dispatch
-from smsgate.journal import EntryState, JournalError, JournalMismatch
+from smsgate.journal import Claim, EntryState, JournalError, JournalMismatch, digest_of
 from smsgate.journal.sqlite import SqliteJournal
 from smsgate.sandbox import Sandbox
 from smsgate.testing import FakeGateway
@@ -224,3 +233,53 @@ async def test_stop_lets_requests_in_flight_finish_and_leaves_the_rest_unsent():
     assert summary.uncertain == 0  # nothing was cut off
     assert summary.accepted == len(gateway.outbox) == len(seen) - summary.unsent
     assert summary.total == summary.accepted + summary.unsent < 100  # no more was read
+
+
+async def test_an_input_that_fails_before_a_stop_leaves_a_run_that_resumes(tmp_path):
+    gateway = FakeGateway()
+    rows = [{"to": "not a number", "text": "x"}, *source("fake", 30)]
+    async with SqliteJournal(tmp_path / "j") as journal:
+        run = send_many(gateway, rows, journal=journal, run="r", concurrency=1)
+        await stop_after(run, 1)  # the failed input's outcome, before any claim was flushed
+
+        resumed = await send_all(gateway, rows, journal=journal, run="r")
+
+    assert (resumed.failed, resumed.accepted) == (1, 30)
+    assert Counter(m.to for m in gateway.outbox) == Counter(m.to for m in source("fake", 30))
+
+
+async def test_a_slow_machine_still_folds_the_whole_log_before_a_run_resumes(tmp_path, monkeypatch):
+    path = tmp_path / "j"
+    message = Message("+447700900001", "Hi")
+    async with SqliteJournal(path) as journal:
+        run = await journal.open("r", provider="fake")
+        run.claim([Claim(0, digest_of(message), message.to, None, message.key)])
+        await run.dispatch([0], keyed=True)  # and the process dies before the answer
+
+    class LateClock:
+        """Every look at the clock finds the slice already over."""
+
+        now = time.monotonic()
+
+        def monotonic(self) -> float:
+            self.now += 0.005
+            return self.now
+
+    monkeypatch.setattr(smsgate.journal.sqlite, "time", LateClock())
+    gateway = FakeGateway()
+    async with SqliteJournal(path) as journal:
+        run = send_many(gateway, [message], journal=journal, run="r", resolve_patience=0)
+        outcomes = [o async for o in run]
+    assert [o.status for o in outcomes] == [U]  # its request had left: never sent again
+    assert gateway.outbox == []
+
+
+async def test_a_request_refused_is_claimed_again_in_the_journal(tmp_path):
+    gateway = FakeGateway()
+    gateway.fail(InvalidRequest(provider="fake", http_status=400), times=None)
+    async with SqliteJournal(tmp_path / "j") as journal:
+        summary = await send_all(gateway, source("fake", 3), journal=journal, run="r")
+        run = await journal.open("r", provider="fake")
+        states = [entry.state async for entry in run.entries()]
+    assert summary.failed == 3
+    assert states == [EntryState.FAILED] * 3

@@ -27,6 +27,8 @@ from smsgate.errors import (
     UnsupportedFeature,
     ValidationError,
 )
+from smsgate.journal import JournalError
+from smsgate.journal import sqlite as sqlite_journal
 from smsgate.journal.sqlite import SqliteJournal
 from tests.conftest import ThreadedSandbox
 
@@ -669,6 +671,7 @@ def test_bulk_refuses_a_file_changed_since_its_journalled_run(capsys, use, sandb
     assert code == USAGE
     assert "input 4 is not what the journal recorded" in err
     assert "nothing was sent" in err
+    assert "nothing to send" not in err
     assert len(sandbox.messages("smsworks")) == before
 
 
@@ -828,3 +831,62 @@ def test_ctrl_c_during_send_waits_for_the_answer_or_says_it_may_have_gone(sandbo
     else:
         assert process.returncode == UNCERTAIN
         assert "it may have been sent; look it up before sending it again" in err
+
+
+def test_bulk_reports_what_it_did_when_its_journal_breaks(
+    capsys, use, sandbox, tmp_path, monkeypatch
+):
+    use("smsworks")
+    path = rows_file(tmp_path, 20_700, 50)
+    begin, transactions = sqlite_journal._writing.__enter__, [0]
+
+    def fails_from_the_fourth(self):  # open, fold, the dispatch; then the outcomes fail
+        transactions[0] += 1
+        if transactions[0] >= 4:
+            raise JournalError("disk full (simulated)")
+        return begin(self)
+
+    monkeypatch.setattr(sqlite_journal._writing, "__enter__", fails_from_the_fourth)
+
+    code, out, err = run(capsys, "bulk", str(path), "--concurrency", "1")
+
+    assert code == FAILED
+    assert "accepted" in out  # the table of what it did
+    assert "smsgate: error: disk full (simulated)" in err
+
+
+def test_an_interrupted_run_without_a_journal_gives_no_command_to_resume(sandbox, tmp_path):
+    rows = "".join(f"{to},Sale {i % 3}\n" for i, to in enumerate(numbers(21_000, 3000)))
+    path = write_csv(tmp_path, "to,text\n" + rows)
+
+    code, out, _ = bulk_in_a_process(
+        sandbox,
+        "smsscheduler",
+        path,
+        "--no-journal",
+        "--concurrency",
+        "2",
+        signals=[signal.SIGINT],
+    )
+
+    assert code == 130
+    assert json.loads(out)["resume"] is None
+
+
+def test_track_follows_two_messages_to_one_number_in_one_batch(capsys, use, sandbox, tmp_path):
+    use("smsworks")
+    path = tmp_path / "twice.csv"
+    path.write_text("to,text\n+447700921100,Hi\n+447700921100,Hi\n", encoding="utf-8")
+    run_json(capsys, "bulk", str(path))
+
+    counts = run_json(capsys, "track", "--journal", str(path) + ".journal", "--interval", "0.05")
+
+    assert counts["statuses"] == {"delivered": 2}
+
+
+def test_bulk_refuses_to_write_its_results_over_its_input(capsys, tmp_path):
+    path = rows_file(tmp_path, 21_200, 2)
+    code, _, err = run(capsys, "-p", "fake", "bulk", str(path), "--out", str(path))
+    assert code == USAGE
+    assert "out: must not be the input file or the journal" in err
+    assert path.read_text().startswith("to,text,reference")

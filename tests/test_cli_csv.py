@@ -51,6 +51,8 @@ def outbox(monkeypatch):
         # A quote closed in the middle of a cell.
         ('to,text\n+447700900001,"Hi" there\n', 2, "is not valid CSV"),
         (b"to,text\n+447700900001,Caf\xe9\n", 2, "is not UTF-8"),
+        # With an optional column the count comes out right, and the cut shows here.
+        ('to,text,reference\n+447700900123, "Hello, Bob"\n', 2, "has a quote after a space"),
         (b"to,text\n+447700900001,H\x00i\n", 2, "holds a NUL byte"),
         (
             'to,text\n+447700900001,"' + "line\n" * (RECORD_LINES + 1) + '"\n',
@@ -117,3 +119,9 @@ def test_a_good_file_is_sent_whole(tmp_path, outbox):
     assert main(["-p", "fake", "bulk", str(path), "--no-journal"]) == OK
 
     assert [(m.to, m.text) for m in outbox] == [("+447700900001", "a, b"), ("+447700900002", "c")]
+
+
+def test_a_header_that_names_a_column_twice_is_refused(tmp_path):
+    path = write(tmp_path, "to,text,to\n+447700900001,hello,+447700900999\n")
+    with pytest.raises(ValidationError, match="names the column to more than once"):
+        check_csv(path)

@@ -336,3 +336,20 @@ def test_message_id_of_a_receipt_or_an_id(ref, message_id):
 def test_message_id_of_refuses_anything_else(ref):
     with pytest.raises(ValidationError, match="ref: must be a Receipt or a message id string"):
         message_id_of(ref)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"text": "Hi \udcff"}, "text"),
+        ({"reference": "r\ud800"}, "reference"),
+        ({"sender": "Acme\udfff"}, "sender"),
+        ({"metadata": {"k": "v\udc80"}}, "metadata"),
+    ],
+)
+def test_a_lone_surrogate_is_refused_in_any_text_field(fields, field):
+    options = {"text": "Hi", **fields}
+    text = options.pop("text")
+    with pytest.raises(ValidationError, match="lone surrogate") as caught:
+        Message("+447700900123", text, **options)
+    assert caught.value.field == field

@@ -36,7 +36,7 @@ from smsgate.cli._commands import (
 from smsgate.cli._csv import CsvFile, check_csv, read_rows
 from smsgate.errors import SmsGateError, UnsupportedFeature, ValidationError
 from smsgate.gateway import SmsGateway
-from smsgate.journal import EntryState, Journal, JournalError
+from smsgate.journal import EntryState, Journal, JournalError, JournalMismatch, delivery_status
 from smsgate.journal.sqlite import SqliteJournal
 from smsgate.model import Receipt
 from smsgate.outcomes import Outcome, OutcomeStatus, can_find
@@ -131,7 +131,12 @@ def stopping_on_signals(
     def close_now() -> None:
         task = loop.create_task(run.aclose())
         closing.add(task)
-        task.add_done_callback(closing.discard)
+        task.add_done_callback(closed)
+
+    def closed(task: asyncio.Task[None]) -> None:
+        closing.discard(task)
+        if not task.cancelled():
+            task.exception()  # the run reports its own failure
 
     def on_signal() -> None:
         state.signals += 1
@@ -406,16 +411,23 @@ def bulk(
     if grace < 0:
         raise ValidationError("grace", "must be 0 or more seconds")
     checked = check_csv(file)
+    if out_path is not None and out_path.resolve() in {
+        file.resolve(),
+        (journal_path or default_journal(file)).resolve(),
+    }:
+        raise ValidationError("out", "must not be the input file or the journal")
     journal = None if no_journal else (journal_path or default_journal(file))
     name = run_name or file.name
     result = asyncio.run(
         _bulk(settings, checked, concurrency, patience, journal, name, out_path, grace)
     )
     summary, failure = result.summary, result.failure
-    if isinstance(failure, JournalError) and summary.total == summary.earlier:
+    if isinstance(failure, JournalMismatch) or (
+        isinstance(failure, JournalError) and summary.total == summary.earlier
+    ):
         raise failure  # nothing was sent: one line is the whole story
-    stopped = result.interrupted or (summary.unsent and journal is not None)
-    report(settings, result, resume=command_line() if stopped else None)
+    stopped = result.interrupted or summary.unsent
+    report(settings, result, resume=command_line() if stopped and journal else None)
     if failure is not None:
         settings.err.print(
             f"smsgate: error: {failure}", markup=False, highlight=False, soft_wrap=True
@@ -464,7 +476,8 @@ async def _bulk(
         finally:
             if journal is not None:
                 await journal.aclose()
-    if journal is not None and result.summary.earlier == result.summary.total and result.session:
+    summary = result.summary
+    if journal is not None and result.failure is None and 0 < summary.total == summary.earlier:
         settings.err.print(
             f"nothing to send: every row of {str(checked.path)!r} is done in journal "
             f"{str(journal_path)!r} (run {run_name!r}); to send the file again, pass "
@@ -534,9 +547,12 @@ async def _track(
                         provider=gateway.name,
                         message_id=entry.message_id,
                         to=entry.to or "",
-                        status=_status(entry.delivery or entry.status),
+                        status=delivery_status(entry.delivery or entry.status),
                         batch_id=entry.batch_id,
                         reference=entry.reference,
+                        # Distinct for each input, so that two messages of one batch to one
+                        # number are followed as two.
+                        key=entry.key or f"position-{entry.position}",
                     )
                     positions[receipt] = entry.position
             if not positions:
@@ -564,10 +580,3 @@ async def _record(log: Any, latest: Mapping[Any, Any], positions: Mapping[Receip
     await log.record_delivery(
         [(positions[ref], report) for ref, report in latest.items() if ref in positions]
     )
-
-
-def _status(word: str | None) -> DeliveryStatus:
-    try:
-        return DeliveryStatus(word) if word else DeliveryStatus.QUEUED
-    except ValueError:
-        return DeliveryStatus.UNKNOWN

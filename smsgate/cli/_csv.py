@@ -6,7 +6,9 @@ reads it again, lazily, to send):
 
 - text that is not UTF-8, or holds a NUL byte;
 - a line longer than `LINE_LIMIT` bytes (refused without reading it whole);
-- a row with more or fewer cells than the header (an unquoted comma cuts a text short);
+- a row with more or fewer cells than the header (an unquoted comma cuts a text short), or a
+  cell that starts with a space and a quote (`` "Hello, Bob"``: a quote quotes only first);
+- a header that names a column twice;
 - a quote that is not closed, or closed in the middle of a cell (strict CSV);
 - a row that runs over more than `RECORD_LINES` lines (a quote closed much later swallows
   the rows in between into one text).
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import array
 import csv
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -104,6 +107,11 @@ def _records(file: BinaryIO, path: Path) -> Iterator[tuple[int, list[str]]]:
 
 def _header(path: Path, cells: list[str] | None) -> tuple[str, ...]:
     columns = tuple(c.strip() for c in cells or ())
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        raise ValidationError(
+            "FILE", f"{str(path)!r} names the column {', '.join(twice)} more than once"
+        )
     missing = [c for c in ("to", "text") if c not in columns]
     unknown = [c for c in columns if c not in CSV_COLUMNS]
     if missing or unknown:
@@ -116,6 +124,30 @@ def _header(path: Path, cells: list[str] | None) -> tuple[str, ...]:
             "FILE", f"{str(path)!r} {problem}; columns are {', '.join(CSV_COLUMNS)}"
         )
     return columns
+
+
+_QUOTE_AFTER_SPACE = re.compile(r'\s+"')
+
+
+def _check_row(path: Path, line: int, cells: list[str], columns: tuple[str, ...]) -> None:
+    if len(cells) != len(columns):
+        raise _problem(
+            path,
+            line,
+            f"has {len(cells)} cells where the header has {len(columns)}: quote a text that "
+            'holds a comma ("Your code is 1,234")',
+        )
+    for cell in cells:
+        # `, "Hello, Bob"` is read as two cells, ` "Hello` and ` Bob"`: the quote only quotes
+        # when it comes first. Where optional columns make the count come out right, this
+        # is how the cut shows.
+        if _QUOTE_AFTER_SPACE.match(cell):
+            raise _problem(
+                path,
+                line,
+                "has a quote after a space at the start of a cell: write the quote straight "
+                'after the comma (,"Hello, Bob")',
+            )
 
 
 def check_csv(path: Path) -> CsvFile:
@@ -132,13 +164,7 @@ def check_csv(path: Path) -> CsvFile:
             columns = _header(path, first[1] if first else None)
             rows = 0
             for line, cells in records:
-                if len(cells) != len(columns):
-                    raise _problem(
-                        path,
-                        line,
-                        f"has {len(cells)} cells where the header has {len(columns)}: quote a "
-                        'text that holds a comma ("Your code is 1,234")',
-                    )
+                _check_row(path, line, cells, columns)
                 rows += 1
     except OSError as exc:
         raise ValidationError("FILE", f"cannot read {str(path)!r}: {exc.strerror}") from None
@@ -157,7 +183,6 @@ def read_rows(checked: CsvFile, lines: array.array[int]) -> Iterator[dict[str, s
         next(records, None)  # the header
         columns = checked.columns
         for line, cells in records:
-            if len(cells) != len(columns):
-                raise _problem(checked.path, line, "changed since it was checked")
+            _check_row(checked.path, line, cells, columns)
             lines.append(line)
             yield {key: value for key, value in zip(columns, cells, strict=True) if value.strip()}

@@ -40,6 +40,7 @@ import attrs
 from smsgate.errors import SmsGateError
 from smsgate.model import Message, StatusReport
 from smsgate.outcomes import Outcome
+from smsgate.status import DeliveryStatus
 
 __all__ = [
     "Claim",
@@ -49,6 +50,7 @@ __all__ = [
     "JournalError",
     "JournalMismatch",
     "JournalRun",
+    "delivery_status",
     "digest_of",
 ]
 
@@ -245,6 +247,15 @@ def digest_of(item: Message | Mapping[str, Any]) -> int:
         validity = None if item.validity is None else item.validity.total_seconds()
         options = sorted((k, sorted(v.items())) for k, v in item.provider_options.items())
         extras = (item.sender, item.reference, item.tag, sorted(item.metadata.items()), validity)
-        text = repr((*extras, options))
+        text = "\x1f" + repr((*extras, options))
         digest = zlib.crc32(text.encode("utf-8", "surrogatepass"), digest)
     return digest
+
+
+def delivery_status(word: str | None) -> DeliveryStatus:
+    """A status a journal recorded (``JournalEntry.status`` or ``.delivery``) as a
+    `DeliveryStatus`: ``QUEUED`` when none was, ``UNKNOWN`` for a word it does not know."""
+    try:
+        return DeliveryStatus(word) if word else DeliveryStatus.QUEUED
+    except ValueError:
+        return DeliveryStatus.UNKNOWN

@@ -37,13 +37,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from smsgate.journal import Claim, EntryState, JournalEntry, JournalError
 from smsgate.model import Receipt, StatusReport
-from smsgate.outcomes import Outcome, OutcomeStatus
+from smsgate.outcomes import Outcome, OutcomeStatus, reason_of
 
 __all__ = ["SqliteJournal", "SqliteRun"]
 
@@ -64,6 +64,7 @@ CREATE TABLE log (
     kind INTEGER NOT NULL,
     body TEXT NOT NULL
 );
+CREATE INDEX log_by_run ON log (run, id);
 CREATE TABLE inputs (
     run INTEGER NOT NULL,
     position INTEGER NOT NULL,
@@ -248,13 +249,18 @@ class SqliteJournal:
         return [name for (name,) in rows]
 
     async def aclose(self) -> None:
-        """Commit what is queued, and close the file."""
-        for run in self._runs:
-            await run.flush()
-        self._runs.clear()
-        store, self._store = self._store, None
-        if store is not None:
-            await asyncio.to_thread(store.close)  # its last checkpoint is no pause of ours
+        """Commit what is queued, and close the file. (A run that could not be written has
+        said so already, to whoever wrote to it: closing does not say it again.)"""
+        runs, self._runs = self._runs, []
+        try:
+            for run in runs:
+                with contextlib.suppress(JournalError):
+                    await run.flush()
+                run.closed = True
+        finally:
+            store, self._store = self._store, None
+            if store is not None:
+                await asyncio.to_thread(store.close)  # its last checkpoint is no pause of ours
 
 
 class SqliteRun:
@@ -270,6 +276,7 @@ class SqliteRun:
         self._next: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._broken: JournalError | None = None
+        self.closed = False  # its journal was closed: nothing more is written
 
     def __repr__(self) -> str:
         return f"SqliteRun({self._name!r}, session={self._session})"
@@ -327,7 +334,7 @@ class SqliteRun:
                 where = outcome.index
                 text = said.get(id(error))
                 if text is None:
-                    text = said[id(error)] = (str(error), _reason(error))
+                    text = said[id(error)] = (str(error), reason_of(error))
                 group = (_STATE[outcome.status], None, None, *text)
             else:
                 where = outcome.index
@@ -347,8 +354,8 @@ class SqliteRun:
             raise self._broken
 
     def _queue(self, kind: int, body: str) -> None:
-        if self._broken is not None:
-            raise self._broken
+        if self._broken is not None or self.closed:
+            return  # the next dispatch or flush says why
         self._pending.append((self._id, self._session, kind, body))
         if self._timer is None and self._next is None:
             loop = asyncio.get_running_loop()
@@ -369,6 +376,8 @@ class SqliteRun:
             self._timer = None
         pending, self._pending = self._pending, []
         try:
+            if self.closed:
+                raise JournalError(f"journal {str(self._journal.path)!r} was closed")
             if self._broken is not None:
                 raise self._broken
             if pending:
@@ -389,17 +398,20 @@ class SqliteRun:
     # -- reading ---------------------------------------------------------------------------
 
     async def fold(self) -> None:
-        """Fold the run's log into one row per input, a slice at a time."""
+        """Fold the run's log into one row per input, a slice at a time (at least one log row
+        a slice, however slow the machine)."""
         await self.flush()
-        connection = self._journal.connection()
-        [(last,)] = connection.execute(
-            "SELECT coalesce(max(id), 0) FROM log WHERE run = ?", (self._id,)
-        ).fetchall()
+        store = self._journal.store()
+        connection = store.connection
+        with _reading(self._journal.path):
+            [(last,)] = connection.execute(
+                "SELECT coalesce(max(id), 0) FROM log WHERE run = ?", (self._id,)
+            ).fetchall()
         while True:
             started = time.monotonic()
             with _writing(self._journal.path, connection):
                 done = 0
-                while time.monotonic() - started < _SLICE:
+                while done == 0 or time.monotonic() - started < _SLICE:
                     row = connection.execute(
                         "SELECT id, session, kind, body FROM log WHERE run = ? AND id <= ?"
                         " ORDER BY id LIMIT 1",
@@ -411,8 +423,8 @@ class SqliteRun:
                     connection.execute(_FOLD[kind], (self._id, session, body))
                     connection.execute("DELETE FROM log WHERE id = ?", (log_id,))
                     done += 1
-            self._journal.store().wrote(done * _BLOCK * 100)  # about what a slice rewrites
-            if done == 0 or row is None:
+            store.wrote(done * _BLOCK * 100)  # about what a slice rewrites
+            if row is None:
                 return
             await asyncio.sleep(0)
 
@@ -421,11 +433,12 @@ class SqliteRun:
         connection = self._journal.connection()
         after, last = -1, (2**63 - 1) if upto is None else upto
         while True:
-            rows = connection.execute(
-                f"SELECT {_COLUMNS} FROM inputs WHERE run = ? AND position > ? AND position <= ?"
-                " ORDER BY position LIMIT ?",
-                (self._id, after, last, _PAGE),
-            ).fetchall()
+            with _reading(self._journal.path):
+                rows = connection.execute(
+                    f"SELECT {_COLUMNS} FROM inputs WHERE run = ? AND position > ?"
+                    " AND position <= ? ORDER BY position LIMIT ?",
+                    (self._id, after, last, _PAGE),
+                ).fetchall()
             for row in rows:
                 yield JournalEntry(row[0], EntryState(row[1]), *row[2:])
             if len(rows) < _PAGE:
@@ -435,11 +448,14 @@ class SqliteRun:
 
     async def counts(self) -> dict[EntryState, int]:
         await self.fold()
-        rows = (
-            self._journal.connection()
-            .execute("SELECT state, count(*) FROM inputs WHERE run = ? GROUP BY state", (self._id,))
-            .fetchall()
-        )
+        with _reading(self._journal.path):
+            rows = (
+                self._journal.connection()
+                .execute(
+                    "SELECT state, count(*) FROM inputs WHERE run = ? GROUP BY state", (self._id,)
+                )
+                .fetchall()
+            )
         counts = dict.fromkeys(EntryState, 0)
         counts.update({EntryState(state): n for state, n in rows})
         return counts
@@ -452,6 +468,15 @@ class SqliteRun:
                 "UPDATE inputs SET delivery = ? WHERE run = ? AND position = ?",
                 [(report.status.value, self._id, position) for position, report in reports],
             )
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """SQLite's errors while reading, as `JournalError`."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise _journal_error(path, exc) from None
 
 
 class _writing:
@@ -621,8 +646,3 @@ def _connect(path: Path, synchronous: str, *, exclusive: bool) -> sqlite3.Connec
             f"journal {str(path)!r} is not an smsgate journal, or is damaged: {exc}"
         ) from None
     return connection
-
-
-def _reason(error: BaseException) -> str:
-    reason = getattr(error, "reason", None)
-    return str(reason) if reason is not None else type(error).__name__
