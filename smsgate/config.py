@@ -87,7 +87,7 @@ def provider_factory(name: str) -> ProviderFactory:
                 f"provider {name!r} is installed ({point.value}) but failed to load: {exc!r}"
             ) from exc
         return loaded
-    raise ConfigurationError(f"unknown provider {name!r}; available providers: {_names()}")
+    raise ConfigurationError(f"provider: unknown; available providers: {_names()}")
 
 
 def _names() -> str:

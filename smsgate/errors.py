@@ -85,11 +85,14 @@ class ValidationError(SmsGateError, ValueError):
     Attributes:
         field: the name of the offending field (``"to"``, ``"text"``, ``"at"`` ...).
         problem: what is wrong with it, in words.
+        rule: the rule it broke, without repeating the value given: what a
+            `ConfigurationError` made from it says, since a setting may hold a secret.
     """
 
-    def __init__(self, field: str, problem: str) -> None:
+    def __init__(self, field: str, problem: str, *, rule: str | None = None) -> None:
         self.field = field
         self.problem = problem
+        self.rule = problem if rule is None else rule
         super().__init__(f"{field}: {problem}")
 
 

@@ -161,7 +161,7 @@ class BaseGateway:
         try:
             self.default_region = None if default_region is None else check_region(default_region)
         except ValidationError as exc:
-            raise ConfigurationError(f"default_region: {exc.problem}") from None
+            raise ConfigurationError(f"default_region: {exc.rule}") from None
         self._closed = False
 
     def message(self, to: str, text: str, **fields: Unpack[MessageFields]) -> Message:

@@ -63,7 +63,9 @@ def check_region(region: str, *, field: str = "region") -> str:
     """
     if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
         raise ValidationError(
-            field, f"{region!r} is not a two-letter ISO 3166 region code such as 'GB' or 'FR'"
+            field,
+            f"{region!r} is not a two-letter ISO 3166 region code such as 'GB' or 'FR'",
+            rule="must be a two-letter ISO 3166 region code such as 'GB' or 'FR'",
         )
     return region.upper()
 

@@ -147,10 +147,11 @@ class RoutingGateway(BaseGateway):
         try:
             self.routes = {check_region(r, field="routes"): n for r, n in (routes or {}).items()}
         except ValidationError as exc:
-            raise ConfigurationError(f"routes: {exc.problem}") from None
-        unknown = sorted(set(self.routes.values()) - set(names))
-        if unknown:
-            raise ConfigurationError(f"routes: no provider named {', '.join(unknown)}")
+            raise ConfigurationError(f"routes: regions {exc.rule}") from None
+        if not set(self.routes.values()) <= set(names):
+            raise ConfigurationError(
+                f"routes: each region must name one of the providers ({', '.join(names)})"
+            )
         if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
             raise ConfigurationError("failures: must be a whole number of at least 1")
         self.strategy = strategy

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import socket
 import struct
 import threading
+import traceback
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, Self
 
@@ -113,12 +115,51 @@ def reset(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
+def reachable(root: object, depth: int = 8) -> Iterator[str]:
+    """The text of everything reachable from ``root``: reprs and strs, attributes (also
+    in slots), items of containers, and for an exception its args, chained cause and
+    context, and its formatted traceback."""
+    seen: set[int] = set()
+
+    def walk(item: object, left: int) -> Iterator[str]:
+        if id(item) in seen or left < 0:
+            return
+        seen.add(id(item))
+        try:
+            yield repr(item)
+            yield str(item)
+        except Exception:  # a broken repr hides nothing
+            pass
+        if isinstance(item, str | bytes | int | float | bool | type(None)):
+            return
+        if isinstance(item, BaseException):
+            yield "".join(traceback.format_exception(item))
+            for linked in (item.__cause__, item.__context__, *item.args):
+                yield from walk(linked, left - 1)
+        if isinstance(item, dict) or hasattr(item, "items"):
+            with contextlib.suppress(Exception):
+                for key, value in list(item.items()):  # type: ignore[attr-defined]
+                    yield from walk(key, left - 1)
+                    yield from walk(value, left - 1)
+        if isinstance(item, list | tuple | set | frozenset):
+            for value in item:
+                yield from walk(value, left - 1)
+        for name in getattr(type(item), "__slots__", ()):
+            with contextlib.suppress(Exception):
+                yield from walk(getattr(item, name), left - 1)
+        with contextlib.suppress(TypeError):
+            for value in vars(item).values():
+                yield from walk(value, left - 1)
+
+    yield from walk(root, depth)
+
+
 def leaks(fragment: str, error: BaseException, gateway: object, log: str) -> list[str]:
-    """Where ``fragment`` of a secret shows: the error's text, repr and body, the gateway's
-    repr and attributes, or the log."""
+    """Where ``fragment`` of a secret shows: anything reachable from the error (its text,
+    repr, args, attributes, body, chained cause and context, traceback), the gateway's repr
+    and attributes, or the log."""
     places = {
-        "str(error)": str(error),
-        "repr(error)": repr(error),
+        "the error": "\n".join(reachable(error)),
         "error.body": json.dumps(getattr(error, "body", None)),
         "repr(gateway)": repr(gateway),
         "vars(gateway)": repr(vars(gateway)),

@@ -242,11 +242,14 @@ def test_the_router_is_built_from_the_environment():
         ({"providers": [FakeGateway()], "strategy": "random"}, "strategy: must be one of"),
         (
             {"providers": [FakeGateway()], "routes": {"FR": "nobody"}},
-            "routes: no provider named nobody",
+            "routes: each region must name one of the providers",
         ),
-        ({"providers": [FakeGateway()], "routes": {"France": "fake"}}, "routes: 'France' is not"),
+        (
+            {"providers": [FakeGateway()], "routes": {"France": "fake"}},
+            "routes: regions must be a two-letter",
+        ),
         ({"providers": [FakeGateway()], "failures": 0}, "failures: must be a whole number"),
-        ({"providers": [{"provider": "nope"}]}, "unknown provider 'nope'"),
+        ({"providers": [{"provider": "nope"}]}, "provider: unknown; available providers"),
     ],
 )
 def test_bad_routing_configuration_is_refused(options, problem):

@@ -442,7 +442,7 @@ def test_a_provider_that_posts_nothing_has_no_receiver(inbox):
 
 
 def test_an_unknown_provider_has_no_receiver(inbox):
-    with pytest.raises(ConfigurationError, match="unknown provider 'nope'"):
+    with pytest.raises(ConfigurationError, match="provider: unknown"):
         WebhookReceiver("nope", secret=SECRET, on_report=inbox.on_report)
 
 

@@ -14,6 +14,7 @@ import json
 import logging
 import platform
 import time
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -36,6 +37,7 @@ from smsgate.errors import (
 )
 from smsgate.gateway import BaseGateway, announce_dispatch, announce_refused
 from smsgate.model import Message
+from smsgate.redaction import REDACTED, Redactor
 from smsgate.retry import RetryPolicy
 
 __all__ = [
@@ -54,10 +56,32 @@ USER_AGENT = (
     f"smsgate/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
 )
 
-_REDACTED = "********"
-# Shorter values are no secret, and blanking them would mangle every answer that contains
-# them (a key of "k" would blank every k).
-_MIN_SECRET = 6
+
+def _checked_base_url(base_url: object) -> str:
+    """``base_url`` if it is an http(s) URL with a host and no credentials in it.
+
+    Raises:
+        ConfigurationError: it is not; the message never repeats it (it may hold a password).
+    """
+    if not isinstance(base_url, str) or not base_url.strip():
+        raise ConfigurationError(
+            "base_url: must be a URL such as https://api.example.com/v1; it is empty or not "
+            "text (an unset variable?)"
+        )
+    url = base_url.strip()
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (an impossible port raises here)
+    except ValueError:
+        raise ConfigurationError("base_url: is not a valid URL") from None
+    if parts.username is not None or parts.password is not None:
+        raise ConfigurationError(
+            "base_url: must not hold a user name or password (user:pass@); give credentials "
+            "as the provider's options"
+        )
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigurationError("base_url: must start with https:// or http:// and name a host")
+    return url
 
 
 class Secret:
@@ -77,7 +101,7 @@ class Secret:
         return self._value
 
     def __repr__(self) -> str:
-        return f"Secret({_REDACTED!r})"
+        return f"Secret({REDACTED!r})"
 
     __str__ = __repr__
 
@@ -228,9 +252,7 @@ class HttpGateway(BaseGateway):
         messages_per_second: float | None = None,
     ) -> None:
         super().__init__(default_region=default_region)
-        url = base_url or self.default_base_url
-        if not url.startswith(("https://", "http://")):
-            raise ConfigurationError("base_url: must start with https:// or http://")
+        url = _checked_base_url(self.default_base_url if base_url is None else base_url)
         if not _is_seconds(timeout):
             raise ConfigurationError("timeout: must be a positive number of seconds")
         if connect_timeout is None:
@@ -240,6 +262,7 @@ class HttpGateway(BaseGateway):
         if connect_timeout >= timeout:
             raise ConfigurationError("connect_timeout: must be shorter than timeout")
         self.base_url = url.rstrip("/")
+        self._redactor: tuple[int, Redactor] | None = None
         # A connect timeout shorter than the total one means that any timeout before the
         # connection exists is aiohttp's ConnectionTimeoutError: nothing was sent.
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
@@ -262,6 +285,11 @@ class HttpGateway(BaseGateway):
     def secrets(self) -> Iterable[str]:
         """Every credential value this gateway holds, to blank out of bodies and errors
         (values under six characters are left alone: they are no secret)."""
+        return ()
+
+    def secret_pairs(self) -> Iterable[tuple[str, str]]:
+        """``(user, secret)`` pairs a server might echo as a Basic header (base64 of
+        ``user:secret``)."""
         return ()
 
     def error_from_response(self, response: HttpResponse) -> ProviderError:
@@ -406,9 +434,14 @@ class HttpGateway(BaseGateway):
                 body = await answer.read()
                 status, answer_headers = answer.status, answer.headers
         except (aiohttp.ClientError, TimeoutError) as exc:
-            error = self._transport_error(exc, method, url)
-            logger.debug("%s %s failed: %s", method, url, error)
-            raise error from exc
+            failure: TransportError | None = self._transport_error(exc, method, url)
+        else:
+            failure = None
+        if failure is not None:
+            # Raised out here, with no cause: aiohttp's exceptions carry the request's
+            # headers (its Authorization) in their attributes and their repr.
+            logger.debug("%s %s failed: %s", method, url, failure)
+            raise failure
         if started:
             took = (time.perf_counter() - started) * 1000
             logger.debug("%s %s -> %d in %.1f ms", method, url, status, took)
@@ -454,7 +487,9 @@ class HttpGateway(BaseGateway):
         """The error for a success answer that cannot be read: the provider said yes, but
         not to what, so the request may have taken effect (``maybe_sent``)."""
         return TransportError(
-            f"answered {method} {path} with {problem}", provider=self.name, maybe_sent=True
+            f"answered {method} {path} with {self._redact_text(problem)}",
+            provider=self.name,
+            maybe_sent=True,
         )
 
     def _transport_error(self, exc: BaseException, method: str, url: str) -> TransportError:
@@ -479,17 +514,20 @@ class HttpGateway(BaseGateway):
             f"{method} {url}: {what} ({cause})", provider=self.name, maybe_sent=maybe_sent
         )
 
+    @property
+    def redactor(self) -> Redactor:
+        """Blanks every credential this gateway holds, in every form a server may echo."""
+        secrets, pairs = tuple(self.secrets()), tuple(self.secret_pairs())
+        held = hash((secrets, pairs))  # which credentials it was made for, not them
+        if self._redactor is None or self._redactor[0] != held:
+            self._redactor = (held, Redactor(secrets, pairs))
+        return self._redactor[1]
+
     def _redact(self, body: bytes) -> bytes:
-        for secret in self.secrets():
-            if len(secret) >= _MIN_SECRET:
-                body = body.replace(secret.encode(), _REDACTED.encode())
-        return body
+        return self.redactor.bytes(body)
 
     def _redact_text(self, text: str) -> str:
-        for secret in self.secrets():
-            if len(secret) >= _MIN_SECRET:
-                text = text.replace(secret, _REDACTED)
-        return text
+        return self.redactor.text(text)
 
     async def aclose(self) -> None:
         """Close the session if this gateway made it; a borrowed one is left open."""

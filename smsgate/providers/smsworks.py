@@ -338,10 +338,9 @@ def check_sender(sender: str) -> str:
         ValidationError: not 3-11 letters and digits, nor up to 15 digits.
     """
     if not _SENDER.fullmatch(sender):
+        rule = "3 to 11 letters and digits (no spaces or symbols), or a number of up to 15 digits"
         raise ValidationError(
-            "sender",
-            f"{sender!r} cannot be a The SMS Works sender: use 3 to 11 letters and digits "
-            "(no spaces or symbols), or a number of up to 15 digits",
+            "sender", f"{sender!r} cannot be a The SMS Works sender: use {rule}", rule=f"use {rule}"
         )
     return sender
 
@@ -730,7 +729,7 @@ class SmsWorksGateway(HttpGateway):
             try:
                 check_sender(sender)
             except ValidationError as exc:
-                raise ConfigurationError(f"sender: {exc.problem}") from None
+                raise ConfigurationError(f"sender: {exc.rule}") from None
         self.sender = sender
 
     # -- credentials ------------------------------------------------------------------------

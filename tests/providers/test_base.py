@@ -216,11 +216,13 @@ async def test_a_redirect_is_not_followed_and_is_an_error(web_server):
     assert [request["path"] for request in seen] == ["/message/send"]
 
 
-async def test_a_transport_error_keeps_its_cause(closed_port_url):
+async def test_a_transport_error_tells_its_cause_without_chaining_aiohttps(closed_port_url):
     async with EchoGateway(token=TOKEN, base_url=closed_port_url) as gateway:
         with pytest.raises(TransportError) as caught:
             await gateway.request_json("GET", "/x")
-    assert isinstance(caught.value.__cause__, aiohttp.ClientConnectorError)
+    # aiohttp's exceptions carry the request's headers: its words are kept, not the object.
+    assert (caught.value.__cause__, caught.value.__context__) == (None, None)
+    assert "could not connect (Cannot connect to host 127.0.0.1" in str(caught.value)
 
 
 async def test_a_429_carries_retry_after(web_server):
@@ -459,7 +461,7 @@ async def test_requests_can_be_mocked_with_aioresponses_for_adapter_tests(mock_h
         ({"timeout": -1.5}, "timeout: must be a positive number of seconds"),
         ({"timeout": True}, "timeout: must be a positive number of seconds"),
         ({"connect_timeout": "10"}, "connect_timeout: must be a positive number of seconds"),
-        ({"default_region": "UK"}, "default_region: 'UK' is not a two-letter ISO 3166"),
+        ({"default_region": "UK"}, "default_region: must be a two-letter ISO 3166"),
         ({"timeout": 5, "connect_timeout": 5}, "connect_timeout: must be shorter than timeout"),
     ],
 )

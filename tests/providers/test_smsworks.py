@@ -1066,7 +1066,7 @@ async def test_a_refused_token_says_to_check_the_token(gateway, mock_http):
         ({"token": "t", "key": "k"}, "give either token, or customer_id, key and secret, not both"),
         (
             {"token": "t", "sender": "Acme Ltd"},
-            "sender: 'Acme Ltd' cannot be a The SMS Works sender",
+            "sender: use 3 to 11 letters and digits",
         ),
     ],
 )

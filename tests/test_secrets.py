@@ -1,0 +1,216 @@
+"""Secrets never leak, in any form a server may echo them and through any path: the error's
+text and attributes, its chained cause and context, the gateway's repr, the log."""
+
+import base64
+import json
+import logging
+import urllib.parse
+
+import pytest
+from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import smsgate
+from smsgate import AuthenticationError, ConfigurationError, Message, SmsGateError
+from smsgate.providers.smsscheduler import SmsSchedulerGateway
+from smsgate.providers.smsworks import SmsWorksGateway
+from smsgate.redaction import MIN_SECRET, REDACTED, Redactor
+from tests.conftest import RawServer, leaks, read_request
+
+JWT = "JWT eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzM2NyM3QifQ.s3cr3tSignatureXYZ_0123456789"
+BARE = JWT.removeprefix("JWT ")
+SCHEDULER_TOKEN = "12|Ab/Cd+Ef/SECRET0099"
+SMSWORKS_SECRET = "secr/et+s3cr3t"
+
+
+def echoes(secret: str) -> dict[str, str]:
+    """Every form in which a server may echo ``secret`` (or its meaningful part)."""
+    part = secret.rsplit("|", 1)[-1].removeprefix("JWT ")
+    return {
+        "raw": secret,
+        "part": part,
+        "json": json.dumps(part)[1:-1],
+        "json with escaped slashes": json.dumps(part)[1:-1].replace("/", "\\/"),
+        "json \\u escapes": "".join(f"\\u{ord(c):04x}" for c in part),
+        "url-encoded": urllib.parse.quote(part, safe=""),
+        "url-encoded, +": urllib.parse.quote_plus(part),
+        "base64": base64.b64encode(part.encode()).decode(),
+    }
+
+
+# --- the redaction rule ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("secret", [JWT, SCHEDULER_TOKEN, SMSWORKS_SECRET])
+def test_every_echo_form_is_blanked(secret):
+    redactor = Redactor([secret])
+    for form, echo in echoes(secret).items():
+        for carrier in (f"token {echo} was refused", f'{{"t":"{echo}"}}', echo):
+            assert redactor.text(carrier).count(REDACTED) >= 1, form
+            assert echo not in redactor.text(carrier), form
+            assert echo.encode() not in redactor.bytes(carrier.encode()), form
+
+
+def test_a_basic_header_of_key_and_secret_is_blanked():
+    basic = base64.b64encode(b"key-123:" + SMSWORKS_SECRET.encode()).decode()
+    redactor = Redactor(["key-123", SMSWORKS_SECRET], pairs=[("key-123", SMSWORKS_SECRET)])
+    assert redactor.text(f"Authorization: Basic {basic}") == f"Authorization: Basic {REDACTED}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    secret=st.text(
+        alphabet=st.characters(min_codepoint=33, max_codepoint=0x2FFF, exclude_categories=["Cs"]),
+        min_size=MIN_SECRET,
+        max_size=40,
+    ),
+    before=st.text(max_size=20),
+    after=st.text(max_size=20),
+    form=st.sampled_from(
+        [
+            "raw",
+            "json",
+            "json with escaped slashes",
+            "json \\u escapes",
+            "url-encoded",
+            "url-encoded, +",
+            "base64",
+        ]
+    ),
+)
+def test_any_secret_in_any_form_anywhere_is_blanked(secret, before, after, form):
+    echo = echoes(secret)[form] if "|" not in secret and not secret.startswith("JWT ") else secret
+    text = before + echo + after
+    assert echo not in Redactor([secret]).text(text)
+
+
+def test_short_values_are_left_alone():
+    assert Redactor(["k", "abc"]).text("k abc") == "k abc"
+
+
+# --- through the gateways ----------------------------------------------------------------
+
+
+def echoing(body_for):
+    """An application that answers 401 with a body echoing the request's credentials."""
+
+    async def answer(request):
+        text = body_for(request.headers.get("Authorization", ""), await request.read())
+        return web.Response(status=401, text=text, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    return app
+
+
+@pytest.mark.parametrize("form", list(echoes(JWT)))
+async def test_the_sms_works_token_echoed_in_any_form_never_leaks(web_server, caplog, form):
+    echo = echoes(JWT)[form]
+    # The echo goes in the body as a server writes it, not escaped again.
+    server = await web_server(echoing(lambda auth, body: f'{{"message": "bad {echo}"}}'))
+    caplog.set_level(logging.DEBUG, logger="smsgate")
+    gateway = SmsWorksGateway(token=JWT, sender="Acme", base_url=str(server.make_url("/v1")))
+    with pytest.raises(AuthenticationError) as caught:
+        await gateway.send(Message("+447700900123", "Hi"))
+    await gateway.aclose()
+    for fragment in ("s3cr3tSignatureXYZ", BARE[:20]):
+        assert leaks(fragment, caught.value, gateway, caplog.text) == []
+
+
+async def test_a_fetched_token_echoed_without_its_scheme_never_leaks(web_server, caplog):
+    issued = "JWT eyJhbGciOiJIUzI1NiJ9.eyJpc3N1ZWQiOnRydWV9.issuedS3cr3tSignature"
+
+    async def token(request):
+        return web.json_response({"token": issued})
+
+    async def refuse(request):
+        bare = request.headers["Authorization"].removeprefix("JWT ")
+        return web.json_response({"message": f"token {bare} revoked"}, status=401)
+
+    app = web.Application()
+    app.router.add_post("/v1/auth/token", token)
+    app.router.add_post("/v1/message/send", refuse)
+    server = await web_server(app)
+    caplog.set_level(logging.DEBUG, logger="smsgate")
+    gateway = SmsWorksGateway(
+        customer_id="c-1",
+        key="key-123",
+        secret=SMSWORKS_SECRET,
+        sender="Acme",
+        base_url=str(server.make_url("/v1")),
+    )
+    with pytest.raises(AuthenticationError) as caught:
+        await gateway.send(Message("+447700900123", "Hi"))
+    await gateway.aclose()
+    assert leaks("issuedS3cr3t", caught.value, gateway, caplog.text) == []
+
+
+@pytest.mark.parametrize("form", list(echoes(SCHEDULER_TOKEN)))
+async def test_an_sms_scheduler_token_echoed_in_any_form_never_leaks(web_server, caplog, form):
+    echo = echoes(SCHEDULER_TOKEN)[form]
+    server = await web_server(echoing(lambda auth, body: f'{{"message": "{echo}"}}'))
+    caplog.set_level(logging.DEBUG, logger="smsgate")
+    gateway = SmsSchedulerGateway(
+        token=SCHEDULER_TOKEN, sender_id=1, base_url=str(server.make_url("/api/v1"))
+    )
+    with pytest.raises(SmsGateError) as caught:
+        await gateway.send(Message("+447700900123", "Hi"))
+    await gateway.aclose()
+    assert leaks("SECRET0099", caught.value, gateway, caplog.text) == []
+    assert leaks("Ab/Cd", caught.value, gateway, caplog.text) == []
+
+
+async def test_a_malformed_answer_chains_no_cause_that_holds_the_header(caplog):
+    async def malformed(reader, writer):
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 abc nonsense\r\nContent-Length: 2\r\n\r\n{}")
+        await writer.drain()
+
+    caplog.set_level(logging.DEBUG, logger="smsgate")
+    async with RawServer(malformed) as server:
+        gateway = SmsWorksGateway(token=JWT, sender="Acme", base_url=server.url + "/v1")
+        with pytest.raises(SmsGateError) as caught:
+            await gateway.send(Message("+447700900123", "Hi"))
+        await gateway.aclose()
+    error = caught.value
+    assert error.__cause__ is None
+    assert error.__context__ is None
+    assert leaks("s3cr3tSignature", error, gateway, caplog.text) == []
+
+
+# --- configuration that would repeat a secret -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["https://user:p4ssw0rd-SECRET@api.example.test/v1", "http://p4ssw0rd-SECRET@127.0.0.1/x"],
+)
+def test_a_base_url_with_credentials_is_refused_without_repeating_them(base_url):
+    with pytest.raises(ConfigurationError, match="must not hold a user name or password") as c:
+        smsgate.connect("smsworks", token=JWT, base_url=base_url)
+    assert "p4ssw0rd" not in str(c.value)
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ({"provider": "smsworks", "token": JWT, "sender": JWT}, "sender: use 3 to 11"),
+        ({"provider": "fake", "default_region": JWT}, "default_region: must be a two-letter"),
+        ({"provider": JWT}, "provider: unknown"),
+        (
+            {"provider": "routing", "providers": [{"provider": "fake"}], "routes": {JWT: "fake"}},
+            "routes: regions must be",
+        ),
+        (
+            {"provider": "routing", "providers": [{"provider": "fake"}], "routes": {"FR": JWT}},
+            "routes: each region must name one of the providers",
+        ),
+    ],
+)
+def test_configuration_errors_never_repeat_the_values_given(config, problem):
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.from_config(config)
+    assert problem in str(caught.value)
+    assert "s3cr3t" not in str(caught.value)
+    assert "eyJ" not in str(caught.value)
