@@ -23,7 +23,16 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Union, Unpack, get_args, get_origin, get_type_hints, is_typeddict
+from typing import (
+    Any,
+    Literal,
+    Union,
+    Unpack,
+    get_args,
+    get_origin,
+    get_type_hints,
+    is_typeddict,
+)
 
 import attrs
 
@@ -203,7 +212,9 @@ def connect(provider: str, /, **options: Any) -> SmsGateway:
             f"for provider {provider!r}; valid options: {_describe_options(parameters)}"
         )
     coerced = {
-        name: _coerce(name, value, parameters[name].annotation) if name in parameters else value
+        name: _checked(name, _coerce(name, value, parameters[name].annotation), parameters[name])
+        if name in parameters
+        else value
         for name, value in options.items()
     }
     gateway = factory(**coerced)
@@ -212,6 +223,64 @@ def connect(provider: str, /, **options: Any) -> SmsGateway:
             f"provider {provider!r} made a {type(gateway).__name__}, which is not an SmsGateway"
         )
     return gateway
+
+
+def _members(annotation: Any) -> tuple[Any, ...]:
+    if get_origin(annotation) in (Union, types.UnionType):
+        return get_args(annotation)
+    return (annotation,)
+
+
+def _checked(name: str, value: Any, parameter: inspect.Parameter) -> Any:
+    """``value`` if it has the type ``parameter`` declares; an integer for a text option is
+    read as its digits (a TOML file writes ids and numeric senders so).
+
+    Raises:
+        ConfigurationError: it has another type; the message names the types, not the value.
+    """
+    annotation = parameter.annotation
+    if annotation in (inspect.Parameter.empty, Any) or isinstance(annotation, str):
+        return value  # nothing is known of its type
+    members = _members(annotation)
+    if value is None and (type(None) in members or parameter.default is None):
+        return value
+    if isinstance(value, int | float) and (int in members or float in members):
+        return value  # the provider says which numbers it takes
+    if isinstance(value, int) and not isinstance(value, bool) and str in members:
+        return str(value)
+    for member in members:
+        origin = get_origin(member) or member
+        if origin is Literal and value in get_args(member):
+            return value
+        if origin in (Mapping, dict) and isinstance(value, Mapping):
+            return value
+        if (
+            origin in (Sequence, list)
+            and isinstance(value, Sequence)
+            and not isinstance(value, str)
+        ):
+            return value
+        if isinstance(origin, type) and isinstance(value, origin) and member is not int:
+            return value
+        if not isinstance(origin, type) and origin is not Literal:
+            return value  # a type this check does not read (a callable, a protocol ...)
+    wanted = " or ".join(_type_name(m) for m in members if m is not type(None))
+    raise ConfigurationError(f"option {name!r} must be {wanted}; the value given is {_kind(value)}")
+
+
+def _kind(value: Any) -> str:
+    """What sort of value it is, without the value itself (it may be a secret)."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, Sequence):
+        return "a list"
+    return f"a {type(value).__name__}"
 
 
 def _coerce(name: str, value: Any, annotation: Any) -> Any:

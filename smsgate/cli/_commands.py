@@ -359,7 +359,13 @@ def providers(context: click.Context) -> int:
 
 
 @cli.command()
-@click.option("--port", default=8025, show_default=True, help="Port on 127.0.0.1 (0: any).")
+@click.option(
+    "--port",
+    default=8025,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port on 127.0.0.1 (0: any).",
+)
 @click.option("--seed", type=int, default=None, help="Seed the outcomes.")
 @click.option("--failure-rate", default=0.1, show_default=True, help="Share of messages failing.")
 @click.option("--send-delay", default=0.5, show_default=True, help="Seconds queued.")

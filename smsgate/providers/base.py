@@ -266,6 +266,8 @@ class HttpGateway(BaseGateway):
         # A connect timeout shorter than the total one means that any timeout before the
         # connection exists is aiohttp's ConnectionTimeoutError: nothing was sent.
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise ConfigurationError("session: must be an aiohttp.ClientSession to borrow")
         self._session = session
         self._owns_session = session is None
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:

@@ -709,6 +709,12 @@ class SmsWorksGateway(HttpGateway):
             raise ConfigurationError(
                 "smsworks needs credentials: token, or all of customer_id, key and secret"
             )
+        for option, value in (
+            ("token", token),
+            *zip(("customer_id", "key", "secret"), pair, strict=True),
+        ):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ConfigurationError(f"{option}: must be non-empty text (an unset variable?)")
         self._token = None if token is None else Secret(token)
         self._credentials = (
             None
