@@ -9,7 +9,7 @@ import os
 import re
 import secrets
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, TypeAlias, TypedDict
 
@@ -128,6 +128,12 @@ def check_send_time(at: datetime, *, now: datetime | None = None) -> datetime:
             f"{at.isoformat()} has no time zone; pass an aware datetime, "
             "e.g. datetime(..., tzinfo=ZoneInfo('Europe/London'))",
         )
+    try:
+        at.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(
+            "at", f"{at.isoformat()} is past the year 9999 in UTC; no provider can take it"
+        ) from None
     now = datetime.now(at.tzinfo) if now is None else now
     if at <= now:
         raise ValidationError(

@@ -1,13 +1,20 @@
 """Bad configuration is a typed error before any request, never a traceback; the command line
 exits 2 with one line."""
 
+import re
+import zoneinfo
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
 from aiohttp import web
 
 import smsgate
-from smsgate import ConfigurationError, Message
+from smsgate import ConfigurationError, Message, ValidationError
 from smsgate.cli import main
 from smsgate.cli._commands import USAGE
+from smsgate.model import check_send_time
+from smsgate.providers.smsscheduler import SmsSchedulerGateway, delivery_date
+from smsgate.providers.smsworks import schedule_time
 
 
 @pytest.fixture
@@ -91,3 +98,49 @@ def test_an_empty_base_url_from_the_environment_never_means_production(capsys, m
 def test_the_sandbox_refuses_a_port_out_of_range(capsys):
     assert main(["sandbox", "--port", "99999"]) == USAGE
     assert "99999" in capsys.readouterr().err
+
+
+# --- times ------------------------------------------------------------------------------------
+
+
+def test_a_time_past_the_year_9999_is_a_validation_error():
+    at = datetime(9999, 12, 31, 23, 59, tzinfo=timezone(-timedelta(hours=12)))
+    with pytest.raises(ValidationError, match="past the year 9999 in UTC"):
+        check_send_time(at)
+
+
+@pytest.mark.parametrize(
+    ("wall", "problem"),
+    [
+        # Europe/Paris: clocks go forward at 02:00 on 29 March 2026, back at 03:00 on 25 Oct.
+        (datetime(2027, 3, 28, 2, 30), "does not exist in Europe/Paris (clocks go forward"),
+        (datetime(2027, 10, 31, 2, 30), "happens twice in Europe/Paris (clocks go back"),
+    ],
+)
+def test_a_wall_time_that_does_not_exist_or_happens_twice_is_refused_and_says_which(wall, problem):
+    zone = zoneinfo.ZoneInfo("Europe/Paris")
+    with pytest.raises(ValidationError, match=re.escape(problem)):
+        delivery_date(wall.replace(tzinfo=zone), zone)
+
+
+def test_sms_scheduler_refuses_a_far_date_with_a_validation_error():
+    at = datetime(9999, 12, 31, 22, 0, tzinfo=UTC)  # 9999-12-31 22:00 UTC is year 10000 there
+    with pytest.raises(ValidationError, match="cannot be written as a date in Pacific/Kiritimati"):
+        delivery_date(at, zoneinfo.ZoneInfo("Pacific/Kiritimati"))
+
+
+async def test_scheduling_through_sms_scheduler_that_far_sends_nothing(counting):
+    url, seen = counting
+    async with SmsSchedulerGateway(
+        token="t", sender_id=1, timezone="Pacific/Kiritimati", base_url=url
+    ) as gateway:
+        with pytest.raises(ValidationError):
+            await gateway.schedule(
+                Message("+447700900123", "Hi"), datetime(9999, 12, 31, 22, 0, tzinfo=UTC)
+            )
+    assert seen == []
+
+
+def test_an_offset_with_seconds_is_sent_to_the_sms_works_in_utc():
+    at = datetime(2027, 1, 5, 9, 0, 0, tzinfo=timezone(timedelta(seconds=30)))
+    assert schedule_time(at) == "2027-01-05T08:59:30+00:00"

@@ -156,9 +156,22 @@ def delivery_date(at: datetime, zone: zoneinfo.ZoneInfo) -> str:
 
     Raises:
         ValidationError: that wall-clock time happens twice in ``zone`` (the hour when
-            clocks go back), so the provider could send it an hour early or late.
+            clocks go back), so the provider could send it an hour early or late; or it does
+            not exist there (the hour when clocks go forward); or it cannot be written.
     """
-    local = at.astimezone(zone)
+    try:
+        local = at.astimezone(UTC).astimezone(zone)  # the wall time of a real instant
+        given = at.astimezone(zone)  # an aware time in this zone stays as written
+    except OverflowError:
+        raise ValidationError(
+            "at", f"{at.isoformat()} cannot be written as a date in {zone.key}"
+        ) from None
+    if given.replace(tzinfo=None) != local.replace(tzinfo=None):
+        raise ValidationError(
+            "at",
+            f"{given:%Y-%m-%d %H:%M} does not exist in {zone.key} (clocks go forward then); "
+            "pick a time outside that hour",
+        )
     if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
         raise ValidationError(
             "at",

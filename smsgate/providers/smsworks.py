@@ -40,7 +40,7 @@ import functools
 import math
 import re
 from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Unpack
 from urllib.parse import quote
 
@@ -323,10 +323,17 @@ def schedule_time(at: datetime) -> str:
     ``Sun Sep 03 2017 15:34:23 GMT+0100 (BST)``; the server reads it with JavaScript's
     ``new Date()``, which reads ISO 8601 with an offset exactly and unambiguously.
 
+    An offset with seconds (``+00:00:30``, which no ``Date`` reads) is written in UTC instead.
+
     >>> from datetime import timezone, timedelta
     >>> schedule_time(datetime(2026, 11, 22, 15, 34, 23, 999, tzinfo=timezone(timedelta(hours=1))))
     '2026-11-22T15:34:23+01:00'
+    >>> schedule_time(datetime(2026, 11, 22, 15, 34, 23, tzinfo=timezone(timedelta(seconds=30))))
+    '2026-11-22T15:33:53+00:00'
     """
+    offset = at.utcoffset()
+    if offset is not None and offset % timedelta(minutes=1):
+        at = at.astimezone(UTC)
     return at.isoformat(timespec="seconds")
 
 
