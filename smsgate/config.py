@@ -14,6 +14,7 @@ ever repeats an option's value.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import json
 import os
@@ -65,6 +66,9 @@ _BUILTIN: dict[str, str] = {
     "smsscheduler": "smsgate.providers.smsscheduler:SmsSchedulerGateway",
     "smsworks": "smsgate.providers.smsworks:SmsWorksGateway",
 }
+
+BUILTIN_PROVIDERS = frozenset(_BUILTIN)
+"""The providers that come with smsgate (`available_providers` adds installed plug-ins)."""
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -197,8 +201,14 @@ def connect(provider: str, /, **options: Any) -> SmsGateway:
     parameters, takes_any = _options(factory)
     unknown = sorted(set(options) - set(parameters))
     if unknown and not takes_any:
+        guesses = [
+            f"{name!r} (did you mean {close[0]!r}?)"
+            if (close := difflib.get_close_matches(name, parameters, n=1, cutoff=0.75))
+            else repr(name)
+            for name in unknown
+        ]
         raise ConfigurationError(
-            f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+            f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(guesses)} "
             f"for provider {provider!r}; valid options: {_describe_options(parameters)}"
         )
     missing = sorted(

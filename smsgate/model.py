@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import os
 import re
@@ -159,6 +160,64 @@ def _frozen_str_mapping(field: str, value: Mapping[str, str] | None) -> Mapping[
     return MappingProxyType(dict(value))
 
 
+# Characters no phone shows as text: C0 controls but tab, line feed and carriage return (GSM
+# 03.38 has LF and CR; UCS-2 carries tabs), DEL, and C1 controls.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# What shows nothing: white space, zero-width characters and joiners, direction marks and
+# controls, the byte order mark, invisible fillers.
+_INVISIBLE = re.compile(
+    "[\\s\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0]"
+)
+_BIDI_OPEN = {
+    "\u202a": "\u202c",
+    "\u202b": "\u202c",
+    "\u202d": "\u202c",
+    "\u202e": "\u202c",
+    "\u2066": "\u2069",
+    "\u2067": "\u2069",
+    "\u2068": "\u2069",
+}
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def _check_text(text: str) -> None:
+    """Refuse text that no phone can show as written: control characters, lone surrogates,
+    nothing visible at all, or a text-direction control left open (it turns the rest of
+    the message around, or what the reader sees against what was sent)."""
+    control = _CONTROL.search(text)
+    if control is not None:
+        raise ValidationError(
+            "text",
+            f"holds a control character (U+{ord(control.group()):04X}) at character "
+            f"{control.start() + 1}: no phone shows one; only line breaks and tabs may appear",
+        )
+    if text.isascii():
+        return
+    _check_unicode("text", text)
+    if not _INVISIBLE.sub("", text):
+        raise ValidationError(
+            "text", "has no visible character (only spaces, zero-width or direction marks)"
+        )
+    opened: list[str] = []
+    for mark in _BIDI.finditer(text):
+        char = mark.group()
+        if char in _BIDI_OPEN:
+            opened.append(_BIDI_OPEN[char])
+        elif not opened or opened.pop() != char:
+            raise ValidationError(
+                "text",
+                f"closes a text direction (U+{ord(char):04X}) at character {mark.start() + 1} "
+                "that was never opened",
+            )
+    if opened:
+        raise ValidationError(
+            "text",
+            "leaves a text-direction control open (an override or isolate without its end): "
+            "it would turn the rest of the message around on the phone",
+        )
+
+
 def _check_unicode(field: str, value: str) -> None:
     """Refuse a lone surrogate (U+D800 to U+DFFF): no phone can show one, no provider can
     take one, and it cannot be written as UTF-8 anywhere a message is recorded."""
@@ -187,7 +246,26 @@ def _frozen_options(
             raise ValidationError("provider_options", shape)
         if not all(isinstance(name, str) for name in options):
             raise ValidationError("provider_options", f"{provider!r} option names must be strings")
+        _check_provider_name(provider)
     return MappingProxyType({k: MappingProxyType(dict(v)) for k, v in value.items()})
+
+
+def _check_provider_name(name: str) -> None:
+    """Refuse a provider name that looks like a misspelt known one (its options would be
+    silently ignored); names far from any are allowed (a gateway may be named anything)."""
+    from smsgate.config import BUILTIN_PROVIDERS, available_providers
+
+    if name in BUILTIN_PROVIDERS:
+        return
+    known = available_providers()  # plug-ins too: slower, and only for other names
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        if close:
+            raise ValidationError(
+                "provider_options",
+                f"{name!r} is no provider; did you mean {close[0]!r}? (options under a name no "
+                "gateway has are ignored)",
+            )
 
 
 def _optional_text(field: str, value: str | None) -> str | None:
@@ -293,7 +371,7 @@ class Message:
             raise ValidationError("text", f"must be a string, not {type(text).__name__}")
         if not text.strip():
             raise ValidationError("text", "is empty or only whitespace; there is nothing to send")
-        _check_unicode("text", text)
+        _check_text(text)
         if validity is not None and (not isinstance(validity, timedelta) or validity <= _ZERO):
             raise ValidationError("validity", f"must be a positive timedelta, not {validity!r}")
         self.__attrs_init__(

@@ -154,6 +154,8 @@ class RoutingGateway(BaseGateway):
             )
         if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
             raise ConfigurationError("failures: must be a whole number of at least 1")
+        if isinstance(cooldown, bool) or not isinstance(cooldown, int | float) or cooldown < 0:
+            raise ConfigurationError("cooldown: must be a number of seconds, 0 or more")
         self.strategy = strategy
         self.announces_dispatch = all(
             getattr(g, "announces_dispatch", False) for g in self.gateways

@@ -14,7 +14,9 @@ from smsgate.cli import main
 from smsgate.cli._commands import USAGE
 from smsgate.model import check_send_time
 from smsgate.providers.smsscheduler import SmsSchedulerGateway, delivery_date
-from smsgate.providers.smsworks import schedule_time
+from smsgate.providers.smsworks import message_payload, schedule_time
+from smsgate.routing import RoutingGateway
+from smsgate.testing import FakeGateway
 
 
 @pytest.fixture
@@ -144,3 +146,84 @@ async def test_scheduling_through_sms_scheduler_that_far_sends_nothing(counting)
 def test_an_offset_with_seconds_is_sent_to_the_sms_works_in_utc():
     at = datetime(2027, 1, 5, 9, 0, 0, tzinfo=timezone(timedelta(seconds=30)))
     assert schedule_time(at) == "2027-01-05T08:59:30+00:00"
+
+
+# --- text no phone can show -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("Hi\x00", "holds a control character (U+0000) at character 3"),
+        ("Bell\x07", "holds a control character (U+0007)"),
+        ("Form\x0cfeed", "holds a control character (U+000C)"),
+        ("DEL\x7f", "holds a control character (U+007F)"),
+        ("C1\x85", "holds a control character (U+0085)"),
+        ("caf\udce9", "holds a lone surrogate at character 4 (U+DCE9)"),
+        ("\u200b\u200c\u200d", "has no visible character"),
+        ("\ufeff \u2060", "has no visible character"),
+        ("\u202e\u202c", "has no visible character"),
+        ("pay \u202eevil.exe", "leaves a text-direction control open"),
+        ("\u2067isolate", "leaves a text-direction control open"),
+        ("x\u202c", "closes a text direction (U+202C) at character 2 that was never opened"),
+        ("\u2066a\u202c", "closes a text direction (U+202C)"),
+    ],
+)
+def test_text_no_phone_can_show_is_refused_before_any_request(text, problem):
+    with pytest.raises(ValidationError, match=re.escape(problem)) as caught:
+        Message("+447700900123", text)
+    assert caught.value.field == "text"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Line one\nline two",
+        "Tab\tseparated",
+        "CR LF\r\n",
+        "Café ☕ 🎉",
+        "\u202ereversed\u202c ok",
+        "\u2068isolated\u2069 ok",
+        "a\u200db (joined)",
+    ],
+)
+def test_text_a_phone_shows_is_accepted(text):
+    assert Message("+447700900123", text).text == text
+
+
+async def test_refused_text_sends_nothing(counting):
+    url, seen = counting
+    async with smsgate.connect("smsworks", token="JWT x", base_url=url) as gateway:
+        summary = await smsgate.send_all(
+            gateway,
+            [{"to": "+447700900123", "text": "Hi\x00"}, {"to": "+447700900124", "text": "\u200b"}],
+        )
+    assert summary.failed == 2
+    assert seen == []
+
+
+# --- options that would be silently ignored ---------------------------------------------------
+
+
+def test_a_misspelt_provider_in_provider_options_is_refused_with_a_suggestion():
+    with pytest.raises(ValidationError, match="'smswork' is no provider; did you mean 'smsworks'"):
+        Message("+447700900123", "Hi", provider_options={"smswork": {"flash": True}})
+    # A name far from every provider may be a gateway's own name: allowed.
+    Message("+447700900123", "Hi", provider_options={"primary": {}})
+
+
+def test_a_negative_ttl_is_refused():
+    message = Message("+447700900123", "Hi", provider_options={"smsworks": {"ttl": -5}})
+    with pytest.raises(ValidationError, match="'ttl' is minutes, at least 1"):
+        message_payload(message, "Acme")
+
+
+@pytest.mark.parametrize("cooldown", [[1], -5, "soon", True])
+def test_a_bad_routing_cooldown_is_refused(cooldown):
+    with pytest.raises(ConfigurationError, match="cooldown: must be a number of seconds"):
+        RoutingGateway(providers=[FakeGateway()], cooldown=cooldown)
+
+
+def test_an_unknown_option_gets_a_suggestion():
+    with pytest.raises(ConfigurationError, match="'sendr' \\(did you mean 'sender'\\?\\)"):
+        smsgate.connect("smsworks", token="JWT x", sendr="Acme")

@@ -114,14 +114,16 @@ def test_an_unknown_option_lists_the_valid_ones():
     with pytest.raises(ConfigurationError) as caught:
         smsgate.connect("fake", default_regoin="GB")
     assert str(caught.value) == (
-        "unknown option 'default_regoin' for provider 'fake'; valid options: default_region, name"
+        "unknown option 'default_regoin' (did you mean 'default_region'?) for provider 'fake'; "
+        "valid options: default_region, name"
     )
 
 
 def test_several_unknown_options_are_all_named(plugin):
     with pytest.raises(ConfigurationError) as caught:
         smsgate.connect("acme", token="x", tokn="y", flsh=True)
-    assert "unknown options 'flsh', 'tokn' for provider 'acme'" in str(caught.value)
+    named = "unknown options 'flsh' (did you mean 'flash'?), 'tokn' (did you mean 'token'?)"
+    assert f"{named} for provider 'acme'" in str(caught.value)
 
 
 def test_a_missing_option_is_named_with_the_valid_ones(plugin):

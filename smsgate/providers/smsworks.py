@@ -356,6 +356,8 @@ def _options(message: Message) -> dict[str, Any]:
     options = provider_options(message, NAME, _OPTIONS)
     if options and not all(isinstance(e, str) for e in options.get("responseemail", ())):
         raise ValidationError("provider_options", f"{NAME} option 'responseemail' takes strings")
+    if "ttl" in options and options["ttl"] < 1:
+        raise ValidationError("provider_options", f"{NAME} option 'ttl' is minutes, at least 1")
     return options
 
 
