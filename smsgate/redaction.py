@@ -76,6 +76,7 @@ def _char(c: str) -> str:
     return "(?:" + "|".join(alternatives) + ")"
 
 
+_JSON_U = re.compile(r"\\u([0-9a-fA-F]{4})")
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\(.)")
 
 
@@ -149,7 +150,10 @@ class Redactor:
         if "\\" not in text and "%" not in text and not (self._spaces and "+" in text):
             return False
         unescaped = _json_unescaped(text) if "\\" in text else text
-        views = [unescaped, urllib.parse.unquote(unescaped)]
+        # Also read each \uXXXX wherever it stands (a backslash before it does not hide it
+        # from whoever reads the raw text).
+        loose = _JSON_U.sub(lambda m: chr(int(m[1], 16)), text).replace("\\/", "/")
+        views = [unescaped, loose, urllib.parse.unquote(unescaped)]
         if self._spaces:
             views.append(urllib.parse.unquote_plus(unescaped))
         return any(form in view for view in views for form in self.literal)
