@@ -13,16 +13,32 @@ segment of the URL (``.../{secret}``, the only way The SMS Works can send one) o
 >>> sorted(route.resource.canonical for route in app.router.routes())
 ['/sms', '/sms/{secret}']
 
-What the receiver answers, so the provider never waits on your code:
+What the receiver answers:
 
 =====  =================================================================================
-200    taken (the callback runs after the answer), or a repeat of one already taken
-400    not JSON, or not a report or message the provider sends; no callback for its kind
+200    taken (the callback runs after the answer; with ``answer_after_callback``, it has
+       run), or a repeat of one already taken
+400    not JSON, not a report or message the provider sends (any field of the wrong type
+       included), a body that cannot be decoded (a false ``Content-Encoding``), or a client
+       that went away mid-body; no callback for its kind
 403    no secret, or the wrong one
+408    the body took longer than ``read_timeout`` to arrive
 413    the body is larger than ``max_body``
 415    the content type is not JSON
-503    ``max_pending`` callbacks are still running; ``Retry-After`` says when to try again
+503    ``max_pending`` callbacks are still running, or (``answer_after_callback``) the
+       callback failed or ran past ``callback_timeout``: ``Retry-After`` says when to
+       try again
 =====  =================================================================================
+
+What it guarantees: no answer is a 500; nothing invalid reaches a callback; every callback
+ends within ``callback_timeout`` (then it is cancelled), so hung callbacks cannot fill
+``max_pending``; a payload whose callback failed, timed out or was cancelled at shutdown is
+never lost silently: it is logged at ERROR, passed to ``on_failure``, and forgotten, so that
+a repeat from the provider reaches the callback again; with ``answer_after_callback`` the
+provider is told to try again instead of 200. The secret never appears in a log line smsgate
+writes; aiohttp's access log shows request paths, so serve with ``AccessLogger``. What needs a
+proxy in front: slow clients trickling their headers (aiohttp reads headers before any
+handler runs), connection limits and TLS.
 """
 
 from __future__ import annotations
@@ -33,10 +49,13 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from smsgate.config import provider_factory
 from smsgate.errors import ConfigurationError, ValidationError
@@ -44,6 +63,8 @@ from smsgate.model import InboundMessage, StatusReport
 
 __all__ = [
     "SECRET_HEADER",
+    "AccessLogger",
+    "FailureCallback",
     "InboundCallback",
     "ReportCallback",
     "WebhookReceiver",
@@ -54,6 +75,8 @@ SECRET_HEADER = "X-Smsgate-Secret"
 
 ReportCallback = Callable[[StatusReport], Awaitable[None]]
 InboundCallback = Callable[[InboundMessage], Awaitable[None]]
+FailureCallback = Callable[[StatusReport | InboundMessage, BaseException], Awaitable[None]]
+"""Told of a payload whose callback failed, ran out of time or was cancelled at shutdown."""
 
 logger = logging.getLogger("smsgate.webhooks")
 
@@ -63,22 +86,27 @@ _RETRY_AFTER_SECONDS = 30
 
 
 class _Recent:
-    """The keys of the last ``size`` items taken, oldest forgotten first."""
+    """The keys of the last ``size`` items taken, and no more than ``max_bytes`` of them,
+    oldest forgotten first (a hostile client could otherwise send long ids)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, max_bytes: int) -> None:
         self._size = size
-        self._keys: OrderedDict[Hashable, None] = OrderedDict()
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._keys: OrderedDict[tuple[str, ...], int] = OrderedDict()
 
-    def __contains__(self, key: Hashable) -> bool:
+    def __contains__(self, key: tuple[str, ...]) -> bool:
         return key in self._keys
 
-    def add(self, key: Hashable) -> None:
-        self._keys[key] = None
-        if len(self._keys) > self._size:
-            self._keys.popitem(last=False)
+    def add(self, key: tuple[str, ...]) -> None:
+        size = sum(len(part) for part in key) + 64  # and what holding a key costs
+        self._keys[key] = size
+        self._bytes += size
+        while len(self._keys) > self._size or self._bytes > self._max_bytes:
+            self._bytes -= self._keys.popitem(last=False)[1]
 
-    def discard(self, key: Hashable) -> None:
-        self._keys.pop(key, None)
+    def discard(self, key: tuple[str, ...]) -> None:
+        self._bytes -= self._keys.pop(key, 0)
 
 
 class WebhookReceiver:
@@ -97,9 +125,19 @@ class WebhookReceiver:
             ``secrets.token_urlsafe(32)``.
         on_report: called with a `StatusReport` for each delivery report.
         on_inbound: called with an `InboundMessage` for each incoming SMS.
+        on_failure: told of each payload whose callback failed, ran past
+            ``callback_timeout`` or was cancelled at shutdown (it is logged either way).
         max_body: the largest body read, in bytes.
         max_pending: callbacks allowed to run at once; beyond it the receiver answers 503.
         remember: how many recent payloads are remembered to recognise repeats.
+        remember_bytes: and how many bytes of their ids at most.
+        read_timeout: seconds a request's body may take to arrive (then 408).
+        callback_timeout: seconds a callback may run; then it is cancelled, and counts as
+            failed.
+        answer_after_callback: answer only once the callback has run: 200 if it succeeded,
+            503 (try again) if it failed or timed out, so that the provider keeps a report
+            your code did not take. By default the answer comes first and the provider
+            never waits on your code.
 
     Raises:
         ConfigurationError: the provider posts nothing, the secret is weak, or no callback
@@ -113,9 +151,14 @@ class WebhookReceiver:
         secret: str,
         on_report: ReportCallback | None = None,
         on_inbound: InboundCallback | None = None,
+        on_failure: FailureCallback | None = None,
         max_body: int = 64 * 1024,
         max_pending: int = 1000,
         remember: int = 20_000,
+        remember_bytes: int = 4 * 1024 * 1024,
+        read_timeout: float = 10.0,
+        callback_timeout: float = 30.0,
+        answer_after_callback: bool = False,
     ) -> None:
         parse = getattr(provider_factory(provider), "parse_webhook", None)
         if parse is None:
@@ -129,18 +172,36 @@ class WebhookReceiver:
             )
         if on_report is None and on_inbound is None:
             raise ConfigurationError("give on_report, on_inbound, or both")
-        for name, value in (("max_body", max_body), ("max_pending", max_pending)):
+        counts = (
+            ("max_body", max_body),
+            ("max_pending", max_pending),
+            ("remember", remember),
+            ("remember_bytes", remember_bytes),
+        )
+        for name, value in counts:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigurationError(f"{name}: must be a whole number of at least 1")
+        for name, seconds in (
+            ("read_timeout", read_timeout),
+            ("callback_timeout", callback_timeout),
+        ):
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+                raise ConfigurationError(f"{name}: must be a positive number of seconds")
+        if not isinstance(answer_after_callback, bool):
+            raise ConfigurationError("answer_after_callback: must be true or false")
         self.provider = provider
         self._parse: Callable[[Any], StatusReport | InboundMessage] = parse
         self._secret = secret.encode()
         self._on_report = on_report
         self._on_inbound = on_inbound
+        self._on_failure = on_failure
         self.max_body = max_body
         self.max_pending = max_pending
-        self._recent = _Recent(remember)
-        self._pending: set[asyncio.Task[None]] = set()
+        self.read_timeout = read_timeout
+        self.callback_timeout = callback_timeout
+        self.answer_after_callback = answer_after_callback
+        self._recent = _Recent(remember, remember_bytes)
+        self._pending: set[asyncio.Task[bool]] = set()
 
     def __repr__(self) -> str:
         return f"<WebhookReceiver {self.provider} pending={len(self._pending)}>"
@@ -162,9 +223,21 @@ class WebhookReceiver:
             return _answer(403, "forbidden")
         if not _is_json(request.content_type):
             return _answer(415, "send application/json")
-        body = await _read(request, self.max_body)
+        # A body that was not read to its end leaves the connection unusable: each answer
+        # below closes it, rather than have aiohttp read (and fail on) the rest.
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                body = await _read(request, self.max_body)
+        except TimeoutError:
+            return _closing(request, 408, f"the body took longer than {self.read_timeout:g} s")
+        except (HttpProcessingError, RequestPayloadError):
+            return _closing(
+                request, 400, "the body cannot be decoded: is its Content-Encoding true?"
+            )
+        except ConnectionError:
+            return _closing(request, 400, "the connection closed before the body ended")
         if body is None:
-            return _answer(413, f"larger than {self.max_body} bytes")
+            return _closing(request, 413, f"larger than {self.max_body} bytes")
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):
@@ -173,7 +246,7 @@ class WebhookReceiver:
             item = self._parse(data)
         except ValidationError as exc:
             return _answer(400, str(exc))
-        return self._take(item)
+        return await self._take(item)
 
     def _authorised(self, request: web.Request) -> bool:
         given = request.match_info.get("secret") or request.headers.get(SECRET_HEADER)
@@ -181,8 +254,8 @@ class WebhookReceiver:
             given.encode("utf-8", "replace"), self._secret
         )
 
-    def _take(self, item: StatusReport | InboundMessage) -> web.Response:
-        key: Hashable
+    async def _take(self, item: StatusReport | InboundMessage) -> web.Response:
+        key: tuple[str, ...]
         if isinstance(item, InboundMessage):
             callback: Callable[[Any], Awaitable[None]] | None = self._on_inbound
             key, kind = ("inbound", item.message_id), "incoming messages"
@@ -199,20 +272,47 @@ class WebhookReceiver:
         task = asyncio.create_task(self._call(callback, item, key))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
-        return _answer(200, "taken")
+        if not self.answer_after_callback:
+            return _answer(200, "taken")
+        if await asyncio.shield(task):
+            return _answer(200, "taken")
+        return _answer(503, "not taken: try again", {"Retry-After": str(_RETRY_AFTER_SECONDS)})
 
     async def _call(
-        self, callback: Callable[[Any], Awaitable[None]], item: Any, key: Hashable
-    ) -> None:
+        self, callback: Callable[[Any], Awaitable[None]], item: Any, key: tuple[str, ...]
+    ) -> bool:
+        """Run the callback within its deadline; whether it took the payload."""
         try:
-            await callback(item)
+            async with asyncio.timeout(self.callback_timeout):
+                await callback(item)
+            return True
         except BaseException as exc:
             # Not handled: a repeat of it from the provider gets another chance.
             self._recent.discard(key)
+            if isinstance(exc, TimeoutError):
+                logger.error(
+                    "%s: callback for message %s ran past %g s and was stopped",
+                    self,
+                    item.message_id,
+                    self.callback_timeout,
+                )
+            elif isinstance(exc, asyncio.CancelledError):
+                logger.error("%s: callback cancelled for message %s", self, item.message_id)
+            else:
+                logger.exception("%s: callback failed for message %s", self, item.message_id)
+            await self._tell_failure(item, exc)
             if isinstance(exc, asyncio.CancelledError):
-                logger.warning("%s: callback cancelled for message %s", self, item.message_id)
                 raise
-            logger.exception("%s: callback failed for message %s", self, item.message_id)
+            return False
+
+    async def _tell_failure(self, item: Any, exc: BaseException) -> None:
+        if self._on_failure is None:
+            return
+        try:
+            async with asyncio.timeout(self.callback_timeout):
+                await asyncio.shield(self._on_failure(item, exc))
+        except Exception:
+            logger.exception("%s: on_failure failed for message %s", self, item.message_id)
 
     async def aclose(self, grace: float = 30) -> None:
         """Wait up to ``grace`` seconds for running callbacks, then cancel the rest."""
@@ -243,3 +343,37 @@ async def _read(request: web.Request, limit: int) -> bytes | None:
 
 def _answer(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(status=status, text=text, headers=headers)
+
+
+def _closing(request: web.Request, status: int, text: str) -> web.Response:
+    """An answer after which the connection closes, the rest of the body unread (aiohttp
+    would otherwise go on reading it, and meet the same failure again)."""
+    request.content.feed_eof()
+    answer = _answer(status, text)
+    answer.force_close()
+    return answer
+
+
+class AccessLogger(AbstractAccessLogger):
+    """aiohttp's access log, without the receiver's secret: the last segment of a path that
+    carries one is written ``********``.
+
+    Serve with it: ``web.run_app(app, access_log_class=AccessLogger)``, or
+    ``web.AppRunner(app, access_log_class=AccessLogger)``.
+    """
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        path = request.path
+        if "secret" in getattr(request, "match_info", {}):
+            path = path[: path.rfind("/") + 1] + "********"
+        self.logger.info(
+            '%s "%s %s HTTP/%s.%s" %s %s %.6f',
+            request.remote,
+            request.method,
+            path,
+            request.version.major,
+            request.version.minor,
+            response.status,
+            response.body_length,
+            time,
+        )

@@ -16,11 +16,13 @@ from typing import Any, Self
 import aioresponses.core
 import pytest
 from aiohttp import ClientResponse, web
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
 import smsgate.providers.base
 import smsgate.retry
+from smsgate.model import InboundMessage, StatusReport
+from smsgate.webhooks import WebhookReceiver
 
 Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -275,3 +277,54 @@ class ThreadedSandbox:
         self._loop.call_soon_threadsafe(self._loop.stop)
         assert self._thread is not None
         self._thread.join(10)
+
+
+# --- webhook receivers -----------------------------------------------------------------
+
+
+class Inbox:
+    """Callbacks that collect what they are given; ``hold`` makes them wait."""
+
+    def __init__(self) -> None:
+        self.reports: list[StatusReport] = []
+        self.inbound: list[InboundMessage] = []
+        self.arrived = asyncio.Event()
+        self.hold: asyncio.Event | None = None
+        self.failures = 0  # how many of the next calls raise
+
+    async def _take(self, into: list, item) -> None:
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("the database is down")
+        into.append(item)
+        self.arrived.set()
+
+    async def on_report(self, report: StatusReport) -> None:
+        await self._take(self.reports, report)
+
+    async def on_inbound(self, message: InboundMessage) -> None:
+        await self._take(self.inbound, message)
+
+
+@pytest.fixture
+def inbox() -> Inbox:
+    return Inbox()
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[WebhookReceiver], Awaitable[TestClient]]]:
+    clients: list[TestClient] = []
+
+    async def start(receiver: WebhookReceiver) -> TestClient:
+        app = web.Application()
+        receiver.add_routes(app, "/sms")
+        client = TestClient(TestServer(app, host="127.0.0.1"))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        await client.close()

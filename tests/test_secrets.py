@@ -1,9 +1,12 @@
 """Secrets never leak, in any form a server may echo them and through any path: the error's
 text and attributes, its chained cause and context, the gateway's repr, the log."""
 
+import asyncio
 import base64
 import json
 import logging
+import os
+import sys
 import urllib.parse
 
 import pytest
@@ -214,3 +217,32 @@ def test_configuration_errors_never_repeat_the_values_given(config, problem):
     assert problem in str(caught.value)
     assert "s3cr3t" not in str(caught.value)
     assert "eyJ" not in str(caught.value)
+
+
+@pytest.mark.parametrize("form", ["raw", "part", "json with escaped slashes", "url-encoded"])
+async def test_the_command_line_never_prints_a_token_a_server_echoed(web_server, form):
+    echo = echoes(SCHEDULER_TOKEN)[form]
+    server = await web_server(echoing(lambda auth, body: f'{{"message": "{echo}"}}'))
+    environment = {
+        **os.environ,
+        "SMSGATE_PROVIDER": "smsscheduler",
+        "SMSGATE_TOKEN": SCHEDULER_TOKEN,
+        "SMSGATE_SENDER_ID": "1",
+        "SMSGATE_BASE_URL": str(server.make_url("/api/v1")),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "smsgate",
+        "send",
+        "+447700900123",
+        "Hi",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=environment,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 1
+    assert b"smsgate: error:" in err
+    for fragment in (b"SECRET0099", b"Ab/Cd", b"Ab%2FCd", b"Ab\\/Cd"):
+        assert fragment not in out + err

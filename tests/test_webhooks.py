@@ -3,7 +3,6 @@
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp import web
@@ -11,62 +10,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsgate import ConfigurationError, DeliveryStatus, InboundMessage, StatusReport
+from smsgate import ConfigurationError, DeliveryStatus
 from smsgate.providers.smsworks import parse_delivery_report
 from smsgate.webhooks import SECRET_HEADER, WebhookReceiver
+from tests.conftest import Inbox
 from tests.providers.smsworks_support import fixture
 
 SECRET = "k3y-0f-s1xteen-chars"
 REPORT = fixture("delivery_report")
 INCOMING = fixture("incoming")
-
-
-class Inbox:
-    """Callbacks that collect what they are given; ``hold`` makes them wait."""
-
-    def __init__(self) -> None:
-        self.reports: list[StatusReport] = []
-        self.inbound: list[InboundMessage] = []
-        self.arrived = asyncio.Event()
-        self.hold: asyncio.Event | None = None
-        self.failures = 0  # how many of the next calls raise
-
-    async def _take(self, into: list, item) -> None:
-        if self.hold is not None:
-            await self.hold.wait()
-        if self.failures:
-            self.failures -= 1
-            raise RuntimeError("the database is down")
-        into.append(item)
-        self.arrived.set()
-
-    async def on_report(self, report: StatusReport) -> None:
-        await self._take(self.reports, report)
-
-    async def on_inbound(self, message: InboundMessage) -> None:
-        await self._take(self.inbound, message)
-
-
-@pytest.fixture
-def inbox() -> Inbox:
-    return Inbox()
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[[WebhookReceiver], Awaitable[TestClient]]]:
-    clients: list[TestClient] = []
-
-    async def start(receiver: WebhookReceiver) -> TestClient:
-        app = web.Application()
-        receiver.add_routes(app, "/sms")
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        await client.close()
 
 
 def receiver_for(inbox: Inbox, **options) -> WebhookReceiver:

@@ -8,6 +8,7 @@ leniency would invent data (``None`` is never the string ``"None"``, ``"false"``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -67,7 +68,22 @@ def make_converter() -> cattrs.Converter:
     # Direct hooks for optional scalars: faster than cattrs' generic Optional handling.
     for kind, hook in ((str, _string), (float, _float), (int, _int), (bool, _bool)):
         converter.register_structure_hook(kind | None, _optional(hook))
+    converter.register_structure_hook_factory(
+        attrs.has, lambda cls: _from_object(make_dict_structure_fn(cls, converter))
+    )
     return converter
+
+
+def _from_object(from_dict: Any) -> Any:
+    """A hook that reads only an object (cattrs alone would read a string as an object with
+    none of its fields: ``"code" in "hostile"`` is false)."""
+
+    def hook(value: Any, kind: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected an object, not {kind_of(value)}")
+        return from_dict(value, kind)
+
+    return hook
 
 
 def _optional(hook: Any) -> Any:
@@ -84,7 +100,8 @@ def register(converter: cattrs.Converter, cls: type, **wire_names: str) -> None:
         cls,
         make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True, **overrides),
     )
-    converter.register_structure_hook(cls, make_dict_structure_fn(cls, converter, **overrides))
+    from_dict: Any = make_dict_structure_fn(cls, converter, **overrides)
+    converter.register_structure_hook(cls, _from_object(from_dict))
 
 
 def structure(converter: cattrs.Converter, data: Any, cls: type[T]) -> T:
@@ -95,18 +112,25 @@ def structure(converter: cattrs.Converter, data: Any, cls: type[T]) -> T:
             says which.
     """
     if attrs.has(cls) and not isinstance(data, dict):
-        raise WireError(f"expected an object, got {_kind(data)}")
+        raise WireError(f"expected an object, got {kind_of(data)}")
     try:
         return converter.structure(data, cls)
     except cattrs.BaseValidationError as exc:
         raise WireError("; ".join(cattrs.transform_error(exc))) from exc
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
-        raise WireError(f"unexpected {_kind(data)}: {exc}") from exc
+        raise WireError(f"unexpected {kind_of(data)}: {exc}") from exc
 
 
-def _kind(data: Any) -> str:
+def kind_of(data: Any) -> str:
+    """What sort of JSON value ``data`` is, in words, without the value itself."""
     if isinstance(data, list):
         return "an array"
     if isinstance(data, str):
         return "a string"
-    return "an object" if isinstance(data, dict) else repr(data)
+    if isinstance(data, bool):
+        return "true or false"
+    if isinstance(data, int | float):
+        return "a number"
+    if data is None:
+        return "null"
+    return "an object" if isinstance(data, dict) else type(data).__name__

@@ -74,7 +74,7 @@ from smsgate.model import (
     with_receipt,
 )
 from smsgate.outcomes import Outcome, lookup_key, the_match
-from smsgate.providers._wire import WireError, make_converter, register, structure
+from smsgate.providers._wire import WireError, kind_of, make_converter, register, structure
 from smsgate.providers.base import (
     HttpGateway,
     HttpOptions,
@@ -589,6 +589,12 @@ def search_query(
 _SHORT_CODE = re.compile(r"[0-9]{3,8}")
 
 
+# What the provider posts as text; ids and numbers may also come as JSON numbers. Anything
+# else there is no report of its.
+_TEXT_FIELDS = ("status", "batchid", "modified", "content", "tag")
+_ID_FIELDS = ("messageid", "from", "to", "destination")
+
+
 def _require(data: Any, what: str, fields: Sequence[str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         from_wire = "an array" if isinstance(data, list) else type(data).__name__
@@ -596,6 +602,13 @@ def _require(data: Any, what: str, fields: Sequence[str]) -> dict[str, Any]:
     for field in fields:
         if data.get(field) in (None, ""):
             raise ValidationError(field, f"is missing from the {what}")
+    for field in (*_TEXT_FIELDS, *_ID_FIELDS):
+        value = data.get(field)
+        text = isinstance(value, str) or (
+            field in _ID_FIELDS and isinstance(value, int) and not isinstance(value, bool)
+        )
+        if value is not None and not text:
+            raise ValidationError(field, f"must be text in the {what}, not {kind_of(value)}")
     return data
 
 

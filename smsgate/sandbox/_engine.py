@@ -277,7 +277,8 @@ class Reporter:
         while True:
             url, payload = await self._queue.get()
             try:
-                async with self._session.post(url, json=payload) as answer:
+                # Never follow a redirect: it could send the report off loopback.
+                async with self._session.post(url, json=payload, allow_redirects=False) as answer:
                     if answer.status >= 300:
                         raise aiohttp.ClientResponseError(
                             answer.request_info, (), status=answer.status

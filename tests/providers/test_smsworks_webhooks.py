@@ -134,13 +134,20 @@ def test_a_report_that_is_not_an_object_is_refused(data, problem):
 
 @pytest.mark.parametrize(
     "fields",
-    [{"status": ["DELIVERED"]}, {"messageid": {"id": 1}}, {"modified": [2017]}, {"batchid": []}],
+    [
+        {"status": ["DELIVERED"]},
+        {"status": 5},
+        {"messageid": {"id": 1}},
+        {"modified": [2017]},
+        {"batchid": []},
+        {"destination": True},
+    ],
 )
-def test_a_report_with_a_field_of_the_wrong_type_is_refused(fields):
-    with pytest.raises(ValidationError) as raised:
+def test_a_report_with_a_field_of_the_wrong_type_is_refused_naming_it(fields):
+    with pytest.raises(ValidationError, match="must be text in the delivery report") as raised:
         parse_delivery_report(report_with(**fields))
 
-    assert raised.value.field == "delivery report"
+    assert raised.value.field == next(iter(fields))
 
 
 # --- incoming SMS --------------------------------------------------------------------------

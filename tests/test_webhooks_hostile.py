@@ -1,0 +1,275 @@
+"""The webhook receiver under hostile or broken clients: never a 500, bounded in time and
+memory, nothing invalid reaches a callback, no report lost silently, no secret in a log."""
+
+import asyncio
+import gzip
+import json
+import logging
+
+import pytest
+from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import smsgate
+from smsgate.providers.smsworks import parse_delivery_report
+from smsgate.sandbox import Sandbox
+from smsgate.webhooks import AccessLogger, WebhookReceiver, _Recent
+from tests.conftest import Inbox
+from tests.providers.smsworks_support import fixture
+from tests.test_webhooks import SECRET, post, receiver_for
+
+REPORT = fixture("delivery_report")
+
+
+class Served:
+    """A receiver's application on 127.0.0.1, with the access log aiohttp writes."""
+
+    def __init__(self, receiver: WebhookReceiver, access_log_class=None) -> None:
+        app = web.Application()
+        receiver.add_routes(app, "/sms")
+        options = {} if access_log_class is None else {"access_log_class": access_log_class}
+        self.runner = web.AppRunner(app, **options)
+        self.port = 0
+
+    async def __aenter__(self):
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info):
+        await self.runner.cleanup()
+
+    async def raw(self, data: bytes, *, close_after: float | None = None) -> bytes | None:
+        """Send ``data`` as it is; the status line of the answer (``None`` if we hung up)."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        writer.write(data)
+        await writer.drain()
+        if close_after is not None:
+            await asyncio.sleep(close_after)
+            writer.close()
+            return None
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        return answer.split(b"\r\n")[0]
+
+
+def request(body: bytes, *headers: str, length: int | None = None) -> bytes:
+    lines = [
+        f"POST /sms/{SECRET} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body) if length is None else length}",
+        "Connection: close",
+        *headers,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+async def test_a_body_that_is_not_what_its_content_encoding_says_is_a_400(caplog, encoding):
+    inbox = Inbox()
+    async with Served(receiver_for(inbox)) as served:
+        status = await served.raw(
+            request(json.dumps(REPORT).encode(), f"Content-Encoding: {encoding}")
+        )
+    assert status.endswith(b" 400 Bad Request")
+    if encoding != "br":  # aiohttp refuses an encoding it cannot read itself, and logs it
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert inbox.reports == []
+
+
+async def test_a_true_gzip_body_is_taken():
+    inbox = Inbox()
+    async with Served(receiver_for(inbox)) as served:
+        body = gzip.compress(json.dumps(REPORT).encode())
+        status = await served.raw(request(body, "Content-Encoding: gzip"))
+    assert status == b"HTTP/1.1 200 OK"
+
+
+async def test_a_client_that_hangs_up_mid_body_is_no_error(caplog):
+    inbox = Inbox()
+    caplog.set_level(logging.INFO)
+    async with Served(receiver_for(inbox)) as served:
+        assert await served.raw(request(b'{"messageid', length=1000), close_after=0.3) is None
+        await asyncio.sleep(0.2)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert " 500 " not in caplog.text
+    assert inbox.reports == []
+
+
+async def test_a_body_trickled_slower_than_the_read_timeout_is_a_408():
+    inbox = Inbox()
+    async with Served(receiver_for(inbox, read_timeout=0.3)) as served:
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        writer.write(request(b"{", length=100))
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readline(), 5)  # no waiting for the rest
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert inbox.reports == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("failurereason", "hostile"),
+        ("failurereason", ["x"]),
+        ("failurereason", {"code": "x"}),
+        ("failurereason", {"permanent": "no"}),
+        ("destination", ["447700900123"]),
+        ("messageid", {"id": 1}),
+        ("status", 5),
+        ("batchid", []),
+        ("modified", 5),
+    ],
+)
+async def test_a_field_of_the_wrong_type_is_refused_and_reaches_no_callback(
+    serve, inbox, field, value
+):
+    client = await serve(receiver_for(inbox))
+    status, text = await post(client, {**REPORT, field: value})
+    assert status == 400
+    assert text.startswith(("delivery report:", f"{field}:"))
+    assert inbox.reports == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+        max_leaves=8,
+    )
+)
+def test_whatever_a_failurereason_holds_it_is_read_or_refused(value):
+    try:
+        report = parse_delivery_report({**REPORT, "failurereason": value})
+    except ValueError:
+        return
+    assert report.detail is None or isinstance(report.detail, str)
+
+
+# --- callbacks: deadlines, failures, shutdown -------------------------------------------------
+
+
+async def test_a_hung_callback_is_stopped_at_its_deadline_and_frees_its_slot(serve, caplog):
+    hung, told = asyncio.Event(), []
+
+    async def never(report):
+        await hung.wait()
+
+    async def failed(item, error):
+        told.append((item.message_id, type(error).__name__))
+
+    receiver = WebhookReceiver(
+        "smsworks",
+        secret=SECRET,
+        on_report=never,
+        on_failure=failed,
+        max_pending=1,
+        callback_timeout=0.2,
+    )
+    client = await serve(receiver)
+    assert (await post(client, REPORT))[0] == 200
+    assert (await post(client, {**REPORT, "messageid": "other"}))[0] == 503  # the slot is held
+    await asyncio.sleep(0.4)
+    assert (await post(client, {**REPORT, "messageid": "third"}))[0] == 200  # freed
+    await asyncio.sleep(0.4)
+    assert told == [(REPORT["messageid"], "TimeoutError"), ("third", "TimeoutError")]
+    assert "ran past 0.2 s and was stopped" in caplog.text
+
+
+async def test_a_failed_report_is_not_lost_a_repeat_reaches_the_callback_again(serve, inbox):
+    inbox.failures = 1
+    client = await serve(receiver_for(inbox))
+    assert (await post(client, REPORT))[0] == 200
+    await asyncio.sleep(0.1)
+    assert inbox.reports == []
+    assert (await post(client, REPORT))[0] == 200  # the provider's repeat is not a "repeat"
+    await asyncio.sleep(0.1)
+    assert len(inbox.reports) == 1
+
+
+@pytest.mark.parametrize(("failures", "status"), [(0, 200), (1, 503)])
+async def test_answering_after_the_callback_tells_the_provider_to_come_back(
+    serve, inbox, failures, status
+):
+    inbox.failures = failures
+    client = await serve(receiver_for(inbox, answer_after_callback=True))
+    code, _ = await post(client, REPORT)
+    assert code == status
+    assert len(inbox.reports) == (1 if status == 200 else 0)  # already run, either way
+
+
+async def test_callbacks_cancelled_at_shutdown_are_told(serve):
+    told = []
+
+    async def never(report):
+        await asyncio.Event().wait()
+
+    async def failed(item, error):
+        told.append(type(error).__name__)
+
+    receiver = WebhookReceiver("smsworks", secret=SECRET, on_report=never, on_failure=failed)
+    client = await serve(receiver)
+    await post(client, REPORT)
+    await receiver.aclose(grace=0.05)
+    assert told == ["CancelledError"]
+
+
+# --- memory and logs ------------------------------------------------------------------------
+
+
+def test_the_repeat_window_is_bounded_in_bytes():
+    recent = _Recent(size=20_000, max_bytes=100_000)
+    for i in range(100):
+        recent.add(("report", f"{i:05d}" + "x" * 60_000, "DELIVERED"))
+    assert recent._bytes <= 100_000
+    assert len(recent._keys) == 1
+    assert ("report", "00099" + "x" * 60_000, "DELIVERED") in recent
+
+
+async def test_the_secret_is_in_no_log_line(caplog):
+    caplog.set_level(logging.DEBUG)
+    inbox = Inbox()
+    async with Served(receiver_for(inbox), access_log_class=AccessLogger) as served:
+        assert await served.raw(request(json.dumps(REPORT).encode())) == b"HTTP/1.1 200 OK"
+        await asyncio.sleep(0.1)
+    assert "POST /sms/********" in caplog.text
+    assert SECRET not in caplog.text
+
+
+async def test_the_sandbox_never_follows_a_redirect_with_a_report():
+    redirected = []
+
+    async def hop(request):
+        redirected.append(request.path)
+        raise web.HTTPTemporaryRedirect("http://127.0.0.2:9/stolen")
+
+    app = web.Application()
+    app.router.add_post("/hook", hop)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        async with Sandbox(
+            seed=1,
+            failure_rate=0,
+            send_delay=0.01,
+            deliver_delay=0.01,
+            webhook_url=f"http://127.0.0.1:{port}/hook",
+        ) as sandbox:
+            async with smsgate.from_config(sandbox.config("smsworks")) as gateway:
+                await gateway.send(gateway.message("+447700900123", "Hi"))
+            await asyncio.sleep(0.3)
+            await sandbox.settle()
+            failed = sandbox.reporter.failed
+    finally:
+        await runner.cleanup()
+    assert redirected == ["/hook"]  # the hook was called, once
+    assert failed == 1  # a 307 is a failed post, not a hop elsewhere
