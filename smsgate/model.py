@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import os
 import re
@@ -169,16 +170,11 @@ _INVISIBLE = re.compile(
     "[\\s\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
     "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0]"
 )
-_BIDI_OPEN = {
-    "\u202a": "\u202c",
-    "\u202b": "\u202c",
-    "\u202d": "\u202c",
-    "\u202e": "\u202c",
-    "\u2066": "\u2069",
-    "\u2067": "\u2069",
-    "\u2068": "\u2069",
-}
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# Direction controls (UAX #9): embeddings and overrides end at PDF (U+202C), isolates at PDI
+# (U+2069), and a paragraph separator ends them all.
+_EMBEDDINGS = frozenset("\u202a\u202b\u202d\u202e")
+_ISOLATES = frozenset("\u2066\u2067\u2068")
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\n\r\u2029]")
 
 
 def _check_text(text: str) -> None:
@@ -199,17 +195,22 @@ def _check_text(text: str) -> None:
         raise ValidationError(
             "text", "has no visible character (only spaces, zero-width or direction marks)"
         )
-    opened: list[str] = []
+    opened: list[str] = []  # "E" an embedding or override, "I" an isolate
     for mark in _BIDI.finditer(text):
         char = mark.group()
-        if char in _BIDI_OPEN:
-            opened.append(_BIDI_OPEN[char])
-        elif not opened or opened.pop() != char:
-            raise ValidationError(
-                "text",
-                f"closes a text direction (U+{ord(char):04X}) at character {mark.start() + 1} "
-                "that was never opened",
-            )
+        if char in _EMBEDDINGS:
+            opened.append("E")
+        elif char in _ISOLATES:
+            opened.append("I")
+        elif char == "\u202c":  # PDF ends the last embedding, not an isolate
+            if opened and opened[-1] == "E":
+                opened.pop()
+        elif char == "\u2069":  # PDI ends the last isolate, and what was opened inside it
+            if "I" in opened:
+                while opened.pop() != "I":
+                    pass
+        else:  # a paragraph ends every direction opened in it
+            opened.clear()
     if opened:
         raise ValidationError(
             "text",
@@ -250,22 +251,38 @@ def _frozen_options(
     return MappingProxyType({k: MappingProxyType(dict(v)) for k, v in value.items()})
 
 
+@functools.lru_cache(maxsize=1)
+def _known_providers() -> tuple[str, ...]:
+    """Reading the installed plug-ins scans every distribution: once a process is enough
+    for telling a misspelt name."""
+    from smsgate.config import available_providers
+
+    return tuple(available_providers())
+
+
 def _check_provider_name(name: str) -> None:
     """Refuse a provider name that looks like a misspelt known one (its options would be
     silently ignored); names far from any are allowed (a gateway may be named anything)."""
-    from smsgate.config import BUILTIN_PROVIDERS, available_providers
+    from smsgate.config import BUILTIN_PROVIDERS
 
     if name in BUILTIN_PROVIDERS:
         return
-    known = available_providers()  # plug-ins too: slower, and only for other names
-    if name not in known:
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
-        if close:
-            raise ValidationError(
-                "provider_options",
-                f"{name!r} is no provider; did you mean {close[0]!r}? (options under a name no "
-                "gateway has are ignored)",
-            )
+    known = _known_providers()  # plug-ins too: slower, and only for other names
+    if name in known:
+        return
+    by_case = [k for k in known if k.lower() == name.lower()]
+    # A known name with more after it ("smsworks_eu", "smsworks2") is a gateway's own name.
+    close = [
+        k
+        for k in difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        if not name.startswith(k)
+    ]
+    if by_case or close:
+        raise ValidationError(
+            "provider_options",
+            f"{name!r} is no provider; did you mean {(by_case or close)[0]!r}? (options under "
+            "a name no gateway has are ignored)",
+        )
 
 
 def _optional_text(field: str, value: str | None) -> str | None:

@@ -14,6 +14,7 @@ escapes, with ``********``.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import urllib.parse
 from collections.abc import Iterable
@@ -46,17 +47,34 @@ def forms(secret: str) -> list[str]:
             parts.append(pieces[2])  # a JWT's signature: the part that proves it
     found = list(dict.fromkeys(p for p in parts if len(p) >= MIN_SECRET))
     for part in list(found):
+        if "\\" in part:
+            found.append(json.dumps(part)[1:-1])  # JSON-escaped whole: \\ for each backslash
         found += _base64(part)
     return list(dict.fromkeys(f for f in found if len(f) >= MIN_SECRET))
 
 
 def _base64(value: str) -> list[str]:
+    """``value`` in base64 on its own, and the part of it that any base64 of a longer text
+    holding it shows, whichever of the three byte alignments it falls on."""
     raw = value.encode("utf-8", "surrogatepass")
-    coded = [base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()]
-    return coded + [c.rstrip("=") for c in coded]
+    found = []
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(raw).decode()
+        found += [whole, whole.rstrip("=")]
+        for offset in range(3):
+            # Character i of the base64 covers bits 6i to 6i + 6 of the bytes; keep those
+            # that fall wholly on the value's bits, 8 * offset to 8 * (offset + len).
+            coded = encode(b"\0" * offset + raw + b"\0\0").decode()
+            first = -(-8 * offset // 6)
+            last = (8 * (offset + len(raw)) - 6) // 6
+            found.append(coded[first : last + 1])
+    return found
 
 
-_JSON_SHORT = {"/": "\\/", '"': '\\"', "\\": "\\\\"}
+# A backslash's own escape (\\) is left out of the pattern: next to a plain backslash it would
+# let a run of backslashes be read in exponentially many ways. A secret holding one is
+# matched JSON-escaped as a literal form instead (`forms`).
+_JSON_SHORT = {"/": "\\/", '"': '\\"'}
 
 
 def _char(c: str) -> str:
@@ -65,12 +83,12 @@ def _char(c: str) -> str:
     alternatives = [re.escape(c)]
     if code <= 0xFFFF:
         alternatives.append(f"(?i:\\\\u{code:04x})")  # JSON's \uXXXX, either case
-    if c in _JSON_SHORT:
-        alternatives.append(
-            re.escape(_JSON_SHORT[c])
-        )  # JSON's \/ (PHP writes every / so), \" and \\
+    if c in _JSON_SHORT:  # JSON's \/ (PHP writes every / so) and \"
+        alternatives.append(re.escape(_JSON_SHORT[c]))
     if c == " ":
         alternatives.append(r"\+")  # a space in a URL-encoded form
+    if c == "+":
+        alternatives.append(" ")  # a + that a server read as a form's space
     encoded = c.encode("utf-8", "surrogatepass")
     alternatives.append("".join(f"(?i:%{b:02x})" for b in encoded))  # URL-encoded
     return "(?:" + "|".join(alternatives) + ")"
@@ -110,6 +128,7 @@ class Redactor:
         for user, secret in pairs:
             if len(secret) >= MIN_SECRET:
                 literal += _base64(f"{user}:{secret}")
+        literal += [form.replace("+", " ") for form in literal if "+" in form]  # form-read
         self.literal = sorted(dict.fromkeys(literal), key=len, reverse=True)
         self._literal_bytes = [form.encode("utf-8", "surrogatepass") for form in self.literal]
         self._spaces = any(" " in form for form in self.literal)
@@ -134,9 +153,16 @@ class Redactor:
         return text
 
     def bytes(self, data: bytes) -> bytes:
-        """``data`` with every form of every secret blanked (read as UTF-8)."""
+        """``data`` with every form of every secret blanked (read as UTF-8, or as the
+        UTF-16 or UTF-32 that JSON may also come in)."""
         if self._bytes is None:
             return data
+        encoding = json.detect_encoding(data) if data[:4].count(0) else "utf-8"
+        if encoding != "utf-8":
+            try:
+                return self.text(data.decode(encoding)).encode(encoding)
+            except UnicodeError:
+                pass  # not that either: read it as UTF-8 below
         for form in self._literal_bytes:
             data = data.replace(form, _REDACTED_BYTES)
         if (b"\\" in data or b"%" in data or (self._spaces and b"+" in data)) and self._escaped(

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import json
 import logging
 import re
@@ -93,20 +94,29 @@ class _Recent:
         self._size = size
         self._max_bytes = max_bytes
         self._bytes = 0
-        self._keys: OrderedDict[tuple[str, ...], int] = OrderedDict()
+        self._marks = itertools.count()
+        self._keys: OrderedDict[tuple[str, ...], tuple[int, int]] = OrderedDict()
 
     def __contains__(self, key: tuple[str, ...]) -> bool:
         return key in self._keys
 
-    def add(self, key: tuple[str, ...]) -> None:
-        size = sum(len(part) for part in key) + 64  # and what holding a key costs
-        self._keys[key] = size
+    def add(self, key: tuple[str, ...]) -> int:
+        """Remember ``key``; the mark that `discard` takes to forget this very entry."""
+        size = sum(len(part.encode("utf-8", "replace")) for part in key) + 64  # and its keeping
+        mark = next(self._marks)
+        self.discard(key)
+        self._keys[key] = (size, mark)
         self._bytes += size
         while len(self._keys) > self._size or self._bytes > self._max_bytes:
-            self._bytes -= self._keys.popitem(last=False)[1]
+            self._bytes -= self._keys.popitem(last=False)[1][0]
+        return mark
 
-    def discard(self, key: tuple[str, ...]) -> None:
-        self._bytes -= self._keys.pop(key, 0)
+    def discard(self, key: tuple[str, ...], mark: int | None = None) -> None:
+        """Forget ``key`` (only if it is still the entry ``mark`` made, when given)."""
+        entry = self._keys.get(key)
+        if entry is not None and (mark is None or entry[1] == mark):
+            del self._keys[key]
+            self._bytes -= entry[0]
 
 
 class WebhookReceiver:
@@ -202,6 +212,9 @@ class WebhookReceiver:
         self.answer_after_callback = answer_after_callback
         self._recent = _Recent(remember, remember_bytes)
         self._pending: set[asyncio.Task[bool]] = set()
+        self._running: dict[tuple[str, ...], asyncio.Task[bool]] = {}
+        self._children: set[asyncio.Task[None]] = set()
+        _SECRETS.add(secret)
 
     def __repr__(self) -> str:
         return f"<WebhookReceiver {self.provider} pending={len(self._pending)}>"
@@ -261,68 +274,133 @@ class WebhookReceiver:
             key, kind = ("inbound", item.message_id), "incoming messages"
         else:
             callback = self._on_report
-            key, kind = ("report", item.message_id, str(item.provider_status)), "delivery reports"
+            status = str(item.provider_status).upper()
+            key, kind = ("report", item.message_id, status), "delivery reports"
         if callback is None:
             return _answer(400, f"this endpoint does not take {kind}")
+        running = self._running.get(key)
+        if running is not None and self.answer_after_callback:
+            # A repeat while its callback runs: it gets the answer the first one gets.
+            return _after(await asyncio.shield(running))
         if key in self._recent:
             return _answer(200, "repeat")
         if len(self._pending) >= self.max_pending:
             return _answer(503, "busy", {"Retry-After": str(_RETRY_AFTER_SECONDS)})
-        self._recent.add(key)
-        task = asyncio.create_task(self._call(callback, item, key))
+        mark = self._recent.add(key)
+        task = asyncio.create_task(self._call(callback, item, key, mark))
         self._pending.add(task)
+        self._running[key] = task
         task.add_done_callback(self._pending.discard)
+        task.add_done_callback(lambda done: self._ended(key, done))
         if not self.answer_after_callback:
             return _answer(200, "taken")
-        if await asyncio.shield(task):
-            return _answer(200, "taken")
-        return _answer(503, "not taken: try again", {"Retry-After": str(_RETRY_AFTER_SECONDS)})
+        return _after(await asyncio.shield(task))
+
+    def _ended(self, key: tuple[str, ...], task: asyncio.Task[bool]) -> None:
+        if self._running.get(key) is task:
+            del self._running[key]
 
     async def _call(
-        self, callback: Callable[[Any], Awaitable[None]], item: Any, key: tuple[str, ...]
+        self,
+        callback: Callable[[Any], Awaitable[None]],
+        item: Any,
+        key: tuple[str, ...],
+        mark: int,
     ) -> bool:
-        """Run the callback within its deadline; whether it took the payload."""
+        """Run the callback within its deadline; whether it took the payload.
+
+        The callback runs as a task of its own, so that one that goes on awaiting after it
+        is cancelled (a rollback on a dead database) cannot hold its slot: at the deadline
+        it is cancelled and left to end on its own, and the slot is free.
+        """
+        work = self._spawn(callback(item))
+        error: BaseException | None = None
         try:
-            async with asyncio.timeout(self.callback_timeout):
-                await callback(item)
-            return True
-        except BaseException as exc:
-            # Not handled: a repeat of it from the provider gets another chance.
-            self._recent.discard(key)
-            if isinstance(exc, TimeoutError):
+            done, _ = await asyncio.wait({work}, timeout=self.callback_timeout)
+        except asyncio.CancelledError as exc:  # the receiver is closing
+            work.cancel()
+            error = exc
+            logger.error("%s: callback cancelled for message %s", self, item.message_id)
+        else:
+            if not done:
+                work.cancel()
                 logger.error(
                     "%s: callback for message %s ran past %g s and was stopped",
                     self,
                     item.message_id,
                     self.callback_timeout,
                 )
-            elif isinstance(exc, asyncio.CancelledError):
+                error = TimeoutError(f"the callback ran past {self.callback_timeout:g} s")
+            elif work.cancelled():
+                error = asyncio.CancelledError()
                 logger.error("%s: callback cancelled for message %s", self, item.message_id)
-            else:
-                logger.exception("%s: callback failed for message %s", self, item.message_id)
-            await self._tell_failure(item, exc)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            return False
+            elif work.exception() is not None:
+                error = work.exception()
+                logger.error(
+                    "%s: callback failed for message %s",
+                    self,
+                    item.message_id,
+                    exc_info=error,
+                )
+        if error is None:
+            return True
+        # Not taken: a repeat of it from the provider gets another chance.
+        self._recent.discard(key, mark)
+        await self._tell_failure(item, error)
+        if isinstance(error, asyncio.CancelledError):
+            raise error
+        return False
 
-    async def _tell_failure(self, item: Any, exc: BaseException) -> None:
+    def _spawn(self, work: Awaitable[None]) -> asyncio.Task[None]:
+        """A task the receiver keeps until it ends (and cancels when it closes), whose
+        failure is never "never retrieved"."""
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self._children.add(task)
+
+        def ended(done: asyncio.Task[None]) -> None:
+            self._children.discard(done)
+            if not done.cancelled():
+                done.exception()
+
+        task.add_done_callback(ended)
+        return task
+
+    async def _tell_failure(self, item: Any, error: BaseException) -> None:
         if self._on_failure is None:
             return
-        try:
-            async with asyncio.timeout(self.callback_timeout):
-                await asyncio.shield(self._on_failure(item, exc))
-        except Exception:
-            logger.exception("%s: on_failure failed for message %s", self, item.message_id)
+        told = self._spawn(self._on_failure(item, error))
+        done, _ = await asyncio.wait({told}, timeout=self.callback_timeout)
+        if not done:
+            told.cancel()
+            logger.error("%s: on_failure ran past %g s", self, self.callback_timeout)
+        elif not told.cancelled() and told.exception() is not None:
+            logger.error(
+                "%s: on_failure failed for message %s",
+                self,
+                item.message_id,
+                exc_info=told.exception(),
+            )
 
     async def aclose(self, grace: float = 30) -> None:
-        """Wait up to ``grace`` seconds for running callbacks, then cancel the rest."""
-        if not self._pending:
-            return
-        _, late = await asyncio.wait(set(self._pending), timeout=grace)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late)
+        """Wait up to ``grace`` seconds for running callbacks, then cancel the rest (and
+        anything a stopped callback left running)."""
+        if self._pending:
+            _, late = await asyncio.wait(set(self._pending), timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        for child in list(self._children):
+            child.cancel()
+        if self._children:
+            await asyncio.wait(set(self._children), timeout=grace)
+
+
+def _after(taken: bool) -> web.Response:
+    """The answer once the callback has run."""
+    if taken:
+        return _answer(200, "taken")
+    return _answer(503, "not taken: try again", {"Retry-After": str(_RETRY_AFTER_SECONDS)})
 
 
 def _is_json(content_type: str) -> bool:
@@ -354,25 +432,33 @@ def _closing(request: web.Request, status: int, text: str) -> web.Response:
     return answer
 
 
+_SECRETS: set[str] = set()
+"""Every receiver's secret in this process, for `AccessLogger` to blank."""
+
+
 class AccessLogger(AbstractAccessLogger):
-    """aiohttp's access log, without the receiver's secret: the last segment of a path that
-    carries one is written ``********``.
+    """aiohttp's access log, without any receiver's secret: wherever one appears in a
+    request's path (on any route, matched or not), it is written ``********``. The path is
+    written as it arrived, percent-encoded, so that no request can forge a log line.
 
     Serve with it: ``web.run_app(app, access_log_class=AccessLogger)``, or
     ``web.AppRunner(app, access_log_class=AccessLogger)``.
     """
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        path = request.path
-        if "secret" in getattr(request, "match_info", {}):
-            path = path[: path.rfind("/") + 1] + "********"
+        try:
+            path = request.raw_path
+            method, version = request.method, request.version
+        except Exception:  # a request aiohttp's parser refused
+            path, method, version = "-", "-", None
+        for secret in _SECRETS:
+            path = path.replace(secret, "********")
         self.logger.info(
-            '%s "%s %s HTTP/%s.%s" %s %s %.6f',
+            '%s "%s %s HTTP/%s" %s %s %.6f',
             request.remote,
-            request.method,
+            method,
             path,
-            request.version.major,
-            request.version.minor,
+            "-" if version is None else f"{version.major}.{version.minor}",
             response.status,
             response.body_length,
             time,

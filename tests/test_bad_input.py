@@ -165,8 +165,8 @@ def test_an_offset_with_seconds_is_sent_to_the_sms_works_in_utc():
         ("\u202e\u202c", "has no visible character"),
         ("pay \u202eevil.exe", "leaves a text-direction control open"),
         ("\u2067isolate", "leaves a text-direction control open"),
-        ("x\u202c", "closes a text direction (U+202C) at character 2 that was never opened"),
-        ("\u2066a\u202c", "closes a text direction (U+202C)"),
+        ("\u2066a\u202c", "leaves a text-direction control open"),  # PDF ends no isolate
+        ("\u202bhi\u2069", "leaves a text-direction control open"),  # nor PDI an embedding
     ],
 )
 def test_text_no_phone_can_show_is_refused_before_any_request(text, problem):
@@ -181,10 +181,14 @@ def test_text_no_phone_can_show_is_refused_before_any_request(text, problem):
         "Line one\nline two",
         "Tab\tseparated",
         "CR LF\r\n",
-        "Café ☕ 🎉",
+        "Café ☕ 🎉 👩\u200d💻",
         "\u202ereversed\u202c ok",
         "\u2068isolated\u2069 ok",
         "a\u200db (joined)",
+        "x\u202c a stray end is ignored",
+        "\u2067\u202bopened inside an isolate\u2069 ends with it",
+        "\u202bends with its paragraph\nnext",
+        "שָׁלוֹם\u200f and مرحبا\u061c",
     ],
 )
 def test_text_a_phone_shows_is_accepted(text):

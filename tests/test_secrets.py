@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import urllib.parse
 
 import pytest
@@ -246,3 +247,56 @@ async def test_the_command_line_never_prints_a_token_a_server_echoed(web_server,
     assert b"smsgate: error:" in err
     for fragment in (b"SECRET0099", b"Ab/Cd", b"Ab%2FCd", b"Ab\\/Cd"):
         assert fragment not in out + err
+
+
+# --- what a second look found ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_body_in_utf16_or_utf32_is_blanked_too(encoding):
+    body = json.dumps({"message": f"token refused: Bearer {SCHEDULER_TOKEN}"}).encode(encoding)
+    cleaned = Redactor([SCHEDULER_TOKEN]).bytes(body).decode(encoding)
+    assert "SECRET0099" not in cleaned
+    assert json.loads(cleaned)["message"] == f"token refused: Bearer {REDACTED}"
+
+
+@pytest.mark.parametrize("offset", [0, 1, 2, 5])
+def test_a_secret_inside_any_longer_base64_is_blanked(offset):
+    wrapped = "x" * offset + f'{{"token": "{SCHEDULER_TOKEN}"}}'
+    coded = base64.b64encode(wrapped.encode()).decode()
+    assert "SECRET" not in base64.b64decode(
+        Redactor([SCHEDULER_TOKEN]).text(coded).replace(REDACTED, "AAAA") + "==="
+    ).decode("latin-1")
+
+
+def test_the_bearer_header_of_an_sms_scheduler_token_is_blanked_in_base64():
+    gateway = SmsSchedulerGateway(token=SCHEDULER_TOKEN, sender_id=1)
+    header = base64.b64encode(f"Bearer {SCHEDULER_TOKEN}".encode()).decode()
+    assert gateway.redactor.text(header) == REDACTED
+
+
+def test_a_plus_read_as_a_space_is_blanked():
+    assert "SECRET0099" not in Redactor([SCHEDULER_TOKEN]).text("Ab/Cd Ef/SECRET0099")
+
+
+def test_a_secret_of_backslashes_is_blanked_without_exponential_work():
+    secret = "\\" * 22 + "x"
+    body = "\\" * 80 + "y" + "\\u005c" * 22 + "x"
+    result = []
+    worker = threading.Thread(target=lambda: result.append(Redactor([secret]).text(body)))
+    worker.start()
+    worker.join(10)  # bounded: a regex that backtracks would still be running
+    assert result
+    assert result[0].endswith(REDACTED)
+
+
+def test_a_base_url_with_a_query_is_refused():
+    with pytest.raises(ConfigurationError, match="no query"):
+        smsgate.connect("smsworks", token=JWT, base_url="https://api.example.test/v1?x=1")
+
+
+def test_credentials_pasted_with_a_line_break_are_read_without_it():
+    gateway = SmsWorksGateway(token=JWT + "\n", sender="Acme")
+    assert gateway.secrets() == [JWT]
+    with pytest.raises(ConfigurationError, match="sender: must be text"):
+        SmsWorksGateway(token=JWT, sender=447700900123)  # type: ignore[arg-type]

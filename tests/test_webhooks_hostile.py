@@ -273,3 +273,107 @@ async def test_the_sandbox_never_follows_a_redirect_with_a_report():
         await runner.cleanup()
     assert redirected == ["/hook"]  # the hook was called, once
     assert failed == 1  # a 307 is a failed post, not a hop elsewhere
+
+
+# --- what a second look found ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"GET /sms/{SECRET} HTTP/1.1",  # a browser's check: 405
+        f"POST /sms/{SECRET}/ HTTP/1.1",  # a trailing slash: 404
+        f"POST /other/{SECRET}/deeper HTTP/1.1",
+    ],
+)
+async def test_the_access_log_blanks_the_secret_on_any_route(caplog, line):
+    caplog.set_level(logging.INFO)
+    async with Served(receiver_for(Inbox()), access_log_class=AccessLogger) as served:
+        await served.raw(
+            f"{line}\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
+        await asyncio.sleep(0.1)
+    assert "********" in caplog.text
+    assert SECRET not in caplog.text
+
+
+async def test_the_access_log_survives_a_request_the_parser_refuses(caplog):
+    caplog.set_level(logging.INFO)
+    async with Served(receiver_for(Inbox()), access_log_class=AccessLogger) as served:
+        await served.raw(b"POST /sms HTTP/9.9\r\nHost: x\r\n\r\n")
+        await asyncio.sleep(0.1)
+    assert not [r for r in caplog.records if r.getMessage() == "Unhandled exception"]
+    assert '"- - HTTP/-" 400' in caplog.text or " 400 " in caplog.text
+
+
+async def test_an_encoded_newline_cannot_forge_an_access_log_line(caplog):
+    caplog.set_level(logging.INFO)
+    async with Served(receiver_for(Inbox()), access_log_class=AccessLogger) as served:
+        await served.raw(request(b"{}").replace(f"/sms/{SECRET}".encode(), b"/x%0Aforged"))
+        await asyncio.sleep(0.1)
+    access = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert access
+    assert all("\n" not in line for line in access)
+    assert "/x%0Aforged" in access[0]
+
+
+async def test_a_callback_that_awaits_while_cancelled_still_frees_its_slot(serve):
+    stuck = asyncio.Event()
+
+    async def obstinate(report):
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await stuck.wait()  # a rollback on a dead database
+
+    receiver = WebhookReceiver(
+        "smsworks", secret=SECRET, on_report=obstinate, max_pending=1, callback_timeout=0.1
+    )
+    client = await serve(receiver)
+    assert (await post(client, REPORT))[0] == 200
+    await asyncio.sleep(0.3)
+    assert (await post(client, {**REPORT, "messageid": "next"}))[0] == 200  # the slot is free
+    stuck.set()
+    await receiver.aclose(grace=1)
+
+
+async def test_a_slow_on_failure_is_stopped_and_never_left_unretrieved(serve, caplog):
+    async def broken(report):
+        raise RuntimeError("down")
+
+    async def slow_and_failing(item, error):
+        await asyncio.sleep(5)
+
+    receiver = WebhookReceiver(
+        "smsworks",
+        secret=SECRET,
+        on_report=broken,
+        on_failure=slow_and_failing,
+        callback_timeout=0.1,
+    )
+    client = await serve(receiver)
+    await post(client, REPORT)
+    await asyncio.sleep(0.4)
+    await receiver.aclose(grace=0.1)
+    assert receiver._children == set()
+    assert "on_failure ran past 0.1 s" in caplog.text
+    assert "never retrieved" not in caplog.text
+
+
+async def test_a_repeat_while_the_callback_runs_gets_the_same_answer(serve, inbox):
+    inbox.hold = asyncio.Event()
+    inbox.failures = 1
+    client = await serve(receiver_for(inbox, answer_after_callback=True))
+    first = asyncio.create_task(post(client, REPORT))
+    await asyncio.sleep(0.1)
+    repeat = asyncio.create_task(post(client, REPORT))
+    await asyncio.sleep(0.1)
+    inbox.hold.set()
+    assert ((await first)[0], (await repeat)[0]) == (503, 503)  # neither was taken
+
+
+async def test_a_blank_message_id_is_refused(serve, inbox):
+    client = await serve(receiver_for(inbox))
+    status, text = await post(client, {**REPORT, "messageid": "   "})
+    assert (status, text.split(":")[0]) == (400, "messageid")
+    assert inbox.reports == []

@@ -82,7 +82,8 @@ class Settings:
         for option in self.options:
             key, sep, value = option.partition("=")
             if not sep or not key.strip():
-                raise click.UsageError(f"--option takes KEY=VALUE, not {option!r}")
+                # The value is not repeated: it may be a token typed with ':' for '='.
+                raise click.UsageError("--option takes KEY=VALUE; one of them has no '='")
             config[key.strip().replace("-", "_")] = value
         if "provider" not in config:
             raise ConfigurationError(

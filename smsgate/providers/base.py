@@ -81,6 +81,10 @@ def _checked_base_url(base_url: object) -> str:
         )
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError("base_url: must start with https:// or http:// and name a host")
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise ConfigurationError(
+            "base_url: must hold no query (?...) or fragment (#...): paths are added to it"
+        )
     return url
 
 

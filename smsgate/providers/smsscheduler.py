@@ -358,7 +358,8 @@ class SmsSchedulerGateway(HttpGateway):
                 ) from None
 
     def secrets(self) -> list[str]:
-        return [self._token.reveal()]
+        token = self._token.reveal()
+        return [token, f"Bearer {token}"]  # the header's own form, base64 included
 
     async def auth_headers(self) -> Mapping[str, str]:
         # The page in hand writes "bearer", the others "Bearer"; the scheme is

@@ -600,7 +600,8 @@ def _require(data: Any, what: str, fields: Sequence[str]) -> dict[str, Any]:
         from_wire = "an array" if isinstance(data, list) else type(data).__name__
         raise ValidationError(what, f"must be a JSON object, not {from_wire}")
     for field in fields:
-        if data.get(field) in (None, ""):
+        value = data.get(field)
+        if value is None or (isinstance(value, str) and not value.strip()):
             raise ValidationError(field, f"is missing from the {what}")
     for field in (*_TEXT_FIELDS, *_ID_FIELDS):
         value = data.get(field)
@@ -609,6 +610,11 @@ def _require(data: Any, what: str, fields: Sequence[str]) -> dict[str, Any]:
         )
         if value is not None and not text:
             raise ValidationError(field, f"must be text in the {what}, not {kind_of(value)}")
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValidationError(field, f"is not text in the {what}") from None
     return data
 
 
@@ -737,6 +743,9 @@ class SmsWorksGateway(HttpGateway):
         ):
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise ConfigurationError(f"{option}: must be non-empty text (an unset variable?)")
+        # A credential pasted from a file keeps its line break: it is no part of it.
+        token = None if token is None else token.strip()
+        customer_id, key, secret = (None if v is None else v.strip() for v in pair)
         self._token = None if token is None else Secret(token)
         self._credentials = (
             None
@@ -754,6 +763,8 @@ class SmsWorksGateway(HttpGateway):
             else "check customer_id, key and secret"
         )
         if sender is not None:
+            if not isinstance(sender, str):
+                raise ConfigurationError("sender: must be text")
             try:
                 check_sender(sender)
             except ValidationError as exc:
@@ -766,6 +777,12 @@ class SmsWorksGateway(HttpGateway):
         held = [] if self._token is None else [self._token.reveal()]
         held += [s.reveal() for s in (self._credentials or {}).values()]
         return held
+
+    def secret_pairs(self) -> list[tuple[str, str]]:
+        if self._credentials is None:
+            return []
+        key, secret = self._credentials["key"].reveal(), self._credentials["secret"].reveal()
+        return [(key, secret)]
 
     async def auth_headers(self) -> Mapping[str, str]:
         # The token goes as it is, with no "Bearer": issued tokens start with "JWT ".
