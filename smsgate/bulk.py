@@ -51,6 +51,7 @@ from typing import Any, Protocol, Self, TypeAlias, runtime_checkable
 
 import attrs
 
+from smsgate.checks import is_whole
 from smsgate.errors import (
     ConfigurationError,
     InvalidRequest,
@@ -268,9 +269,9 @@ class BulkSend:
         journal: Journal | None,
         run: str | None,
     ) -> None:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        if not is_whole(concurrency, least=1):
             raise ValidationError("concurrency", "must be a whole number of at least 1")
-        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+        if not is_whole(keep):
             raise ValidationError("keep", "must be a whole number, 0 or more")
         if at is not None:
             check_send_time(at)
@@ -293,9 +294,7 @@ class BulkSend:
         self._gateway = gateway
         self._batching = gateway if isinstance(gateway, BatchingGateway) else None
         limit = self._batching.batch_limit if self._batching else SINGLE_SEND_CHUNK
-        if chunk_size is not None and (
-            isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
-        ):
+        if chunk_size is not None and (not is_whole(chunk_size, least=1)):
             raise ValidationError("chunk_size", "must be a whole number of at least 1")
         self.chunk_size = min(chunk_size or limit, limit)
         self.concurrency = concurrency

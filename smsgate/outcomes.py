@@ -30,6 +30,7 @@ from enum import StrEnum
 
 import attrs
 
+from smsgate.checks import is_seconds, is_whole
 from smsgate.errors import (
     GatewayError,
     KeyConflict,
@@ -160,9 +161,7 @@ async def try_send(
         if outcome.status is OutcomeStatus.UNCERTAIN:
             report = await gateway.find(outcome)  # did the provider take it?
     """
-    if within is not None and (
-        isinstance(within, bool) or not isinstance(within, int | float) or within <= 0
-    ):
+    if within is not None and (not is_seconds(within)):
         raise ValidationError("within", "must be a positive number of seconds, or None")
     flight = _Flight(left=not getattr(gateway, "announces_dispatch", False))
     reference = message.reference if isinstance(message, Message) else None
@@ -321,9 +320,9 @@ async def resolve(
             "check uncertain messages in the provider's own records",
         )
     for name, value in (("patience", patience), ("interval", interval)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        if not is_seconds(value, zero=True):
             raise ValidationError(name, "must be a number of seconds, 0 or more")
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+    if not is_whole(concurrency, least=1):
         raise ValidationError("concurrency", "must be a whole number of at least 1")
     given = list(outcomes)
     lookups = Lookups(gateway, patience=patience, interval=interval)

@@ -34,6 +34,7 @@ from typing import Any, Literal
 import attrs
 import phonenumbers
 
+from smsgate.checks import is_seconds, is_whole
 from smsgate.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -152,9 +153,9 @@ class RoutingGateway(BaseGateway):
             raise ConfigurationError(
                 f"routes: each region must name one of the providers ({', '.join(names)})"
             )
-        if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
+        if not is_whole(failures, least=1):
             raise ConfigurationError("failures: must be a whole number of at least 1")
-        if isinstance(cooldown, bool) or not isinstance(cooldown, int | float) or cooldown < 0:
+        if not is_seconds(cooldown, zero=True):
             raise ConfigurationError("cooldown: must be a number of seconds, 0 or more")
         self.strategy = strategy
         self.announces_dispatch = all(

@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from smsgate.checks import is_seconds, is_whole
 from smsgate.errors import GatewayError, NotFound, RateLimited, SmsGateError, ValidationError
 from smsgate.gateway import SmsGateway
 from smsgate.model import MessageRef, Receipt, StatusReport, message_id_of, with_receipt
@@ -59,7 +60,7 @@ class _Poll:
 
 
 def _check_positive(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+    if not is_seconds(value):
         raise ValidationError(name, f"must be a positive number of seconds, not {value!r}")
 
 
@@ -87,7 +88,7 @@ class Tracker:
         max_interval: float = 60.0,
         timeout: float = 3600.0,
     ) -> None:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        if not is_whole(concurrency, least=1):
             raise ValidationError(
                 "concurrency", f"must be a whole number >= 1, not {concurrency!r}"
             )

@@ -58,6 +58,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
+from smsgate.checks import is_seconds, is_whole
 from smsgate.config import provider_factory
 from smsgate.errors import ConfigurationError, ValidationError
 from smsgate.model import InboundMessage, StatusReport
@@ -189,13 +190,13 @@ class WebhookReceiver:
             ("remember_bytes", remember_bytes),
         )
         for name, value in counts:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_whole(value, least=1):
                 raise ConfigurationError(f"{name}: must be a whole number of at least 1")
         for name, seconds in (
             ("read_timeout", read_timeout),
             ("callback_timeout", callback_timeout),
         ):
-            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+            if not is_seconds(seconds):
                 raise ConfigurationError(f"{name}: must be a positive number of seconds")
         if not isinstance(answer_after_callback, bool):
             raise ConfigurationError("answer_after_callback: must be true or false")

@@ -41,6 +41,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from smsgate.checks import is_seconds
 from smsgate.journal import Claim, EntryState, JournalEntry, JournalError
 from smsgate.model import Receipt, StatusReport
 from smsgate.outcomes import Outcome, OutcomeStatus, reason_of
@@ -176,7 +177,7 @@ class SqliteJournal:
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise JournalError('synchronous: must be "NORMAL" or "FULL"')
-        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+        if not is_seconds(interval):
             raise JournalError("interval: must be a positive number of seconds")
         self.path = Path(path)
         self.synchronous = synchronous

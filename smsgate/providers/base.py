@@ -25,6 +25,7 @@ import attrs
 from aiolimiter import AsyncLimiter
 
 from smsgate._version import __version__
+from smsgate.checks import is_seconds, is_whole
 from smsgate.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -171,13 +172,9 @@ async def _retry_sleep(seconds: float) -> None:
 def _limiter(option: str, rate: float | None) -> AsyncLimiter | None:
     if rate is None:
         return None
-    if not _is_seconds(rate):
+    if not is_seconds(rate):
         raise ConfigurationError(f"{option}: must be a positive number")
     return AsyncLimiter(rate, 1.0)
-
-
-def _is_seconds(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -257,11 +254,11 @@ class HttpGateway(BaseGateway):
     ) -> None:
         super().__init__(default_region=default_region)
         url = _checked_base_url(self.default_base_url if base_url is None else base_url)
-        if not _is_seconds(timeout):
+        if not is_seconds(timeout):
             raise ConfigurationError("timeout: must be a positive number of seconds")
         if connect_timeout is None:
             connect_timeout = min(10.0, timeout / 3)
-        elif not _is_seconds(connect_timeout):
+        elif not is_seconds(connect_timeout):
             raise ConfigurationError("connect_timeout: must be a positive number of seconds")
         if connect_timeout >= timeout:
             raise ConfigurationError("connect_timeout: must be shorter than timeout")
@@ -274,9 +271,9 @@ class HttpGateway(BaseGateway):
             raise ConfigurationError("session: must be an aiohttp.ClientSession to borrow")
         self._session = session
         self._owns_session = session is None
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        if not is_whole(retries):
             raise ConfigurationError("retries: must be a whole number, 0 or more")
-        if not _is_seconds(retry_backoff):
+        if not is_seconds(retry_backoff):
             raise ConfigurationError("retry_backoff: must be a positive number of seconds")
         self.retry = RetryPolicy(attempts=retries + 1, backoff=retry_backoff)
         self._request_rate = _limiter("requests_per_second", requests_per_second)

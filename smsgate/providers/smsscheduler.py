@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 import attrs
 
+from smsgate.checks import is_id
 from smsgate.errors import (
     ConfigurationError,
     InvalidRequest,
@@ -339,11 +340,11 @@ class SmsSchedulerGateway(HttpGateway):
         if not isinstance(token, str) or not token.strip():
             raise ConfigurationError("token: give the API token from the SMS Scheduler account")
         self._token = Secret(token.strip())
-        if sender_id is not None and not _is_id(sender_id):
+        if sender_id is not None and not is_id(sender_id):
             raise ConfigurationError("sender_id: must be a positive whole number")
         if senders is not None and not (
             isinstance(senders, Mapping)
-            and all(isinstance(k, str) and _is_id(v) for k, v in senders.items())
+            and all(isinstance(k, str) and is_id(v) for k, v in senders.items())
         ):
             raise ConfigurationError("senders: must map sender names to positive whole numbers")
         self.sender_id = sender_id
@@ -569,10 +570,6 @@ class SmsSchedulerGateway(HttpGateway):
         if deleted is None:
             raise self.unusable_answer("DELETE", path, f"an unexpected answer: {data!r}")
         return deleted
-
-
-def _is_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _batch_of(ref: MessageRef) -> str | None:

@@ -46,6 +46,7 @@ from urllib.parse import quote
 
 import attrs
 
+from smsgate.checks import is_whole
 from smsgate.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -571,7 +572,7 @@ def search_query(
     for field, when in (("since", since), ("until", until)):
         if when is not None and (not isinstance(when, datetime) or when.utcoffset() is None):
             raise ValidationError(field, "must be an aware datetime")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SEARCH:
+    if not is_whole(limit, least=1) or limit > MAX_SEARCH:
         raise ValidationError("limit", f"must be a whole number from 1 to {MAX_SEARCH}")
     return _Query(
         status=status,

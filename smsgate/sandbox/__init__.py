@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from smsgate.checks import is_whole
 from smsgate.errors import ConfigurationError
 from smsgate.sandbox._engine import FAULTS, Account, Engine, Faults, Reporter, Sms, Timing, logger
 from smsgate.sandbox._smsscheduler import SmsScheduler
@@ -207,7 +208,7 @@ class Sandbox:
         if fault not in FAULTS or (provider != "smsworks" and fault in documented):
             known = [f for f in FAULTS if provider == "smsworks" or f not in documented]
             raise ConfigurationError(f"fault: {provider} can meet one of {', '.join(known)}")
-        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+        if not is_whole(times, least=1):
             raise ConfigurationError("times: must be a whole number of at least 1")
         self.faults.add(provider, fault, stored=stored, path=path, times=times)
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from smsgate.checks import is_whole
 from smsgate.errors import ValidationError
 from smsgate.model import normalize_number
 from smsgate.providers.smsworks import parse_time
@@ -451,7 +452,7 @@ def _count(query: dict[str, Any], field: str, default: int) -> int:
     value = query.get(field, default)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not is_whole(value):
         raise Refusal(400, None, f"{field} must be a whole number")
     return value
 
