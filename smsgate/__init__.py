@@ -10,6 +10,7 @@
 ('+447700900123', <DeliveryStatus.QUEUED: 'queued'>)
 """
 
+from smsgate import routing, testing  # noqa: F401 (they register "routing" and "fake")
 from smsgate._version import __version__
 from smsgate.bulk import BatchingGateway, BulkSend, Progress, Summary, send_all, send_many
 from smsgate.config import available_providers, connect, from_config, from_env, from_toml

@@ -1,12 +1,7 @@
-"""Choosing a provider by configuration, and the registry of providers.
+"""Choosing a provider by configuration.
 
-A provider is a factory (usually a gateway class) whose keyword parameters are its options.
-Built-in providers are listed here; other packages add theirs under the entry-point group
-``smsgate.providers``::
-
-    [project.entry-points."smsgate.providers"]
-    acme = "acme_sms:AcmeGateway"
-
+A provider is a factory (usually a gateway class) whose keyword parameters are its options;
+`smsgate.registry` knows them by name (built-in ones, registered ones and installed plug-ins).
 Every way in (`connect`, `from_config`, `from_env`, `from_toml`) checks the provider name and
 the options against the factory's signature before building anything, and no error message
 ever repeats an option's value.
@@ -20,9 +15,7 @@ import json
 import os
 import tomllib
 import types
-from collections.abc import Callable, Mapping, Sequence
-from importlib import import_module
-from importlib.metadata import entry_points
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import (
     Any,
@@ -39,6 +32,13 @@ import attrs
 
 from smsgate.errors import ConfigurationError
 from smsgate.gateway import SmsGateway
+from smsgate.registry import (
+    PROVIDERS_GROUP,
+    ProviderFactory,
+    available_providers,
+    provider_factory,
+    register_provider,
+)
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -52,55 +52,15 @@ __all__ = [
     "from_toml",
     "provider_factory",
     "provider_option_info",
+    "register_provider",
     "toml_config",
 ]
 
-ENTRY_POINT_GROUP = "smsgate.providers"
+ENTRY_POINT_GROUP = PROVIDERS_GROUP
 ENV_PREFIX = "SMSGATE_"
-
-ProviderFactory = Callable[..., SmsGateway]
-
-_BUILTIN: dict[str, str] = {
-    "fake": "smsgate.testing:FakeGateway",
-    "routing": "smsgate.routing:RoutingGateway",
-    "smsscheduler": "smsgate.providers.smsscheduler:SmsSchedulerGateway",
-    "smsworks": "smsgate.providers.smsworks:SmsWorksGateway",
-}
-
-BUILTIN_PROVIDERS = frozenset(_BUILTIN)
-"""The providers that come with smsgate (`available_providers` adds installed plug-ins)."""
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-
-
-def available_providers() -> list[str]:
-    """The names of every provider that can be used: built-in ones and installed plug-ins."""
-    return sorted(set(_BUILTIN) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
-
-
-def provider_factory(name: str) -> ProviderFactory:
-    """The factory (usually a gateway class) registered as provider ``name``.
-
-    Raises:
-        ConfigurationError: no provider has that name, or its plug-in fails to load.
-    """
-    if not isinstance(name, str):
-        raise ConfigurationError(f"provider: must be a name, one of {_names()}")
-    target = _BUILTIN.get(name)
-    if target is not None:
-        module, _, attribute = target.partition(":")
-        factory: ProviderFactory = getattr(import_module(module), attribute)
-        return factory
-    for point in entry_points(group=ENTRY_POINT_GROUP, name=name):
-        try:
-            loaded: ProviderFactory = point.load()
-        except Exception as exc:
-            raise ConfigurationError(
-                f"provider {name!r} is installed ({point.value}) but failed to load: {exc!r}"
-            ) from exc
-        return loaded
-    raise ConfigurationError(f"provider: unknown; available providers: {_names()}")
 
 
 def _names() -> str:

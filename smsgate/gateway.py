@@ -16,20 +16,18 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self, Unpack, runtime_checkable
+from typing import Protocol, Self, Unpack, runtime_checkable
 
 from smsgate.errors import ConfigurationError, TransportError, UnsupportedFeature, ValidationError
 from smsgate.model import (
     Message,
     MessageFields,
     MessageRef,
+    Outcome,
     Receipt,
     StatusReport,
     check_region,
 )
-
-if TYPE_CHECKING:
-    from smsgate.outcomes import Outcome
 
 __all__ = [
     "BaseGateway",

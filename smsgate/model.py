@@ -1,5 +1,6 @@
-"""The shared model: what callers send (`Message`) and what providers tell back (`Receipt`,
-`StatusReport`). Nothing here knows a provider's wire names; adapters translate.
+"""The shared model: what callers send (`Message`), what providers tell back (`Receipt`,
+`StatusReport`, `BatchReceipt`, `InboundMessage`), and what became of a send (`Outcome`).
+Nothing here knows a provider's wire names; adapters translate.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ import re
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, TypeAlias, TypedDict
 
 import attrs
-import phonenumbers
 
-from smsgate.errors import ValidationError
+from smsgate import registry
+from smsgate.errors import SmsGateError, ValidationError
+from smsgate.numbers import check_region, normalize_number
 from smsgate.status import DeliveryStatus, FailureReason
+from smsgate.text import check_text, check_unicode
 
 __all__ = [
     "BatchReceipt",
@@ -27,6 +31,8 @@ __all__ = [
     "Message",
     "MessageFields",
     "MessageRef",
+    "Outcome",
+    "OutcomeStatus",
     "Receipt",
     "StatusReport",
     "check_region",
@@ -36,84 +42,6 @@ __all__ = [
     "normalize_number",
     "with_receipt",
 ]
-
-# What may appear in a number as people write it. Letters are refused outright: phonenumbers
-# would read "0800 FLOWERS" as digits, and a stray word must never turn into someone's number.
-_NUMBER_SHAPE = re.compile(r"[0-9+\-.()/\s]+")
-
-_IMPOSSIBLE = {
-    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "its country code does not exist",
-    phonenumbers.ValidationResult.TOO_SHORT: "it is too short",
-    phonenumbers.ValidationResult.TOO_LONG: "it is too long",
-    phonenumbers.ValidationResult.INVALID_LENGTH: "no number of its country has that length",
-    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "it can only be dialled locally",
-}
-_UNPARSABLE = {
-    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "its country code does not exist",
-    phonenumbers.NumberParseException.NOT_A_NUMBER: "it has too few digits",
-    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "it is too short",
-    phonenumbers.NumberParseException.TOO_SHORT_NSN: "it is too short",
-    phonenumbers.NumberParseException.TOO_LONG: "it is too long",
-}
-
-
-def check_region(region: str, *, field: str = "region") -> str:
-    """Return ``region`` as an upper-case ISO 3166 code that phonenumbers knows.
-
-    Raises:
-        ValidationError: the region is not a supported two-letter code.
-    """
-    if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValidationError(
-            field,
-            f"{region!r} is not a two-letter ISO 3166 region code such as 'GB' or 'FR'",
-            rule="must be a two-letter ISO 3166 region code such as 'GB' or 'FR'",
-        )
-    return region.upper()
-
-
-def normalize_number(number: str, region: str | None = None, *, field: str = "to") -> str:
-    """Return ``number`` in E.164 form (``+447700900123``).
-
-    Args:
-        number: a phone number as people write it; spaces, dashes, dots, brackets and slashes
-            are allowed. Without a leading ``+`` it is read as a national number of ``region``.
-        region: the country national numbers belong to (``"GB"``).
-        field: the field name to report in errors.
-
-    Raises:
-        ValidationError: the number cannot be a phone number, or it is national and no region
-            was given.
-
-    >>> normalize_number("07700 900123", "GB")
-    '+447700900123'
-    """
-    if not isinstance(number, str):
-        raise ValidationError(field, f"must be a string, not {type(number).__name__}")
-    written = number.strip()
-    if not written:
-        raise ValidationError(field, "is empty; give the recipient's phone number")
-    if not _NUMBER_SHAPE.fullmatch(written):
-        raise ValidationError(
-            field,
-            f"{number!r} is not a phone number: only digits, spaces and + - . ( ) / may appear",
-        )
-    if region is None and not written.startswith("+"):
-        raise ValidationError(
-            field,
-            f"{number!r} has no country code: write it as +<country code><number>, "
-            "or give a region such as 'GB' on the message or the gateway",
-        )
-    try:
-        parsed = phonenumbers.parse(written, None if region is None else check_region(region))
-    except phonenumbers.NumberParseException as exc:
-        why = _UNPARSABLE.get(exc.error_type, "it could not be read")
-        raise ValidationError(field, f"{number!r} is not a phone number: {why}") from exc
-    possible = phonenumbers.is_possible_number_with_reason(parsed)
-    if possible != phonenumbers.ValidationResult.IS_POSSIBLE:
-        why = _IMPOSSIBLE.get(possible, "it is not a possible number")
-        raise ValidationError(field, f"{number!r} cannot be a phone number: {why}")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def check_send_time(at: datetime, *, now: datetime | None = None) -> datetime:
@@ -156,82 +84,9 @@ def _frozen_str_mapping(field: str, value: Mapping[str, str] | None) -> Mapping[
             raise ValidationError(
                 field, f"values must be strings; {key!r} is a {type(item).__name__}"
             )
-        _check_unicode(field, key)
-        _check_unicode(field, item)
+        check_unicode(field, key)
+        check_unicode(field, item)
     return MappingProxyType(dict(value))
-
-
-# Characters no phone shows as text: C0 controls but tab, line feed and carriage return (GSM
-# 03.38 has LF and CR; UCS-2 carries tabs), DEL, and C1 controls.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-# What shows nothing: white space, zero-width characters and joiners, direction marks and
-# controls, the byte order mark, invisible fillers.
-_INVISIBLE = re.compile(
-    "[\\s\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0]"
-)
-# Direction controls (UAX #9): embeddings and overrides end at PDF (U+202C), isolates at PDI
-# (U+2069), and a paragraph separator ends them all.
-_EMBEDDINGS = frozenset("\u202a\u202b\u202d\u202e")
-_ISOLATES = frozenset("\u2066\u2067\u2068")
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\n\r\u2029]")
-
-
-def _check_text(text: str) -> None:
-    """Refuse text that no phone can show as written: control characters, lone surrogates,
-    nothing visible at all, or a text-direction control left open (it turns the rest of
-    the message around, or what the reader sees against what was sent)."""
-    control = _CONTROL.search(text)
-    if control is not None:
-        raise ValidationError(
-            "text",
-            f"holds a control character (U+{ord(control.group()):04X}) at character "
-            f"{control.start() + 1}: no phone shows one; only line breaks and tabs may appear",
-        )
-    if text.isascii():
-        return
-    _check_unicode("text", text)
-    if not _INVISIBLE.sub("", text):
-        raise ValidationError(
-            "text", "has no visible character (only spaces, zero-width or direction marks)"
-        )
-    opened: list[str] = []  # "E" an embedding or override, "I" an isolate
-    for mark in _BIDI.finditer(text):
-        char = mark.group()
-        if char in _EMBEDDINGS:
-            opened.append("E")
-        elif char in _ISOLATES:
-            opened.append("I")
-        elif char == "\u202c":  # PDF ends the last embedding, not an isolate
-            if opened and opened[-1] == "E":
-                opened.pop()
-        elif char == "\u2069":  # PDI ends the last isolate, and what was opened inside it
-            if "I" in opened:
-                while opened.pop() != "I":
-                    pass
-        else:  # a paragraph ends every direction opened in it
-            opened.clear()
-    if opened:
-        raise ValidationError(
-            "text",
-            "leaves a text-direction control open (an override or isolate without its end): "
-            "it would turn the rest of the message around on the phone",
-        )
-
-
-def _check_unicode(field: str, value: str) -> None:
-    """Refuse a lone surrogate (U+D800 to U+DFFF): no phone can show one, no provider can
-    take one, and it cannot be written as UTF-8 anywhere a message is recorded."""
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            where, code = exc.start + 1, ord(value[exc.start])
-            raise ValidationError(
-                field,
-                f"holds a lone surrogate at character {where} (U+{code:04X}), which is not "
-                "text: was it decoded with errors='surrogateescape'?",
-            ) from None
 
 
 def _frozen_options(
@@ -255,17 +110,13 @@ def _frozen_options(
 def _known_providers() -> tuple[str, ...]:
     """Reading the installed plug-ins scans every distribution: once a process is enough
     for telling a misspelt name."""
-    from smsgate.config import available_providers
-
-    return tuple(available_providers())
+    return tuple(registry.available_providers())
 
 
 def _check_provider_name(name: str) -> None:
     """Refuse a provider name that looks like a misspelt known one (its options would be
     silently ignored); names far from any are allowed (a gateway may be named anything)."""
-    from smsgate.config import BUILTIN_PROVIDERS
-
-    if name in BUILTIN_PROVIDERS:
+    if registry.is_registered(name):
         return
     known = _known_providers()  # plug-ins too: slower, and only for other names
     if name in known:
@@ -292,7 +143,7 @@ def _optional_text(field: str, value: str | None) -> str | None:
         raise ValidationError(field, f"must be a string, not {type(value).__name__}")
     if not value.strip():
         raise ValidationError(field, "is empty; leave it out instead")
-    _check_unicode(field, value)
+    check_unicode(field, value)
     return value
 
 
@@ -388,7 +239,7 @@ class Message:
             raise ValidationError("text", f"must be a string, not {type(text).__name__}")
         if not text.strip():
             raise ValidationError("text", "is empty or only whitespace; there is nothing to send")
-        _check_text(text)
+        check_text(text)
         if validity is not None and (not isinstance(validity, timedelta) or validity <= _ZERO):
             raise ValidationError("validity", f"must be a positive timedelta, not {validity!r}")
         self.__attrs_init__(
@@ -567,3 +418,45 @@ def message_id_of(ref: MessageRef) -> str:
     if isinstance(ref, str) and ref.strip():
         return ref
     raise ValidationError("ref", f"must be a Receipt or a message id string, not {ref!r}")
+
+
+class OutcomeStatus(StrEnum):
+    """What became of one send."""
+
+    ACCEPTED = "accepted"
+    """The provider took it; ``receipt`` says how."""
+
+    FAILED = "failed"
+    """The provider took nothing; ``error`` says why. Fix it and send it again if you wish."""
+
+    UNCERTAIN = "uncertain"
+    """Its request left, and nothing proves the provider did not take it (a timeout, a 5xx):
+    look it up (`find`, `resolve`) or check its status before sending it again."""
+
+    UNSENT = "unsent"
+    """It never left: the send was stopped before its request went out. Safe to send again."""
+
+
+@attrs.frozen
+class Outcome:
+    """The outcome of one send (of one input, in a bulk send).
+
+    Attributes:
+        index: the input's position, from 0 (0 for `try_send`).
+        status: accepted, failed, uncertain or unsent.
+        reference: the message's reference (or the input mapping's ``reference``).
+        message: the message, or ``None`` when the input could not become one (and in a
+            bulk summary's older uncertain outcomes, to keep it small).
+        receipt: for an accepted message.
+        error: for a failed or uncertain one.
+        key: the idempotency key the message's request carried, with which `find` looks it
+            up; ``None`` when the request carried none (or never left).
+    """
+
+    index: int
+    status: OutcomeStatus
+    reference: str | None
+    message: Message | None = attrs.field(default=None, repr=False)
+    receipt: Receipt | None = None
+    error: SmsGateError | None = None
+    key: str | None = None

@@ -26,7 +26,6 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from enum import StrEnum
 
 import attrs
 
@@ -43,7 +42,7 @@ from smsgate.errors import (
     may_have_sent,
 )
 from smsgate.gateway import SmsGateway, on_dispatch
-from smsgate.model import Message, Receipt, StatusReport
+from smsgate.model import Message, Outcome, OutcomeStatus, Receipt, StatusReport
 from smsgate.status import DeliveryStatus
 
 __all__ = [
@@ -56,48 +55,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("smsgate")
-
-
-class OutcomeStatus(StrEnum):
-    """What became of one send."""
-
-    ACCEPTED = "accepted"
-    """The provider took it; ``receipt`` says how."""
-
-    FAILED = "failed"
-    """The provider took nothing; ``error`` says why. Fix it and send it again if you wish."""
-
-    UNCERTAIN = "uncertain"
-    """Its request left, and nothing proves the provider did not take it (a timeout, a 5xx):
-    look it up (`find`, `resolve`) or check its status before sending it again."""
-
-    UNSENT = "unsent"
-    """It never left: the send was stopped before its request went out. Safe to send again."""
-
-
-@attrs.frozen
-class Outcome:
-    """The outcome of one send (of one input, in a bulk send).
-
-    Attributes:
-        index: the input's position, from 0 (0 for `try_send`).
-        status: accepted, failed, uncertain or unsent.
-        reference: the message's reference (or the input mapping's ``reference``).
-        message: the message, or ``None`` when the input could not become one (and in a
-            bulk summary's older uncertain outcomes, to keep it small).
-        receipt: for an accepted message.
-        error: for a failed or uncertain one.
-        key: the idempotency key the message's request carried, with which `find` looks it
-            up; ``None`` when the request carried none (or never left).
-    """
-
-    index: int
-    status: OutcomeStatus
-    reference: str | None
-    message: Message | None = attrs.field(default=None, repr=False)
-    receipt: Receipt | None = None
-    error: SmsGateError | None = None
-    key: str | None = None
 
 
 def status_after(error: BaseException, *, left: bool = True) -> OutcomeStatus:

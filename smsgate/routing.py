@@ -35,6 +35,7 @@ import attrs
 import phonenumbers
 
 from smsgate.checks import is_seconds, is_whole
+from smsgate.config import from_config
 from smsgate.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -52,6 +53,7 @@ from smsgate.errors import (
 from smsgate.gateway import BaseGateway, SmsGateway
 from smsgate.model import Message, MessageRef, Receipt, StatusReport, check_region
 from smsgate.outcomes import Outcome, can_find, lookup_key
+from smsgate.registry import register_provider
 
 __all__ = ["RoutingGateway", "Strategy"]
 
@@ -133,8 +135,6 @@ class RoutingGateway(BaseGateway):
         default_region: str | None = None,
     ) -> None:
         super().__init__(default_region=default_region)
-        from smsgate.config import from_config  # the registry builds routing gateways too
-
         if not isinstance(providers, Sequence) or isinstance(providers, str) or not providers:
             raise ConfigurationError("providers: give at least one gateway or configuration")
         self.gateways: list[SmsGateway] = [
@@ -312,3 +312,6 @@ async def _find(gateway: SmsGateway, ref: str | Outcome) -> StatusReport | None:
         raise UnsupportedFeature(gateway.name, "looking messages up by their idempotency key")
     report: StatusReport | None = await gateway.find(ref)  # type: ignore[attr-defined]
     return report
+
+
+register_provider("routing", RoutingGateway)

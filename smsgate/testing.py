@@ -41,6 +41,7 @@ from smsgate.model import (
     normalize_number,
 )
 from smsgate.outcomes import Outcome, lookup_key, the_match
+from smsgate.registry import register_provider
 from smsgate.status import DeliveryStatus, FailureReason
 
 __all__ = ["FakeGateway", "Operation", "Step"]
@@ -269,3 +270,6 @@ class FakeGateway(BaseGateway):
             reference=receipt.reference,
             metadata=receipt.metadata,
         )
+
+
+register_provider("fake", FakeGateway)

@@ -59,9 +59,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from smsgate.checks import is_seconds, is_whole
-from smsgate.config import provider_factory
 from smsgate.errors import ConfigurationError, ValidationError
 from smsgate.model import InboundMessage, StatusReport
+from smsgate.registry import webhook_parser
 
 __all__ = [
     "SECRET_HEADER",
@@ -171,7 +171,7 @@ class WebhookReceiver:
         callback_timeout: float = 30.0,
         answer_after_callback: bool = False,
     ) -> None:
-        parse = getattr(provider_factory(provider), "parse_webhook", None)
+        parse = webhook_parser(provider)
         if parse is None:
             raise ConfigurationError(
                 f"{provider} posts no delivery reports; follow statuses with smsgate.track"

@@ -11,7 +11,7 @@ from aiohttp import web
 import smsgate
 from smsgate import ConfigurationError, Message, ValidationError
 from smsgate.cli import main
-from smsgate.cli._commands import USAGE
+from smsgate.cli._common import USAGE
 from smsgate.model import check_send_time
 from smsgate.providers.smsscheduler import SmsSchedulerGateway, delivery_date
 from smsgate.providers.smsworks import message_payload, schedule_time

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from smsgate.cli import main
-from smsgate.cli._bulk import line_ranges
-from smsgate.cli._commands import FAILED, OK, UNCERTAIN, USAGE, exit_code
+from smsgate.cli._common import FAILED, OK, UNCERTAIN, USAGE, exit_code
+from smsgate.cli._progress import line_ranges
 from smsgate.errors import (
     AuthenticationError,
     ConfigurationError,

@@ -7,7 +7,7 @@ import tracemalloc
 import pytest
 
 from smsgate.cli import main
-from smsgate.cli._commands import OK, USAGE
+from smsgate.cli._common import OK, USAGE
 from smsgate.cli._csv import LINE_LIMIT, RECORD_LINES, check_csv, read_rows
 from smsgate.errors import ValidationError
 from smsgate.testing import FakeGateway

@@ -1,136 +1,41 @@
-"""The ``smsgate`` commands (click), printing with rich."""
+"""The ``smsgate`` command group (click) and its small commands, printing with rich."""
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import json
-import shlex
 import sys
-from collections.abc import Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import attrs
 import click
 from rich.console import Console
 from rich.table import Table
 
 import smsgate
 from smsgate._version import __version__
-from smsgate.config import env_config, provider_option_info, toml_config
+from smsgate.cli._common import (
+    ARGV,
+    INTERRUPTED,
+    OK,
+    SENDING,
+    UNCERTAIN,
+    Settings,
+    exit_code,
+    mark_sending,
+    plain,
+    settings_of,
+)
+from smsgate.config import provider_option_info
 from smsgate.errors import (
-    ConfigurationError,
-    GatewayError,
     SmsGateError,
     UnsupportedFeature,
     ValidationError,
 )
 from smsgate.gateway import SmsGateway, on_dispatch
-from smsgate.journal import JournalMismatch
 from smsgate.model import MessageFields
-
-OK, FAILED, USAGE, UNCERTAIN, INTERRUPTED = 0, 1, 2, 3, 130
-_sending: ContextVar[bool] = ContextVar("smsgate_cli_sending", default=False)
-"""Whether the running command sends messages (an uncertain failure then exits 3)."""
-_argv: ContextVar[tuple[str, ...]] = ContextVar("smsgate_cli_argv", default=())
-
-
-def mark_sending() -> None:
-    """Say that the running command sends messages (an uncertain failure then exits 3)."""
-    _sending.set(True)
-
-
-def command_line() -> str:
-    """The running command, as a shell line that runs it again."""
-    return shlex.join(["smsgate", *_argv.get()])
-
-
-def exit_code(error: SmsGateError, *, sending: bool = True) -> int:
-    """The exit code for an error that ended a command; ``sending``: the command sends."""
-    if isinstance(error, ConfigurationError | ValidationError | UnsupportedFeature):
-        return USAGE
-    if isinstance(error, JournalMismatch):  # the file changed: nothing was sent
-        return USAGE
-    if sending and isinstance(error, GatewayError) and error.maybe_sent:
-        return UNCERTAIN
-    return FAILED
-
-
-@attrs.define
-class Settings:
-    """What the group's options say, for every command."""
-
-    provider: str | None
-    config_file: Path | None
-    options: tuple[str, ...]
-    as_json: bool
-    out: Console
-    err: Console
-
-    def config(self) -> dict[str, Any]:
-        """The gateway's configuration: the TOML file if given, else the environment; then
-        ``--provider`` and ``--option`` on top."""
-        if self.config_file is not None:
-            config: dict[str, Any] = dict(toml_config(self.config_file))
-        else:
-            config = dict(env_config())
-        if self.provider is not None:
-            config["provider"] = self.provider
-        for option in self.options:
-            key, sep, value = option.partition("=")
-            if not sep or not key.strip():
-                # The value is not repeated: it may be a token typed with ':' for '='.
-                raise click.UsageError("--option takes KEY=VALUE; one of them has no '='")
-            config[key.strip().replace("-", "_")] = value
-        if "provider" not in config:
-            raise ConfigurationError(
-                "no provider: give --provider, set SMSGATE_PROVIDER, or use --config with an "
-                "[smsgate] table"
-            )
-        return config
-
-    def gateway(self) -> SmsGateway:
-        return smsgate.from_config(self.config())
-
-    def show(self, title: str, value: Any) -> None:
-        """Print an attrs value (a receipt, a report ...) as a table, or as JSON."""
-        data = plain(value)
-        if self.as_json:
-            self.out.print_json(json.dumps(data))
-            return
-        table = Table(title=title, show_header=False, title_justify="left")
-        for key, item in data.items():
-            if item not in (None, {}, [], ""):
-                table.add_row(key, str(item))
-        self.out.print(table)
-
-
-def plain(value: Any) -> Any:
-    """``value`` as JSON-ready data; raw provider answers are left out."""
-    if attrs.has(type(value)):
-        return {
-            field.name: plain(getattr(value, field.name))
-            for field in attrs.fields(type(value))
-            if field.name != "raw"
-        }
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
-
-
-def settings_of(context: click.Context) -> Settings:
-    settings = context.find_object(Settings)
-    assert settings is not None
-    return settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -440,7 +345,7 @@ def demo(context: click.Context, messages: int, seed: int) -> int:
 def run(argv: Sequence[str] | None = None) -> int:
     """Run ``cli`` and turn what ends it into one line and an exit code."""
     err = Console(stderr=True, soft_wrap=True)
-    _argv.set(tuple(sys.argv[1:] if argv is None else argv))
+    ARGV.set(tuple(sys.argv[1:] if argv is None else argv))
     try:
         result = cli.main(
             args=list(argv) if argv is not None else None,
@@ -462,9 +367,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         return INTERRUPTED
     except SmsGateError as exc:
         err.print(f"smsgate: error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        return exit_code(exc, sending=_sending.get())
+        return exit_code(exc, sending=SENDING.get())
     finally:
-        _sending.set(False)
+        SENDING.set(False)
     return result if isinstance(result, int) else OK
 
 

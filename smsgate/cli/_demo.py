@@ -14,8 +14,8 @@ from typing import Any
 from rich.table import Table
 
 import smsgate
-from smsgate.cli._bulk import send_with_progress
-from smsgate.cli._commands import FAILED, INTERRUPTED, OK, Settings
+from smsgate.cli._common import FAILED, INTERRUPTED, OK, Settings
+from smsgate.cli._progress import send_with_progress
 from smsgate.sandbox import PROVIDERS, Sandbox
 
 TO = "+447700900123"
