@@ -47,7 +47,7 @@ from collections.abc import (
 )
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeAlias, runtime_checkable
+from typing import Any, Self, TypeAlias
 
 import attrs
 
@@ -61,7 +61,14 @@ from smsgate.errors import (
     ValidationError,
     may_have_sent,
 )
-from smsgate.gateway import DispatchHook, SmsGateway, on_dispatch
+from smsgate.gateway import (
+    BatchingGateway,
+    DispatchHook,
+    SmsGateway,
+    announces_dispatch,
+    can_find,
+    on_dispatch,
+)
 from smsgate.journal import (
     Claim,
     EntryState,
@@ -79,7 +86,6 @@ from smsgate.outcomes import (
     Outcome,
     OutcomeStatus,
     as_gateway_error,
-    can_find,
     reason_of,
     status_after,
 )
@@ -100,35 +106,6 @@ Item: TypeAlias = Message | Mapping[str, Any]
 
 SINGLE_SEND_CHUNK = 1
 """Messages per request for gateways that cannot batch."""
-
-
-@runtime_checkable
-class BatchingGateway(Protocol):
-    """What a gateway offers `send_many` when its provider takes many messages a request.
-
-    Gateways without it are sent to one message at a time, concurrently.
-    """
-
-    @property
-    def batch_limit(self) -> int:
-        """The most messages one request may carry."""
-        ...
-
-    def batch_key(self, message: Message, at: datetime | None) -> Hashable | None:
-        """Check ``message`` before any request, and say what it can share a request with.
-
-        Messages with equal keys can go in one `send_chunk`; ``None`` means the message goes
-        on its own (through ``send`` or ``schedule``).
-
-        Raises:
-            ValidationError, UnsupportedFeature: the provider cannot take this message.
-            ConfigurationError: the gateway cannot send at all as configured.
-        """
-        ...
-
-    async def send_chunk(self, messages: Sequence[Message], at: datetime | None) -> list[Receipt]:
-        """Send (or schedule for ``at``) messages of one key in one request; a receipt each."""
-        ...
 
 
 @attrs.frozen
@@ -301,7 +278,7 @@ class BulkSend:
         self._input = messages
         self._at = at
         self._on_progress = on_progress
-        self._announces = bool(getattr(gateway, "announces_dispatch", False))
+        self._announces = announces_dispatch(gateway)
         self._resolving = resolve_uncertain
         self._lookups = (
             Lookups(gateway, patience=resolve_patience, interval=_interval(resolve_patience))

@@ -1,4 +1,19 @@
-"""`SmsGateway`, the one protocol every provider implements, and `BaseGateway`, its common part.
+"""The provider contract: `SmsGateway`, the one protocol every provider implements;
+`BaseGateway`, its common part; and one `runtime_checkable` protocol per optional capability.
+
+==========================  ===========================================================
+capability                  what a gateway offers, and who asks for it
+==========================  ===========================================================
+`BatchingGateway`           many messages a request (`send_many`)
+`BatchTrackingGateway`      ``batch_status`` / ``cancel_batch`` for a whole batch (`Tracker`)
+`BalanceGateway`            ``balance()``, the credits left (``smsgate balance``)
+`FindingGateway`            ``find(key)`` by idempotency key, when ``can_find`` (`resolve`)
+`AnnouncingGateway`         ``announces_dispatch``: it calls `announce_dispatch` (see below)
+==========================  ===========================================================
+
+Callers test a capability with ``isinstance(gateway, BalanceGateway)``; a provider offers one
+by having its methods. What a provider posts to webhooks is read by a parser registered with
+its name (`smsgate.registry.register_provider`), not found on the gateway.
 
 It also holds the *dispatch announcement*: a gateway calls `announce_dispatch` right before a
 request that carries messages leaves the process, and `announce_refused` when an answer
@@ -11,15 +26,17 @@ again).
 
 from __future__ import annotations
 
+import abc
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self, Unpack, runtime_checkable
+from typing import Protocol, Self, TypeAlias, Unpack, runtime_checkable
 
 from smsgate.errors import ConfigurationError, TransportError, UnsupportedFeature, ValidationError
 from smsgate.model import (
+    BatchReceipt,
     Message,
     MessageFields,
     MessageRef,
@@ -30,13 +47,24 @@ from smsgate.model import (
 )
 
 __all__ = [
+    "AnnouncingGateway",
+    "BalanceGateway",
     "BaseGateway",
+    "BatchRef",
+    "BatchTrackingGateway",
+    "BatchingGateway",
     "DispatchHook",
+    "FindingGateway",
     "SmsGateway",
     "announce_dispatch",
     "announce_refused",
+    "announces_dispatch",
+    "can_find",
     "on_dispatch",
 ]
+
+BatchRef: TypeAlias = BatchReceipt | Receipt | str
+"""A batch: its `BatchReceipt`, the `Receipt` of any message in it, or its id."""
 
 DispatchHook = Callable[[bool, bool], Awaitable[None]]
 """Called with ``left`` (the request is leaving: ``True``; the provider refused it, so none of
@@ -137,11 +165,104 @@ class SmsGateway(Protocol):
     ) -> None: ...
 
 
-class BaseGateway:
+@runtime_checkable
+class BatchingGateway(Protocol):
+    """What a gateway offers `send_many` when its provider takes many messages a request.
+
+    Gateways without it are sent to one message at a time, concurrently.
+    """
+
+    @property
+    def batch_limit(self) -> int:
+        """The most messages one request may carry."""
+        ...
+
+    def batch_key(self, message: Message, at: datetime | None) -> Hashable | None:
+        """Check ``message`` before any request, and say what it can share a request with.
+
+        Messages with equal keys can go in one `send_chunk`; ``None`` means the message goes
+        on its own (through ``send`` or ``schedule``).
+
+        Raises:
+            ValidationError, UnsupportedFeature: the provider cannot take this message.
+            ConfigurationError: the gateway cannot send at all as configured.
+        """
+        ...
+
+    async def send_chunk(self, messages: Sequence[Message], at: datetime | None) -> list[Receipt]:
+        """Send (or schedule for ``at``) messages of one key in one request; a receipt each."""
+        ...
+
+
+@runtime_checkable
+class BatchTrackingGateway(Protocol):
+    """A gateway whose provider keeps many messages under one batch id, and lists or cancels
+    them in one request (The SMS Works' batches, SMS Scheduler's multi-number messages)."""
+
+    async def batch_status(self, batch: BatchRef) -> list[StatusReport]:
+        """A report for every message of the batch."""
+        ...
+
+    async def cancel_batch(self, batch: BatchRef) -> BatchReceipt:
+        """Cancel every scheduled message of the batch; the receipt says ``CANCELLED``."""
+        ...
+
+
+@runtime_checkable
+class BalanceGateway(Protocol):
+    """A gateway that can tell the credits left on its account."""
+
+    async def balance(self) -> float:
+        """The credits left on the account."""
+        ...
+
+
+@runtime_checkable
+class FindingGateway(Protocol):
+    """A gateway that may look messages up by their idempotency key (`Message.key`).
+
+    ``can_find`` says whether it can now (a router can when one of its providers can);
+    `can_find` asks both.
+    """
+
+    @property
+    def can_find(self) -> bool:
+        """Whether `find` can look messages up."""
+        ...
+
+    async def find(self, ref: str | Outcome) -> StatusReport | None:
+        """The provider's record of the message with this key, or ``None``."""
+        ...
+
+
+@runtime_checkable
+class AnnouncingGateway(Protocol):
+    """A gateway that calls `announce_dispatch` before each request that carries messages
+    (and `announce_refused` when one is refused), when ``announces_dispatch`` is true."""
+
+    @property
+    def announces_dispatch(self) -> bool:
+        """Whether it announces every request that carries messages."""
+        ...
+
+
+def can_find(gateway: object) -> bool:
+    """Whether ``gateway`` can look messages up by their idempotency key."""
+    return isinstance(gateway, FindingGateway) and gateway.can_find
+
+
+def announces_dispatch(gateway: object) -> bool:
+    """Whether ``gateway`` announces every request that carries messages; without it, a
+    message handed to the gateway counts as possibly sent."""
+    return isinstance(gateway, AnnouncingGateway) and gateway.announces_dispatch
+
+
+class BaseGateway(abc.ABC):
     """What every gateway shares: its name, a default region, ``message``, closing.
 
     Subclass it (or `smsgate.providers.base.HttpGateway` for HTTP APIs) and implement
-    ``send``, ``schedule``, ``status`` and ``cancel`` to add a provider.
+    ``send``, ``schedule``, ``status`` and ``cancel`` to add a provider; a subclass missing
+    one cannot be instantiated. Optional capabilities are the protocols above.
 
     Args:
         default_region: the country national numbers are read in (``"GB"``), for `message`.
@@ -167,6 +288,22 @@ class BaseGateway:
         ``default_region``. The other fields are `Message`'s."""
         fields["region"] = fields.get("region") or self.default_region
         return Message(to, text, **fields)
+
+    @abc.abstractmethod
+    async def send(self, message: Message) -> Receipt:
+        """Send ``message`` now (see `SmsGateway.send`)."""
+
+    @abc.abstractmethod
+    async def schedule(self, message: Message, at: datetime) -> Receipt:
+        """Have the provider send ``message`` at ``at`` (see `SmsGateway.schedule`)."""
+
+    @abc.abstractmethod
+    async def status(self, ref: MessageRef) -> StatusReport:
+        """Ask where a message stands (see `SmsGateway.status`)."""
+
+    @abc.abstractmethod
+    async def cancel(self, ref: MessageRef) -> StatusReport:
+        """Cancel a scheduled message (see `SmsGateway.cancel`)."""
 
     @property
     def can_find(self) -> bool:

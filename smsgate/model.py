@@ -35,6 +35,7 @@ __all__ = [
     "OutcomeStatus",
     "Receipt",
     "StatusReport",
+    "batch_id_of",
     "check_region",
     "check_send_time",
     "message_id_of",
@@ -399,6 +400,28 @@ def with_receipt(report: StatusReport, ref: MessageRef) -> StatusReport:
         return report
     return attrs.evolve(
         report, reference=ref.reference, metadata=ref.metadata, to=report.to or ref.to
+    )
+
+
+def batch_id_of(ref: BatchReceipt | Receipt | str) -> str:
+    """The provider's batch id that ``ref`` stands for: a `BatchReceipt`, the `Receipt` of a
+    message sent in a batch, or the id itself.
+
+    Raises:
+        ValidationError: ``ref`` is none of these, or a receipt of a message sent alone.
+    """
+    if isinstance(ref, BatchReceipt):
+        return ref.batch_id
+    if isinstance(ref, Receipt):
+        if ref.batch_id is None:
+            raise ValidationError(
+                "batch", f"this receipt has no batch id (message {ref.message_id} went alone)"
+            )
+        return ref.batch_id
+    if isinstance(ref, str) and ref.strip():
+        return ref
+    raise ValidationError(
+        "batch", f"must be a BatchReceipt or a batch id string (or a Receipt), not {ref!r}"
     )
 
 

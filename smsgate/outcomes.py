@@ -41,7 +41,13 @@ from smsgate.errors import (
     ValidationError,
     may_have_sent,
 )
-from smsgate.gateway import SmsGateway, on_dispatch
+from smsgate.gateway import (
+    FindingGateway,
+    SmsGateway,
+    announces_dispatch,
+    can_find,
+    on_dispatch,
+)
 from smsgate.model import Message, Outcome, OutcomeStatus, Receipt, StatusReport
 from smsgate.status import DeliveryStatus
 
@@ -120,7 +126,7 @@ async def try_send(
     """
     if within is not None and (not is_seconds(within)):
         raise ValidationError("within", "must be a positive number of seconds, or None")
-    flight = _Flight(left=not getattr(gateway, "announces_dispatch", False))
+    flight = _Flight(left=not announces_dispatch(gateway))
     reference = message.reference if isinstance(message, Message) else None
     try:
         with on_dispatch(flight.heard):
@@ -217,11 +223,6 @@ def the_match(
     return report
 
 
-def can_find(gateway: SmsGateway) -> bool:
-    """Whether ``gateway`` can look messages up by their idempotency key."""
-    return bool(getattr(gateway, "can_find", False))
-
-
 def found(outcome: Outcome, report: StatusReport) -> Outcome:
     """``outcome`` as the provider's record says: accepted, with a receipt made from the
     record; or failed, when the provider logged it as rejected (never sent)."""
@@ -306,11 +307,15 @@ class Lookups:
         its patience began, by default now. Never raises but for cancellation."""
         if outcome.status is not OutcomeStatus.UNCERTAIN or outcome.key is None:
             return outcome
+        gateway = self.gateway
+        if not isinstance(gateway, FindingGateway):
+            blind = UnsupportedFeature(gateway.name, "looking messages up by their idempotency key")
+            return attrs.evolve(outcome, error=blind)
         started = time.monotonic() if since is None else since
         problem = "not found"
         while True:
             try:
-                report = await self.gateway.find(outcome)  # type: ignore[attr-defined]
+                report = await gateway.find(outcome)
             except (KeyConflict, UnsupportedFeature) as exc:
                 return attrs.evolve(outcome, error=exc)
             except Exception as exc:  # the lookup itself failed: try again within patience

@@ -50,9 +50,15 @@ from smsgate.errors import (
     ValidationError,
     may_have_sent,
 )
-from smsgate.gateway import BaseGateway, SmsGateway
+from smsgate.gateway import (
+    BaseGateway,
+    FindingGateway,
+    SmsGateway,
+    announces_dispatch,
+    can_find,
+)
 from smsgate.model import Message, MessageRef, Receipt, StatusReport, check_region
-from smsgate.outcomes import Outcome, can_find, lookup_key
+from smsgate.outcomes import Outcome, lookup_key
 from smsgate.registry import register_provider
 
 __all__ = ["RoutingGateway", "Strategy"]
@@ -158,9 +164,7 @@ class RoutingGateway(BaseGateway):
         if not is_seconds(cooldown, zero=True):
             raise ConfigurationError("cooldown: must be a number of seconds, 0 or more")
         self.strategy = strategy
-        self.announces_dispatch = all(
-            getattr(g, "announces_dispatch", False) for g in self.gateways
-        )
+        self.announces_dispatch = all(announces_dispatch(g) for g in self.gateways)
         self._by_name = dict(zip(names, self.gateways, strict=True))
         self.circuits = {name: Circuit(failures, cooldown) for name in names}
         self._turn = itertools.count()
@@ -259,7 +263,7 @@ class RoutingGateway(BaseGateway):
         last: SmsGateError | None = None
         for gateway in self._owner(ref):
             try:
-                return await getattr(gateway, what)(ref)  # type: ignore[no-any-return]
+                return await (gateway.status(ref) if what == "status" else gateway.cancel(ref))
             except NotFound as exc:
                 last = exc
         assert last is not None
@@ -308,10 +312,9 @@ class RoutingGateway(BaseGateway):
 
 
 async def _find(gateway: SmsGateway, ref: str | Outcome) -> StatusReport | None:
-    if not can_find(gateway):
+    if not (isinstance(gateway, FindingGateway) and gateway.can_find):
         raise UnsupportedFeature(gateway.name, "looking messages up by their idempotency key")
-    report: StatusReport | None = await gateway.find(ref)  # type: ignore[attr-defined]
-    return report
+    return await gateway.find(ref)
 
 
 register_provider("routing", RoutingGateway)

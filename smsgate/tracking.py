@@ -18,13 +18,12 @@ import heapq
 import itertools
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Protocol, runtime_checkable
 
 import attrs
 
 from smsgate.checks import is_seconds, is_whole
 from smsgate.errors import GatewayError, NotFound, RateLimited, SmsGateError, ValidationError
-from smsgate.gateway import SmsGateway
+from smsgate.gateway import BatchTrackingGateway, SmsGateway
 from smsgate.model import MessageRef, Receipt, StatusReport, message_id_of, with_receipt
 from smsgate.retry import should_retry
 
@@ -41,13 +40,6 @@ class StatusTimeout(SmsGateError, TimeoutError):
     def __init__(self, message: str, *, report: StatusReport | None) -> None:
         self.report = report
         super().__init__(message)
-
-
-@runtime_checkable
-class _BatchLookup(Protocol):
-    """A gateway that lists every message of a batch in one request (The SMS Works)."""
-
-    async def batch_status(self, batch: str) -> list[StatusReport]: ...
 
 
 @attrs.define(eq=False)
@@ -115,7 +107,7 @@ class Tracker:
         """One poll per message, except one per batch for batch receipts without ids."""
         batches: defaultdict[str, list[MessageRef]] = defaultdict(list)
         polls = []
-        grouped = isinstance(self.gateway, _BatchLookup)
+        grouped = isinstance(self.gateway, BatchTrackingGateway)
         for ref in refs:
             if isinstance(ref, Receipt) and ref.message_id is None and ref.batch_id is not None:
                 if grouped:
@@ -180,7 +172,7 @@ class Tracker:
         if poll.batch_id is None:
             [ref] = poll.refs
             return [(ref, await self.gateway.status(ref))]
-        assert isinstance(self.gateway, _BatchLookup)
+        assert isinstance(self.gateway, BatchTrackingGateway)
         listed = await self.gateway.batch_status(poll.batch_id)
         # The k-th receipt to a number is the k-th message to it in the batch.
         by_number: defaultdict[str | None, list[StatusReport]] = defaultdict(list)

@@ -3,8 +3,18 @@ from datetime import datetime
 
 import pytest
 
-from smsgate import Message, Receipt, SmsGateway, StatusReport, UnsupportedFeature
+from smsgate import (
+    BatchReceipt,
+    DeliveryStatus,
+    Message,
+    Receipt,
+    SmsGateway,
+    StatusReport,
+    UnsupportedFeature,
+    ValidationError,
+)
 from smsgate.gateway import BaseGateway, announce_dispatch, on_dispatch
+from smsgate.model import batch_id_of
 from smsgate.providers.base import HttpGateway
 from smsgate.testing import FakeGateway
 
@@ -41,8 +51,18 @@ def test_gateways_with_every_verb_satisfy_the_protocol():
 
 
 def test_a_gateway_missing_a_verb_does_not():
-    assert not isinstance(NoCancel(), SmsGateway)
+    class Partial:
+        name = "partial"
+
+        async def send(self, message: Message) -> Receipt: ...
+
+    assert not isinstance(Partial(), SmsGateway)
     assert not isinstance(object(), SmsGateway)
+
+
+def test_a_subclass_missing_a_verb_cannot_be_made():
+    with pytest.raises(TypeError, match=r"abstract method.*cancel"):
+        NoCancel()
 
 
 async def test_async_with_closes_the_gateway():
@@ -100,3 +120,88 @@ async def test_a_gateway_without_a_search_says_so():
     with pytest.raises(UnsupportedFeature, match="complete does not support looking messages up"):
         await Complete().find("k")
     assert not Complete().can_find
+
+
+# --- optional capabilities, one protocol each -------------------------------------------------
+
+
+def capabilities(gateway):
+    from smsgate import gateway as contract
+
+    names = (
+        "BatchingGateway",
+        "BatchTrackingGateway",
+        "BalanceGateway",
+        "FindingGateway",
+        "AnnouncingGateway",
+    )
+    return {name for name in names if isinstance(gateway, getattr(contract, name))}
+
+
+def test_each_provider_offers_the_capabilities_it_has():
+    from smsgate.providers.smsscheduler import SmsSchedulerGateway
+    from smsgate.providers.smsworks import SmsWorksGateway
+
+    every = {
+        "BatchingGateway",
+        "BatchTrackingGateway",
+        "BalanceGateway",
+        "FindingGateway",
+        "AnnouncingGateway",
+    }
+    assert capabilities(SmsWorksGateway(token="JWT t")) == every
+    assert capabilities(SmsSchedulerGateway(token="t")) == every - {"BalanceGateway"}
+    assert capabilities(Complete()) == {"FindingGateway", "AnnouncingGateway"}
+
+
+def test_can_find_and_announces_dispatch_ask_the_gateway_not_only_its_type():
+    from smsgate.gateway import announces_dispatch, can_find
+    from smsgate.providers.smsscheduler import SmsSchedulerGateway
+    from smsgate.providers.smsworks import SmsWorksGateway
+
+    assert can_find(SmsWorksGateway(token="JWT t"))
+    assert not can_find(SmsWorksGateway(token="JWT t", idempotency_keys=False))
+    assert not can_find(SmsSchedulerGateway(token="t"))
+    assert not can_find(object())
+    assert announces_dispatch(SmsWorksGateway(token="JWT t"))
+    assert not announces_dispatch(Complete())
+    assert not announces_dispatch(object())
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("b-1", "b-1"),
+        (BatchReceipt(provider="p", batch_id="b-2", status=DeliveryStatus.QUEUED), "b-2"),
+        (
+            Receipt(
+                provider="p",
+                message_id="m",
+                to="+447700900123",
+                status=DeliveryStatus.QUEUED,
+                batch_id="b-3",
+            ),
+            "b-3",
+        ),
+    ],
+)
+def test_a_batch_is_named_by_its_receipt_a_receipt_from_it_or_its_id(ref, expected):
+    assert batch_id_of(ref) == expected
+
+
+@pytest.mark.parametrize(
+    ("ref", "problem"),
+    [
+        ("", "batch: must be a BatchReceipt or a batch id string"),
+        ("  ", "batch: must be a BatchReceipt or a batch id string"),
+        (7, "batch: must be a BatchReceipt or a batch id string"),
+        (None, "batch: must be a BatchReceipt or a batch id string"),
+        (
+            Receipt(provider="p", message_id="m", to="+447700900123", status=DeliveryStatus.QUEUED),
+            "batch: this receipt has no batch id \\(message m went alone\\)",
+        ),
+    ],
+)
+def test_anything_else_is_not_a_batch(ref, problem):
+    with pytest.raises(ValidationError, match=problem):
+        batch_id_of(ref)

@@ -344,7 +344,7 @@ async def test_smsscheduler_without_credits_marks_the_sms_code_25():
 async def test_smsscheduler_one_request_to_many_numbers(sandbox):
     async with smsgate.from_config(sandbox.config("smsscheduler")) as gateway:
         receipts = await gateway.send_chunk([gateway.message(n, "Hi") for n in (UK, FR)], None)
-        listed = await gateway.message_status(receipts[0].batch_id)
+        listed = await gateway.batch_status(receipts[0].batch_id)
 
     assert {r.to for r in listed} == {UK, FR}
     assert len({r.batch_id for r in receipts}) == 1
@@ -353,9 +353,13 @@ async def test_smsscheduler_one_request_to_many_numbers(sandbox):
 async def test_smsscheduler_deletes_a_whole_scheduled_message(sandbox):
     async with smsgate.from_config(sandbox.config("smsscheduler")) as gateway:
         receipts = await gateway.send_chunk([gateway.message(n, "Later") for n in (UK, FR)], soon())
-        deleted = await gateway.cancel_message(receipts[0].batch_id)
+        cancelled = await gateway.cancel_batch(receipts[0])
 
-    assert deleted == 2
+    assert (cancelled.batch_id, cancelled.status) == (receipts[0].batch_id, S.CANCELLED)
+    assert cancelled.raw == {"success": 2}
+    stored = sandbox.messages("smsscheduler")
+    assert sorted(m.to for m in stored) == sorted((UK, FR))
+    assert {m.stage.value for m in stored} == {"cancelled"}
 
 
 # --- settings ------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from smsgate.errors import (
     UnsupportedFeature,
     ValidationError,
 )
-from smsgate.gateway import SmsGateway, on_dispatch
+from smsgate.gateway import BalanceGateway, SmsGateway, announces_dispatch, on_dispatch
 from smsgate.model import MessageFields
 
 
@@ -104,7 +104,7 @@ async def send_once(
     """Send (or schedule) ``message``. Ctrl-C before its request leaves stops it; after, the
     answer is awaited (a second Ctrl-C stops at once, and the exit code says it may have
     been sent)."""
-    left = not getattr(gateway, "announces_dispatch", False)  # if it cannot say, assume so
+    left = not announces_dispatch(gateway)  # if it cannot say, assume so
 
     async def heard(leaving: bool, keyed: bool) -> None:
         nonlocal left
@@ -231,11 +231,9 @@ def balance(context: click.Context) -> int:
 
     async def main() -> tuple[str, float]:
         async with settings.gateway() as gateway:
-            ask = getattr(gateway, "balance", None)
-            if ask is None:
+            if not isinstance(gateway, BalanceGateway):
                 raise UnsupportedFeature(gateway.name, "a balance query")
-            credits: float = await ask()
-            return gateway.name, credits
+            return gateway.name, await gateway.balance()
 
     provider, credits = asyncio.run(main())
     if settings.as_json:

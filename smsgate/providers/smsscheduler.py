@@ -6,8 +6,8 @@ Endpoints (base ``https://sms-scheduler.com/api/v1``) and the methods that call 
 ``POST /sms``               `SmsSchedulerGateway.send` and `SmsSchedulerGateway.schedule`
 ``GET /sms/{id}``           `SmsSchedulerGateway.status` (one SMS: one recipient)
 ``DELETE /sms/{id}``        `SmsSchedulerGateway.cancel`
-``GET /message/{id}``       `SmsSchedulerGateway.message_status` (every SMS of one request)
-``DELETE /message/{id}``    `SmsSchedulerGateway.cancel_message`
+``GET /message/{id}``       `SmsSchedulerGateway.batch_status` (every SMS of one request)
+``DELETE /message/{id}``    `SmsSchedulerGateway.cancel_batch`
 =========================  ===================================================================
 
 One ``POST /sms`` is one *message* (``message_id``) to many numbers, and each number gets its
@@ -20,6 +20,7 @@ Three published versions of the API page disagree (base URL, ``bearer``/``Bearer
 
 from __future__ import annotations
 
+import warnings
 import zoneinfo
 from collections.abc import Hashable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -36,11 +37,14 @@ from smsgate.errors import (
     UnsupportedFeature,
     ValidationError,
 )
+from smsgate.gateway import BatchRef
 from smsgate.model import (
+    BatchReceipt,
     Message,
     MessageRef,
     Receipt,
     StatusReport,
+    batch_id_of,
     check_send_time,
     message_id_of,
     normalize_number,
@@ -541,10 +545,10 @@ class SmsSchedulerGateway(HttpGateway):
 
     # -- one message to many numbers --------------------------------------------------------
 
-    async def message_status(self, message: Receipt | str) -> list[StatusReport]:
-        """A report per SMS of one ``POST /sms`` (``GET /message/{id}``); pass its message id,
-        or any receipt from it."""
-        message_id = _message_of(message)
+    async def batch_status(self, batch: BatchRef) -> list[StatusReport]:
+        """A report per SMS of one ``POST /sms`` (``GET /message/{id}``): pass its message id
+        (a receipt's ``batch_id``), or any receipt from it."""
+        message_id = batch_id_of(batch)
         path = f"/message/{quote(message_id, safe='')}"
         data = await self.request_json("GET", path)
         if not isinstance(data, list):
@@ -554,33 +558,69 @@ class SmsSchedulerGateway(HttpGateway):
         except WireError as exc:
             raise self.unusable_answer("GET", path, f"an unexpected answer: {exc}") from exc
 
-    async def cancel_message(self, message: Receipt | str) -> int | None:
+    async def cancel_batch(self, batch: BatchRef) -> BatchReceipt:
         """Cancel every SMS of one ``POST /sms`` (``DELETE /message/{id}``).
+
+        The receipt says ``CANCELLED``; its ``raw`` is the answer, whose ``success`` is how
+        many SMS were deleted (or ``true``).
+
+        Raises:
+            InvalidRequest: none was deleted (each had been sent or cancelled already).
+        """
+        message_id = batch_id_of(batch)
+        deleted = await self._delete_message(message_id)
+        if deleted.count == 0:
+            raise InvalidRequest(
+                f"nothing to cancel: no SMS of message {message_id} was still scheduled",
+                provider=self.name,
+            )
+        return BatchReceipt(
+            provider=self.name,
+            batch_id=message_id,
+            status=DeliveryStatus.CANCELLED,
+            recipients=batch.recipients if isinstance(batch, BatchReceipt) else (),
+            raw=deleted.raw,
+        )
+
+    async def message_status(self, message: Receipt | str) -> list[StatusReport]:
+        """Deprecated: use `batch_status` (the same request); removed in the next release."""
+        _deprecated("message_status", "batch_status")
+        return await self.batch_status(message)
+
+    async def cancel_message(self, message: Receipt | str) -> int | None:
+        """Deprecated: use `cancel_batch`; removed in the next release.
 
         Returns:
             How many SMS were deleted (``None`` when the provider answered only ``true``).
         """
-        message_id = _message_of(message)
+        _deprecated("cancel_message", "cancel_batch")
+        return (await self._delete_message(batch_id_of(message))).count
+
+    async def _delete_message(self, message_id: str) -> _Deleted:
         path = f"/message/{quote(message_id, safe='')}"
         data = await self.request_json("DELETE", path)
         success = data.get("success") if isinstance(data, dict) else None
         if success is True:
-            return None
+            return _Deleted(None, data)
         deleted = parse_success(data)
         if deleted is None:
             raise self.unusable_answer("DELETE", path, f"an unexpected answer: {data!r}")
-        return deleted
+        return _Deleted(deleted, data)
+
+
+@attrs.frozen
+class _Deleted:
+    count: int | None
+    raw: Any
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(
+        f"SmsSchedulerGateway.{old} is deprecated; use {new} (the same request)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def _batch_of(ref: MessageRef) -> str | None:
     return ref.batch_id if isinstance(ref, Receipt) else None
-
-
-def _message_of(message: Receipt | str) -> str:
-    if isinstance(message, Receipt):
-        if message.batch_id is None:
-            raise ValidationError("message", "this receipt has no message id (batch_id)")
-        return message.batch_id
-    if isinstance(message, str) and message.strip():
-        return message
-    raise ValidationError("message", f"must be a Receipt or a message id string, not {message!r}")

@@ -62,6 +62,7 @@ from smsgate.errors import (
     ValidationError,
     error_class_for_status,
 )
+from smsgate.gateway import BatchRef
 from smsgate.model import (
     BatchReceipt,
     InboundMessage,
@@ -69,6 +70,7 @@ from smsgate.model import (
     MessageRef,
     Receipt,
     StatusReport,
+    batch_id_of,
     check_send_time,
     message_id_of,
     normalize_number,
@@ -712,7 +714,6 @@ class SmsWorksGateway(HttpGateway):
 
     name = NAME
     default_base_url = BASE_URL
-    parse_webhook = staticmethod(parse_webhook)
 
     def __init__(
         self,
@@ -1053,9 +1054,9 @@ class SmsWorksGateway(HttpGateway):
             raw=data,
         )
 
-    async def batch_status(self, batch: BatchReceipt | str) -> list[StatusReport]:
+    async def batch_status(self, batch: BatchRef) -> list[StatusReport]:
         """The status of every message in a batch, from GET /batch/{id}."""
-        path = f"/batch/{quote(_batch_id(batch), safe='')}"
+        path = f"/batch/{quote(batch_id_of(batch), safe='')}"
         data = await self.request_json("GET", path)
         if not isinstance(data, list):
             raise self.unusable_answer("GET", path, "an answer that is not an array")
@@ -1064,9 +1065,9 @@ class SmsWorksGateway(HttpGateway):
         except WireError as exc:
             raise self.unusable_answer("GET", path, f"an unexpected answer: {exc}") from exc
 
-    async def cancel_batch(self, batch: BatchReceipt | str) -> BatchReceipt:
+    async def cancel_batch(self, batch: BatchRef) -> BatchReceipt:
         """Cancel a scheduled batch; the receipt says ``CANCELLED``."""
-        batch_id = _batch_id(batch)
+        batch_id = batch_id_of(batch)
         path = f"/batches/schedule/{quote(batch_id, safe='')}"
         data = await self.request_json("DELETE", path)
         accepted: _Accepted = self._read(data, _Accepted, "DELETE", path)
@@ -1233,11 +1234,3 @@ class SmsWorksGateway(HttpGateway):
         data = await self.request_json("GET", "/credits/balance")
         credits: _Credits = self._read(data, _Credits, "GET", "/credits/balance")
         return credits.credits
-
-
-def _batch_id(batch: BatchReceipt | str) -> str:
-    if isinstance(batch, BatchReceipt):
-        return batch.batch_id
-    if isinstance(batch, str) and batch.strip():
-        return batch
-    raise ValidationError("batch", f"must be a BatchReceipt or a batch id string, not {batch!r}")

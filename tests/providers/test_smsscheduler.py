@@ -11,6 +11,7 @@ import pytest
 import smsgate
 from smsgate import (
     AuthenticationError,
+    BatchReceipt,
     ConfigurationError,
     DeliveryStatus,
     FailureReason,
@@ -498,9 +499,9 @@ async def test_a_cancel_answer_of_the_wrong_shape_is_a_clear_error(gateway, mock
         await gateway.cancel("1")
 
 
-async def test_message_status_reports_every_number(gateway, mock_http):
+async def test_batch_status_reports_every_number_of_one_message(gateway, mock_http):
     mock_http.get(BASE + "/message/123456", payload=fixture("message"))
-    reports = await gateway.message_status("123456")
+    reports = await gateway.batch_status("123456")
     assert [(r.message_id, r.to, r.status, r.batch_id) for r in reports] == [
         ("123456", TO, DeliveryStatus.DELIVERED, "123456"),
         ("123457", OTHER, DeliveryStatus.UNDELIVERED, "123456"),
@@ -508,29 +509,53 @@ async def test_message_status_reports_every_number(gateway, mock_http):
     assert reports[1].reason is FailureReason.INVALID_RECIPIENT
 
 
-async def test_message_status_takes_a_receipt_of_that_message(gateway, mock_http):
+async def test_batch_status_takes_a_receipt_of_that_message(gateway, mock_http):
     mock_http.get(BASE + "/message/99", payload=[])
     receipt = Receipt(
         provider="smsscheduler", message_id="1", to=TO, status=DeliveryStatus.QUEUED, batch_id="99"
     )
-    assert await gateway.message_status(receipt) == []
+    assert await gateway.batch_status(receipt) == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "count"), [(fixture("deleted_message"), 3), ({"success": True}, None)]
+)
+async def test_cancel_batch_cancels_every_sms_of_one_message(gateway, mock_http, answer, count):
+    mock_http.delete(BASE + "/message/123456", payload=answer)
+    receipt = await gateway.cancel_batch("123456")
+    assert receipt == BatchReceipt(
+        provider="smsscheduler", batch_id="123456", status=DeliveryStatus.CANCELLED
+    )
+    assert receipt.raw == answer
+    assert len(recorded(mock_http, "DELETE", BASE + "/message/123456")) == 1
+
+
+async def test_cancel_batch_with_nothing_left_to_cancel_is_refused(gateway, mock_http):
+    mock_http.delete(BASE + "/message/123456", payload={"success": 0})
+    with pytest.raises(InvalidRequest, match="nothing to cancel: no SMS of message 123456"):
+        await gateway.cancel_batch("123456")
 
 
 @pytest.mark.parametrize(
     ("answer", "count"),
     [(fixture("deleted_message"), 3), ({"success": True}, None), ({"success": 0}, 0)],
 )
-async def test_cancel_message_says_how_many_were_deleted(gateway, mock_http, answer, count):
+async def test_the_old_names_still_work_and_warn(gateway, mock_http, answer, count):
+    mock_http.get(BASE + "/message/123456", payload=fixture("message"))
     mock_http.delete(BASE + "/message/123456", payload=answer)
-    assert await gateway.cancel_message("123456") == count
+    with pytest.warns(DeprecationWarning, match="message_status is deprecated; use batch_status"):
+        reports = await gateway.message_status("123456")
+    assert [r.message_id for r in reports] == ["123456", "123457"]
+    with pytest.warns(DeprecationWarning, match="cancel_message is deprecated; use cancel_batch"):
+        assert await gateway.cancel_message("123456") == count
 
 
-async def test_message_level_calls_need_a_message_id(gateway):
+async def test_batch_calls_need_a_batch_id(gateway):
     receipt = Receipt(provider="smsscheduler", message_id="1", to=TO, status=DeliveryStatus.QUEUED)
-    with pytest.raises(ValidationError, match="no message id"):
-        await gateway.message_status(receipt)
-    with pytest.raises(ValidationError, match="must be a Receipt or a message id"):
-        await gateway.cancel_message("")
+    with pytest.raises(ValidationError, match="batch: this receipt has no batch id"):
+        await gateway.batch_status(receipt)
+    with pytest.raises(ValidationError, match="must be a BatchReceipt or a batch id"):
+        await gateway.cancel_batch("")
 
 
 # === configuration and secrets ==============================================================

@@ -14,6 +14,7 @@ from smsgate.providers.smsworks import (
     parse_inbound,
     parse_webhook,
 )
+from smsgate.registry import webhook_parser
 from tests.providers.smsworks_support import fixture
 
 RECEIVED = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -235,8 +236,9 @@ def test_an_incoming_payload_without_its_fields_is_refused_as_incoming():
         parse_webhook({"messagetype": "incoming", "messageid": "1"})
 
 
-def test_the_gateway_names_its_webhook_parser():
-    assert SmsWorksGateway.parse_webhook is parse_webhook
+def test_the_provider_registers_its_webhook_parser_by_name():
+    assert webhook_parser("smsworks") is parse_webhook
+    assert not hasattr(SmsWorksGateway, "parse_webhook")
 
 
 json_values = st.recursive(
