@@ -10,7 +10,7 @@ emoji) take two units that are never split either.
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import StrEnum, unique
 
 import attrs
 
@@ -25,6 +25,7 @@ _GSM_BASIC = frozenset(
 _GSM_EXTENSION = frozenset("\f^{}\\[~]|€")
 
 
+@unique
 class Encoding(StrEnum):
     """The alphabet an SMS is sent in."""
 

@@ -13,7 +13,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from enum import StrEnum, unique
 from types import MappingProxyType
 from typing import Any, TypeAlias, TypedDict
 
@@ -443,6 +443,7 @@ def message_id_of(ref: MessageRef) -> str:
     raise ValidationError("ref", f"must be a Receipt or a message id string, not {ref!r}")
 
 
+@unique
 class OutcomeStatus(StrEnum):
     """What became of one send."""
 

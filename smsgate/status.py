@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import StrEnum, unique
 
 __all__ = ["DeliveryStatus", "FailureReason"]
 
 
+@unique
 class DeliveryStatus(StrEnum):
     """Where a message stands, whatever provider carried it.
 
@@ -58,6 +59,7 @@ _FINAL = frozenset(
 )
 
 
+@unique
 class FailureReason(StrEnum):
     """Why a message failed or was refused, in provider-neutral terms."""
 

@@ -8,14 +8,24 @@ leniency would invent data (``None`` is never the string ``"None"``, ``"false"``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-__all__ = ["WireError", "make_converter", "register", "structure"]
+__all__ = [
+    "WireError",
+    "array_of",
+    "converter",
+    "kind_of",
+    "make_converter",
+    "read",
+    "register",
+    "structure",
+    "write",
+]
 
 T = TypeVar("T")
 
@@ -134,3 +144,32 @@ def kind_of(data: Any) -> str:
     if data is None:
         return "null"
     return "an object" if isinstance(data, dict) else type(data).__name__
+
+
+converter: cattrs.Converter = make_converter()
+"""The one converter every provider's wire classes are registered on."""
+
+
+def read(data: Any, cls: type[T]) -> T:
+    """Read ``data`` as ``cls`` through `converter` (see `structure`)."""
+    return structure(converter, data, cls)
+
+
+def write(payload: Any) -> Any:
+    """A wire payload (an attrs instance, or a list of them) as JSON-ready data."""
+    return converter.unstructure(payload)
+
+
+def array_of(parse: Callable[[Any], T]) -> Callable[[Any], list[T]]:
+    """A reader of a JSON array whose every item ``parse`` reads.
+
+    Raises:
+        WireError: the answer is not an array, or ``parse`` refuses an item.
+    """
+
+    def parse_each(data: Any) -> list[T]:
+        if not isinstance(data, list):
+            raise WireError(f"an answer that is not an array ({kind_of(data)})")
+        return [parse(item) for item in data]
+
+    return parse_each

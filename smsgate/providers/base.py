@@ -15,10 +15,8 @@ import logging
 import platform
 import time
 import urllib.parse
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, TypedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar, TypedDict, TypeVar, cast, overload
 
 import aiohttp
 import attrs
@@ -27,17 +25,16 @@ from aiolimiter import AsyncLimiter
 from smsgate._version import __version__
 from smsgate.checks import is_seconds, is_whole
 from smsgate.errors import (
-    AuthenticationError,
     ConfigurationError,
     GatewayError,
     ProviderError,
-    RateLimited,
     TransportError,
     ValidationError,
-    error_class_for_status,
 )
 from smsgate.gateway import BaseGateway, announce_dispatch, announce_refused
-from smsgate.model import Message
+from smsgate.providers._wire import WireError, write
+from smsgate.providers._wire import read as read_as
+from smsgate.providers.codec import ErrorAnswer, parse_retry_after, provider_error, provider_options
 from smsgate.redaction import REDACTED, Redactor
 from smsgate.retry import RetryPolicy
 
@@ -50,6 +47,8 @@ __all__ = [
     "parse_retry_after",
     "provider_options",
 ]
+
+T = TypeVar("T")
 
 logger = logging.getLogger("smsgate")
 
@@ -138,30 +137,6 @@ class HttpResponse:
         return self.body.decode("utf-8", errors="replace")
 
 
-def provider_options(message: Message, provider: str, known: Mapping[str, type]) -> dict[str, Any]:
-    """The options ``message`` carries for ``provider``, checked against ``known`` types.
-
-    Raises:
-        ValidationError: an option the provider does not have, or of the wrong type.
-    """
-    given = message.provider_options.get(provider)
-    if not given:
-        return {}
-    options = dict(given)
-    for name, value in options.items():
-        kind = known.get(name)
-        if kind is None:
-            raise ValidationError(
-                "provider_options",
-                f"{provider} has no option {name!r}; it knows {', '.join(sorted(known))}",
-            )
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise ValidationError(
-                "provider_options", f"{provider} option {name!r} must be a {kind.__name__}"
-            )
-    return options
-
-
 _IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE"})
 
 
@@ -175,22 +150,6 @@ def _limiter(option: str, rate: float | None) -> AsyncLimiter | None:
     if not is_seconds(rate):
         raise ConfigurationError(f"{option}: must be a positive number")
     return AsyncLimiter(rate, 1.0)
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class HttpOptions(TypedDict, total=False):
@@ -299,31 +258,11 @@ class HttpGateway(BaseGateway):
         """Turn an HTTP error answer into the right `ProviderError`.
 
         The default reads a JSON ``{"message": ...}`` body (or the text of any other body)
-        and picks the class from the HTTP status. Adapters override it to read their
-        provider's error codes.
+        and picks the class from the HTTP status (`smsgate.providers.codec`). Adapters
+        override it with their codec's ``parse_error``, which reads their error codes.
         """
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("message"), str):
-            detail: str | None = data["message"]
-        else:
-            detail = response.text() or None
-        body = response.text() if data is None else data
-        cls = error_class_for_status(response.status)
-        if cls is RateLimited:
-            return RateLimited(
-                detail,
-                provider=self.name,
-                http_status=response.status,
-                body=body,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            )
-        advice = self.auth_advice if cls is AuthenticationError else None
-        return cls(
-            detail, provider=self.name, http_status=response.status, body=body, advice=advice
-        )
+        answer = ErrorAnswer.read(response.status, response.headers, response.body)
+        return provider_error(answer, provider=self.name, advice=self.auth_advice)
 
     # -- I/O -------------------------------------------------------------------------------
 
@@ -453,23 +392,62 @@ class HttpGateway(BaseGateway):
             raise self.error_from_response(response)
         return response
 
+    @overload
     async def request_json(
         self,
         method: str,
         path: str,
         *,
+        read: type[T] | Callable[[Any], T],
+        json_body: Any = None,
+        authenticate: bool = True,
+        messages: int = 0,
+        keyed: bool = False,
+        idempotent: bool | None = None,
+    ) -> T: ...
+
+    @overload
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        read: None = None,
+        json_body: Any = None,
+        authenticate: bool = True,
+        messages: int = 0,
+        keyed: bool = False,
+        idempotent: bool | None = None,
+    ) -> Any: ...
+
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        read: type[Any] | Callable[[Any], Any] | None = None,
         json_body: Any = None,
         authenticate: bool = True,
         messages: int = 0,
         keyed: bool = False,
         idempotent: bool | None = None,
     ) -> Any:
-        """Like `request`, and return the answer's JSON (``None`` for an empty body).
+        """Like `request`, and return the answer's JSON (``None`` for an empty body), read.
+
+        Args:
+            read: a wire class (an attrs class registered with `smsgate.providers._wire`)
+                to read the answer as, or a codec function that reads it and raises
+                `WireError` when it cannot; ``None`` returns the JSON as it is.
+            json_body: JSON-ready data, or a wire class instance (written through the one
+                converter).
 
         Raises:
-            TransportError: a 2xx answer whose body is not JSON (``maybe_sent`` is true: the
-                provider said yes, but not what it accepted).
+            TransportError: a 2xx answer whose body is not JSON, or that ``read`` cannot
+                read (``maybe_sent`` is true: the provider said yes, but not what it
+                accepted).
         """
+        if attrs.has(type(json_body)):
+            json_body = write(json_body)
         response = await self.request(
             method,
             path,
@@ -480,11 +458,29 @@ class HttpGateway(BaseGateway):
             idempotent=idempotent,
         )
         try:
-            return response.json()
+            data = response.json()
         except ValueError as exc:
             raise self.unusable_answer(
                 method, path, f"HTTP {response.status} with a body that is not JSON"
             ) from exc
+        return data if read is None else self.read_answer(method, path, data, read)
+
+    def read_answer(
+        self, method: str, path: str, data: Any, read: type[T] | Callable[[Any], T]
+    ) -> T:
+        """Read the JSON of a success answer with ``read`` (a wire class or a codec function,
+        as `request_json` takes), for an adapter that keeps the JSON too (``raw``).
+
+        Raises:
+            TransportError: ``read`` cannot read it (``maybe_sent``, as `unusable_answer`).
+        """
+        try:
+            if isinstance(read, type) and attrs.has(read):
+                return cast(T, read_as(data, read))
+            parse = cast(Callable[[Any], T], read)
+            return parse(data)
+        except WireError as exc:
+            raise self.unusable_answer(method, path, f"an unexpected answer: {exc}") from exc
 
     def unusable_answer(self, method: str, path: str, problem: str) -> TransportError:
         """The error for a success answer that cannot be read: the provider said yes, but

@@ -30,12 +30,12 @@ from smsgate import (
 from smsgate.gateway import on_dispatch
 from smsgate.model import normalize_number
 from smsgate.outcomes import Outcome, OutcomeStatus
+from smsgate.providers._wire import write
 from smsgate.providers.base import USER_AGENT, HttpResponse
 from smsgate.providers.smsworks import (
     ERRORS,
     STATUSES,
     SmsWorksGateway,
-    _wire,
     batch_payload,
     check_sender,
     message_payload,
@@ -255,7 +255,7 @@ def test_a_full_message_becomes_the_documented_json():
             }
         },
     )
-    body = smsgate.providers.smsworks._wire.unstructure(message_payload(message, "Acme"))
+    body = write(message_payload(message, "Acme"))
     assert body == {
         "sender": "Acme",
         "destination": "447700900123",
@@ -272,7 +272,7 @@ def test_a_full_message_becomes_the_documented_json():
 
 
 def test_a_minimal_message_sends_only_what_it_has():
-    body = smsgate.providers.smsworks._wire.unstructure(message_payload(Message(TO, "Hi"), "Acme"))
+    body = write(message_payload(Message(TO, "Hi"), "Acme"))
     assert body == {"sender": "Acme", "destination": "447700900123", "content": "Hi"}
 
 
@@ -344,7 +344,7 @@ def test_schedule_times_are_iso_8601_with_an_offset(at, text):
 def test_one_text_to_many_numbers_is_a_batch_message():
     messages = [Message(TO, "Hi", tag="t"), Message(OTHER, "Hi", tag="t")]
     payload = batch_payload(messages, ["Acme", "Acme"])
-    body = smsgate.providers.smsworks._wire.unstructure(payload)
+    body = write(payload)
     assert body == {
         "sender": "Acme",
         "destinations": ["447700900123", "447700900456"],
@@ -457,7 +457,7 @@ def test_smsgates_own_metadata_key_is_refused_in_a_messages_metadata():
 def test_a_search_becomes_the_specs_query(options, body):
     if "to" in options:
         options = {**options, "to": normalize_number(options["to"], "GB")}
-    query = _wire.unstructure(search_query(**options))
+    query = write(search_query(**options))
     assert query == body
     assert schema_errors(query, "Query") == []
 

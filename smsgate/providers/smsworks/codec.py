@@ -1,0 +1,467 @@
+"""The SMS Works' codec: its vocabulary, request builders and answer readers, with no I/O.
+
+Tables (`STATUSES`, `ERRORS`), the checks a message must pass before any request, the
+builders of each request's body (`message_payload`, `batch_payload`, `search_query`) and the
+readers of each answer (`parse_status`, `parse_logged`, `parse_error`). The wire classes are
+in `smsgate.providers.smsworks.schema`; what the provider posts to webhooks is read by
+`smsgate.providers.smsworks.webhooks`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import attrs
+
+from smsgate.checks import is_whole
+from smsgate.errors import (
+    AuthenticationError,
+    InsufficientCredit,
+    InvalidRequest,
+    PermissionDenied,
+    ProviderError,
+    ProviderUnavailable,
+    ValidationError,
+)
+from smsgate.model import Message, StatusReport, normalize_number
+from smsgate.numbers import read_number
+from smsgate.providers._wire import read
+from smsgate.providers.codec import ErrorAnswer, provider_error, provider_options
+from smsgate.providers.smsworks import schema
+from smsgate.status import DeliveryStatus, FailureReason
+
+__all__ = [
+    "BASE_URL",
+    "ERRORS",
+    "KEY_NAME",
+    "MAX_BATCH",
+    "MAX_SEARCH",
+    "NAME",
+    "STATUSES",
+    "ErrorRule",
+    "batch_payload",
+    "check_metadata",
+    "check_sender",
+    "checked_payload",
+    "message_options",
+    "message_payload",
+    "parse_batch_status",
+    "parse_error",
+    "parse_logged",
+    "parse_status",
+    "parse_time",
+    "schedule_time",
+    "search_query",
+    "validity_minutes",
+    "wire_number",
+]
+
+NAME: Final = "smsworks"
+BASE_URL: Final = "https://api.thesmsworks.co.uk/v1"
+MAX_BATCH: Final = 5000
+"""Messages in one batch request (the guide once said 500; the spec and SDK say 5000)."""
+KEY_NAME: Final = "smsgate_key"
+"""The metadata key under which each message carries smsgate's idempotency key."""
+MAX_SEARCH: Final = 1000
+"""Messages one ``POST /messages`` returns at most (the spec's limit and default)."""
+
+# --- statuses and errors -------------------------------------------------------------------
+
+STATUSES: Final[Mapping[str, DeliveryStatus]] = {
+    "SCHEDULED": DeliveryStatus.SCHEDULED,
+    "ACCEPTED": DeliveryStatus.QUEUED,
+    "SENT": DeliveryStatus.SENT,
+    "PROCESSED": DeliveryStatus.SENT,  # a scheduled job that has run
+    "DELIVERED": DeliveryStatus.DELIVERED,
+    "UNDELIVERED": DeliveryStatus.UNDELIVERED,
+    "UNDELIVERABLE": DeliveryStatus.UNDELIVERED,  # the word the query docs use
+    "EXPIRED": DeliveryStatus.EXPIRED,
+    "REJECTED": DeliveryStatus.REJECTED,
+    "CANCELLED": DeliveryStatus.CANCELLED,
+    "DELETED": DeliveryStatus.CANCELLED,
+    "UNKNOWN": DeliveryStatus.UNKNOWN,  # the network itself said unknown
+}
+"""Status words to unified statuses; any other word is ``UNKNOWN``."""
+
+# The docs give no table for failurereason.code, so a failure's reason follows its status,
+# and the provider's own words go in StatusReport.detail.
+_FAILURE_REASONS: Final[Mapping[DeliveryStatus, FailureReason]] = {
+    DeliveryStatus.EXPIRED: FailureReason.EXPIRED,
+    DeliveryStatus.UNDELIVERED: FailureReason.UNKNOWN,
+    DeliveryStatus.REJECTED: FailureReason.UNKNOWN,
+}
+
+
+@attrs.frozen
+class ErrorRule:
+    """How one documented error code is raised: permanent and not retried unless it says."""
+
+    error_class: type[ProviderError]
+    reason: FailureReason
+    permanent: bool = True
+    retryable: bool = False
+    maybe_sent: bool | None = None
+    """For a send: whether the message may have been taken (``None``: the class decides)."""
+
+
+ERRORS: Final[Mapping[int, ErrorRule]] = {
+    4001: ErrorRule(InvalidRequest, FailureReason.INVALID_CONTENT),
+    4002: ErrorRule(InvalidRequest, FailureReason.INVALID_CONTENT),  # too long
+    4003: ErrorRule(InvalidRequest, FailureReason.INVALID_SENDER),
+    4004: ErrorRule(InvalidRequest, FailureReason.INVALID_RECIPIENT),
+    4005: ErrorRule(InvalidRequest, FailureReason.INVALID_REQUEST),  # tag too long
+    4006: ErrorRule(InvalidRequest, FailureReason.INVALID_CONTENT),  # profanity
+    # Blocked terms: the provider also disables the account, so every later send fails too.
+    4007: ErrorRule(InvalidRequest, FailureReason.ACCOUNT),
+    4011: ErrorRule(AuthenticationError, FailureReason.ACCOUNT),
+    4021: ErrorRule(InsufficientCredit, FailureReason.INSUFFICIENT_CREDIT),
+    4031: ErrorRule(PermissionDenied, FailureReason.ACCOUNT),
+    4032: ErrorRule(PermissionDenied, FailureReason.ACCOUNT),
+    4033: ErrorRule(PermissionDenied, FailureReason.ACCOUNT),
+    4034: ErrorRule(PermissionDenied, FailureReason.UNSUPPORTED_DESTINATION),
+    # The two 503s the guide documents both say the message will not go out, so, unlike any
+    # other 5xx, neither leaves a send uncertain:
+    # 5001 "SMS Message Rejected. We were not able to pass your SMS message to the mobile
+    # networks. You will not be charged": logged as rejected, never sent; no advice to retry.
+    5001: ErrorRule(ProviderUnavailable, FailureReason.PROVIDER_ERROR, maybe_sent=False),
+    # 5002 "Service database error. We were not able to schedule your message for sending.
+    # Please try again": not taken, and the provider asks for the same request again.
+    5002: ErrorRule(
+        ProviderUnavailable,
+        FailureReason.PROVIDER_ERROR,
+        permanent=False,
+        retryable=True,
+        maybe_sent=False,
+    ),
+}
+"""The SMS Works error codes (``errorCode`` of ExtendedErrorModel) and how each is raised."""
+
+# --- options a message may carry for this provider -----------------------------------------
+
+_OPTIONS: Final[Mapping[str, type]] = {
+    "flash": bool,  # POST /message/flash instead of /message/send
+    "deliveryreporturl": str,
+    "ttl": int,  # minutes before the delivery report is deleted
+    "responseemail": list,
+    "ai": bool,
+}
+_MAX_VALIDITY_MINUTES: Final = 2880  # the spec's maximum for Message.validity
+
+# Alphanumeric senders of 3 to 11 characters, or numeric ones of up to 15 digits.
+_SENDER = re.compile(r"[A-Za-z0-9]{3,11}|[0-9]{1,15}")
+
+# --- building requests ---------------------------------------------------------------------
+
+
+def wire_number(e164: str) -> str:
+    """``+447700900123`` as The SMS Works wants it: ``447700900123``."""
+    return e164.removeprefix("+")
+
+
+def schedule_time(at: datetime) -> str:
+    """An aware datetime as ISO 8601 with an explicit offset.
+
+    The guide asks for "JavaScript date format, which is the same as ISO 8601" and shows
+    ``Sun Sep 03 2017 15:34:23 GMT+0100 (BST)``; the server reads it with JavaScript's
+    ``new Date()``, which reads ISO 8601 with an offset exactly and unambiguously.
+
+    An offset with seconds (``+00:00:30``, which no ``Date`` reads) is written in UTC instead.
+
+    >>> from datetime import timezone, timedelta
+    >>> schedule_time(datetime(2026, 11, 22, 15, 34, 23, 999, tzinfo=timezone(timedelta(hours=1))))
+    '2026-11-22T15:34:23+01:00'
+    >>> schedule_time(datetime(2026, 11, 22, 15, 34, 23, tzinfo=timezone(timedelta(seconds=30))))
+    '2026-11-22T15:33:53+00:00'
+    """
+    offset = at.utcoffset()
+    if offset is not None and offset % timedelta(minutes=1):
+        at = at.astimezone(UTC)
+    return at.isoformat(timespec="seconds")
+
+
+@functools.lru_cache(maxsize=256)
+def check_sender(sender: str) -> str:
+    """Refuse a sender The SMS Works cannot take (before any request).
+
+    Raises:
+        ValidationError: not 3-11 letters and digits, nor up to 15 digits.
+    """
+    if not _SENDER.fullmatch(sender):
+        rule = "3 to 11 letters and digits (no spaces or symbols), or a number of up to 15 digits"
+        raise ValidationError(
+            "sender", f"{sender!r} cannot be a The SMS Works sender: use {rule}", rule=f"use {rule}"
+        )
+    return sender
+
+
+def message_options(message: Message) -> dict[str, Any]:
+    """The message's options for The SMS Works, checked (see `_OPTIONS`)."""
+    options = provider_options(message, NAME, _OPTIONS)
+    if options and not all(isinstance(e, str) for e in options.get("responseemail", ())):
+        raise ValidationError("provider_options", f"{NAME} option 'responseemail' takes strings")
+    if "ttl" in options and options["ttl"] < 1:
+        raise ValidationError("provider_options", f"{NAME} option 'ttl' is minutes, at least 1")
+    return options
+
+
+def validity_minutes(message: Message) -> int | None:
+    """``validity`` in whole minutes, as the API takes it (``None`` when unset)."""
+    if message.validity is None:
+        return None
+    minutes = math.ceil(message.validity.total_seconds() / 60)
+    if minutes > _MAX_VALIDITY_MINUTES:
+        raise ValidationError(
+            "validity", f"The SMS Works keeps trying for at most {_MAX_VALIDITY_MINUTES} minutes"
+        )
+    return minutes
+
+
+def message_payload(
+    message: Message, sender: str, *, at: datetime | None = None, key: str | None = None
+) -> schema.Message:
+    """The body of /message/send, /message/flash and /message/schedule, and an item of
+    /batch/any; ``key``, smsgate's idempotency key, goes in its metadata.
+
+    Raises:
+        ValidationError: the sender, validity, metadata or options cannot be sent to The SMS
+            Works.
+    """
+    check_sender(sender)
+    message_options(message)
+    validity_minutes(message)
+    check_metadata(message)
+    return checked_payload(message, sender, at, key)
+
+
+def check_metadata(message: Message) -> None:
+    """Refuse metadata that uses smsgate's own key name.
+
+    Raises:
+        ValidationError: ``metadata`` has the key ``smsgate_key``.
+    """
+    if message.metadata and KEY_NAME in message.metadata:
+        raise ValidationError(
+            "metadata", f"{KEY_NAME!r} is smsgate's own key (the idempotency key); rename yours"
+        )
+
+
+def checked_payload(
+    message: Message, sender: str, at: datetime | None = None, key: str | None = None
+) -> schema.Message:
+    """`message_payload` for a message already checked (by it, or by a batch key)."""
+    options = message.provider_options.get(NAME) or {}
+    plain = message.tag is None and message.validity is None and not message.metadata
+    if plain and at is None and not options:  # the common case of a bulk run
+        return schema.Message(
+            sender=sender,
+            destination=message.to[1:],
+            content=message.text,
+            metadata=None if key is None else [schema.MetaData(KEY_NAME, key)],
+        )
+    pairs = [schema.MetaData(k, v) for k, v in message.metadata.items()]
+    if key is not None:
+        pairs.append(schema.MetaData(KEY_NAME, key))
+    return schema.Message(
+        sender=sender,
+        destination=message.to[1:],
+        content=message.text,
+        tag=message.tag,
+        metadata=pairs or None,
+        validity=validity_minutes(message),
+        schedule=None if at is None else schedule_time(at),
+        delivery_report_url=options.get("deliveryreporturl"),
+        ttl=options.get("ttl"),
+        response_email=options.get("responseemail"),
+        ai=options.get("ai"),
+    )
+
+
+def batch_payload(
+    messages: Sequence[Message], senders: Sequence[str], *, at: datetime | None = None
+) -> schema.BatchMessage | None:
+    """The body of /batch/send or /batch/schedule: one text for every recipient, with no
+    idempotency keys (BatchMessage has no metadata).
+
+    ``senders`` are the messages' senders, defaults applied. Returns ``None`` when the
+    messages differ in anything but the recipient, or carry metadata (which BatchMessage
+    cannot hold): they need /batch/any.
+    """
+    first = messages[0]
+    shared = (first.text, first.tag, first.validity, first.provider_options.get(NAME))
+    if len(set(senders)) != 1 or any(
+        m.metadata or (m.text, m.tag, m.validity, m.provider_options.get(NAME)) != shared
+        for m in messages
+    ):
+        return None
+    one = message_payload(first, senders[0], at=at)
+    return schema.BatchMessage(
+        sender=one.sender,
+        destinations=[wire_number(m.to) for m in messages],
+        content=one.content,
+        tag=one.tag,
+        validity=one.validity,
+        schedule=one.schedule,
+        delivery_report_url=one.delivery_report_url,
+        ttl=one.ttl,
+        ai=one.ai,
+    )
+
+
+# --- reading answers -----------------------------------------------------------------------
+
+
+def parse_status(word: str) -> DeliveryStatus:
+    """A status word as a `DeliveryStatus`; an unknown word is ``UNKNOWN``, never an error."""
+    return STATUSES.get(word.strip().upper(), DeliveryStatus.UNKNOWN)
+
+
+def parse_batch_status(word: str, *, scheduled: bool) -> DeliveryStatus:
+    """The status word of a batch endpoint's answer.
+
+    The batch endpoints answer ``SCHEDULED`` for a batch sent *now* too (the spec's example
+    for /batch/send and /batch/any): the batch is queued for processing. Only a batch sent
+    with a future time is ``SCHEDULED`` in smsgate's sense (waiting, cancellable).
+
+    >>> parse_batch_status("SCHEDULED", scheduled=False)
+    <DeliveryStatus.QUEUED: 'queued'>
+    """
+    status = parse_status(word)
+    if status is DeliveryStatus.SCHEDULED and not scheduled:
+        return DeliveryStatus.QUEUED
+    return status
+
+
+def _metadata(pairs: Any) -> dict[str, str]:
+    """The caller's metadata from a logged message (``[{key, value}]``, or an object),
+    without smsgate's own key; anything unreadable is left out."""
+    if isinstance(pairs, dict):
+        items = list(pairs.items())
+    elif isinstance(pairs, list):
+        items = [(p.get("key"), p.get("value")) for p in pairs if isinstance(p, dict)]
+    else:
+        return {}
+    return {k: v for k, v in items if isinstance(k, str) and isinstance(v, str) and k != KEY_NAME}
+
+
+def _number(destination: str | None) -> str | None:
+    """A logged destination (``447700900123``, or a UK ``07...``) in E.164, if it is one."""
+    return read_number(destination, "GB")
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """A provider timestamp: ISO 8601, or JavaScript's ``Wed Jul 19 2017 20:53:49 GMT+0100
+    (BST)``. ``None`` when it is neither."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.strptime(text.split(" (")[0], "%a %b %d %Y %H:%M:%S GMT%z")
+    except ValueError:
+        return None
+
+
+def parse_logged(data: Any) -> StatusReport:
+    """A MessageResponse as a `StatusReport`."""
+    logged = read(data, schema.MessageResponse)
+    status = parse_status(logged.status)
+    failure = logged.failure_reason
+    detail = None
+    if failure is not None and failure.details:
+        detail = (
+            failure.details if failure.code is None else f"{failure.details} (code {failure.code})"
+        )
+    return StatusReport(
+        provider=NAME,
+        message_id=logged.message_id,
+        status=status,
+        to=_number(logged.destination),
+        reason=_FAILURE_REASONS.get(status),
+        provider_status=logged.status,
+        detail=detail,
+        batch_id=logged.batch_id,
+        metadata=_metadata(logged.metadata),
+        updated_at=parse_time(logged.modified),
+        raw=data,
+    )
+
+
+def search_query(
+    *,
+    metadata: Mapping[str, str] | None = None,
+    to: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = MAX_SEARCH,
+    skip: int = 0,
+    region: str | None = None,
+) -> schema.Query:
+    """The body of ``POST /messages`` (the spec's Query); a national ``to`` is read in
+    ``region``.
+
+    Raises:
+        ValidationError: a date is naive, the limit is not 1 to 1,000, or ``to`` is not a
+            phone number.
+    """
+    for field, when in (("since", since), ("until", until)):
+        if when is not None and (not isinstance(when, datetime) or when.utcoffset() is None):
+            raise ValidationError(field, "must be an aware datetime")
+    if not is_whole(limit, least=1) or limit > MAX_SEARCH:
+        raise ValidationError("limit", f"must be a whole number from 1 to {MAX_SEARCH}")
+    return schema.Query(
+        status=status,
+        destination=None if to is None else wire_number(normalize_number(to, region)),
+        since=None if since is None else schedule_time(since),
+        until=None if until is None else schedule_time(until),
+        limit=limit,
+        skip=skip or None,
+        metadata=[schema.MetaData(k, v) for k, v in (metadata or {}).items()] or None,
+    )
+
+
+def parse_error(
+    status: int, headers: Mapping[str, str], body: bytes, *, advice: str | None = None
+) -> ProviderError:
+    """The error an HTTP error answer stands for.
+
+    The body is an ErrorModel ``{message}`` or an ExtendedErrorModel ``{message, errorCode,
+    status, permanent}``; each field is used if it is usable, so an odd body still gives a
+    clear error. A documented ``errorCode`` picks the class and reason (`ERRORS`); any other
+    answer's class follows its HTTP status.
+
+    Args:
+        status, headers, body: the answer (``body`` with secrets already blanked out).
+        advice: what to check, should it be an `AuthenticationError`.
+    """
+    answer = ErrorAnswer.read(status, headers, body)
+    code = answer.field("errorCode")
+    code = int(code) if isinstance(code, int | float) and not isinstance(code, bool) else None
+    rule = ERRORS.get(code) if code is not None else None
+    fields: dict[str, Any] = {"code": code}
+    if rule is not None:
+        fields.update(
+            reason=rule.reason,
+            permanent=rule.permanent,
+            retryable=rule.retryable,
+            maybe_sent=rule.maybe_sent,
+        )
+    permanent = answer.field("permanent")
+    if isinstance(permanent, bool):
+        fields["permanent"] = permanent
+    detail = answer.message() or ((answer.text if answer.data is None else None) or None)
+    return provider_error(
+        answer,
+        provider=NAME,
+        error_class=rule.error_class if rule else None,
+        detail=detail,
+        advice=advice,
+        **fields,
+    )
