@@ -27,7 +27,6 @@ from aiohttp import web
 from smsgate.checks import is_whole
 from smsgate.errors import ValidationError
 from smsgate.model import normalize_number
-from smsgate.providers.smsworks import parse_time
 from smsgate.sandbox._engine import Account, Engine, Fault, Faults, Sms, Stage, sending
 
 NAME = "smsworks"
@@ -198,12 +197,6 @@ class SmsWorks:
             "schedule": item.get("schedule"),
         }
 
-    def _send_at(self, written: Any, now: datetime) -> datetime:
-        when = parse_time(written) if isinstance(written, str) else None
-        if when is None:
-            raise Refusal(400, None, "schedule must be a date")
-        return when if when.tzinfo else when.replace(tzinfo=UTC)
-
     def _create(self, fields: dict[str, Any], to: str, send_at: datetime) -> Sms:
         parts = min(4, math.ceil(len(fields["content"]) / 160))
         cost = parts * (1 if to.startswith("+44") else 2)  # international costs double
@@ -266,7 +259,7 @@ class SmsWorks:
         fields = self._fields(body)
         now = self._now()
         sms = self._create(fields, self._destination(body.get("destination")), now)
-        sms.send_at = self._send_at(fields["schedule"], now)
+        sms.send_at = _date(fields["schedule"], "schedule")
         self._accept([sms])
         return web.json_response([{"messageid": sms.id, "status": "SCHEDULED"}])
 
@@ -279,7 +272,7 @@ class SmsWorks:
         now = self._now()
         send_at = now
         if request.path.endswith("/schedule"):
-            send_at = self._send_at(fields["schedule"], now)
+            send_at = _date(fields["schedule"], "schedule")
         numbers = [self._destination(d) for d in destinations]
         return self._batch([self._create(fields, to, send_at) for to in numbers], send_at)
 
@@ -441,11 +434,28 @@ def _pairs(given: Any, field: str) -> list[dict[str, str]] | None:
     return [{"key": p["key"], "value": p["value"]} for p in given]
 
 
+def read_date(written: Any) -> datetime | None:
+    """A date as the guide writes one: "the JavaScript date format, which is the same as the
+    ISO 8601 syntax. E.g Sun Sep 03 2017 15:34:23 GMT+0100 (BST)" — so either ISO 8601
+    (``2017-03-25T21:43:05.665Z``) or ``Date.toString()``, whose zone name in brackets is
+    optional. A date without an offset is UTC; ``None`` when it is neither form."""
+    if not isinstance(written, str) or not written:
+        return None
+    try:
+        when = datetime.fromisoformat(written)
+    except ValueError:
+        try:
+            when = datetime.strptime(written.split(" (")[0], "%a %b %d %Y %H:%M:%S GMT%z")
+        except ValueError:
+            return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def _date(written: Any, field: str) -> datetime:
-    when = parse_time(written) if isinstance(written, str) else None
+    when = read_date(written)
     if when is None:
         raise Refusal(400, None, f"{field} must be a date")
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return when
 
 
 def _count(query: dict[str, Any], field: str, default: int) -> int:
