@@ -31,13 +31,22 @@ import contextlib
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from smsgate.checks import is_whole
 from smsgate.errors import ConfigurationError
-from smsgate.sandbox._engine import FAULTS, Account, Engine, Faults, Reporter, Sms, Timing, logger
+from smsgate.sandbox._engine import (
+    COMMON_FAULTS,
+    LOOPBACK,
+    STORING,
+    Account,
+    Engine,
+    Faults,
+    Reporter,
+    Sms,
+    Timing,
+)
 from smsgate.sandbox._smsscheduler import SmsScheduler
 from smsgate.sandbox._smsworks import SmsWorks
 
@@ -46,12 +55,14 @@ __all__ = ["FAULTS", "PROVIDERS", "Sandbox"]
 PROVIDERS = ("smsworks", "smsscheduler")
 """The providers the sandbox emulates."""
 
+FAULTS = (*COMMON_FAULTS, "5001", "5002")
+"""What a sending request can be made to meet (`Sandbox.inject`)."""
+
 SMSWORKS_TOKEN = "JWT sandbox-token"
 SMSWORKS_LOGIN = {"customer_id": "sandbox", "key": "sandbox-key", "secret": "sandbox-secret"}
 SMSSCHEDULER_TOKEN = "sandbox-token"
 SENDER = "Sandbox"
 SENDER_ID = 1
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class Sandbox:
@@ -93,10 +104,16 @@ class Sandbox:
             raise ConfigurationError(
                 "send_delay, deliver_delay, credits and latency must not be negative"
             )
-        if host not in _LOOPBACK:
+        if host not in LOOPBACK:
             raise ConfigurationError("host: the sandbox listens on loopback only")
         self.engine = Engine(
-            seed=seed, failure_rate=failure_rate, timing=Timing(send_delay, deliver_delay)
+            seed=seed,
+            failure_rate=failure_rate,
+            timing=Timing(send_delay, deliver_delay),
+            refusals={
+                "smsworks": frozenset({"REJECTED"}),
+                "smsscheduler": frozenset(range(20, 30)),
+            },
         )
         self.webhook_url = webhook_url
         self.timezone = timezone
@@ -210,6 +227,7 @@ class Sandbox:
             raise ConfigurationError(f"fault: {provider} can meet one of {', '.join(known)}")
         if not is_whole(times, least=1):
             raise ConfigurationError("times: must be a whole number of at least 1")
+        stored = (stored and fault in STORING) or fault == "5001"
         self.faults.add(provider, fault, stored=stored, path=path, times=times)
 
     def credits(self, provider: str) -> float:
@@ -228,12 +246,8 @@ class Sandbox:
             account.credits += sms.credits
         if sms.provider == "smsworks":
             url = self.smsworks.report_url(sms)
-            if url is None:
-                return
-            if urlsplit(url).hostname not in _LOOPBACK:  # nothing leaves the machine
-                logger.warning("not posting a delivery report to %s: not a loopback address", url)
-                return
-            self.reporter.post(url, self.smsworks.logged(sms))
+            if url is not None:
+                self.reporter.post(url, self.smsworks.logged(sms))
 
     async def _tick(self) -> None:
         while True:

@@ -27,7 +27,7 @@ from aiohttp import web
 from smsgate.checks import is_whole
 from smsgate.errors import ValidationError
 from smsgate.model import normalize_number
-from smsgate.sandbox._engine import Account, Engine, Fault, Faults, Sms, Stage, sending
+from smsgate.sandbox._engine import Account, Engine, Faults, Sms, Stage, sending
 
 NAME = "smsworks"
 PREFIX = "/smsworks/v1"
@@ -138,20 +138,23 @@ class SmsWorks:
             account=self.account,
             faults=self.faults,
             latency=self._latency,
-            answer=_answer,
-            reject=self._reject,
+            answer=self._answer,
         )
         return self._guarded(serve)
 
-    def _reject(self, created: list[Sms]) -> None:
-        """Log messages as rejected and never sent, without charge (error 5001)."""
-        now = self._now()
-        for sms in created:
-            self.account.credits += sms.credits
-            sms.credits = 0
-            sms.outcome = "REJECTED"
-            sms.failure = {"code": 5001, "details": "SMS Message Rejected", "permanent": True}
-            sms.stage, sms.modified = Stage.FINAL, now
+    def _answer(self, fault: str, stored: list[Sms]) -> web.Response:
+        """The guide's two documented 503s: 5001 logs the messages as rejected and never
+        sent, without charge; 5002 took nothing ("please try again")."""
+        if fault == "5001":
+            now = self._now()
+            for sms in stored:
+                self.account.credits += sms.credits
+                sms.credits = 0
+                sms.outcome = "REJECTED"
+                sms.failure = {"code": 5001, "details": "SMS Message Rejected", "permanent": True}
+                sms.stage, sms.modified = Stage.FINAL, now
+            return _error(Refusal(503, 5001, "SMS Message Rejected"))
+        return _error(Refusal(503, 5002, "Service database error. Please try again.", False))
 
     # -- auth -------------------------------------------------------------------------------
 
@@ -411,13 +414,6 @@ class SmsWorks:
 
     def report_url(self, sms: Sms) -> str | None:
         return sms.report_url or self._webhook_url()
-
-
-def _answer(fault: Fault) -> web.Response:
-    """The guide's two documented 503s."""
-    if fault.kind == "5001":
-        return _error(Refusal(503, 5001, "SMS Message Rejected"))
-    return _error(Refusal(503, 5002, "Service database error. Please try again.", False))
 
 
 def _pairs(given: Any, field: str) -> list[dict[str, str]] | None:
