@@ -24,8 +24,13 @@ In your own tests, a fixture is three lines::
         async with Sandbox(seed=1, send_delay=0.01, deliver_delay=0.01) as running:
             yield running
 
-Another provider's emulator is an `Emulator`, given to `register_emulator` or installed under
-the entry-point group ``smsgate.emulators`` (see `smsgate.sandbox._emulator`'s docstring).
+Another provider's emulator is an `Emulator` (its name, URL prefix, and a ``build`` that
+makes the running emulator from a `Context`), given to `register_emulator` or installed by a
+package under the entry-point group ``smsgate.emulators``::
+
+    [project.entry-points."smsgate.emulators"]
+    acme = "acme_sms.sandbox:EMULATOR"
+
 ``PROVIDERS`` names the providers emulated, in the order they were registered (the built-in
 ones first); ``FAULTS`` lists every fault `Sandbox.inject` takes for one or another of them.
 """

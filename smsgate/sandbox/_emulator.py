@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 EMULATORS_GROUP = "smsgate.emulators"
+"""The entry-point group under which installed packages name their `Emulator` objects."""
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
@@ -258,6 +259,11 @@ def registered_emulators() -> tuple[Emulator, ...]:
                 raise ConfigurationError(
                     f"emulator {point.name!r} ({point.value}): must be an "
                     f"smsgate.sandbox.Emulator named {point.name!r}"
+                )
+            if _registered.get(point.name, emulator) is not emulator:
+                raise ConfigurationError(
+                    f"emulator {point.name!r} is installed ({point.value}) but another one has "
+                    "that name already"
                 )
             register_emulator(emulator)
         _discovered = True

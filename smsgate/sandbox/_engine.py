@@ -67,6 +67,7 @@ class Sms:
 
     @property
     def failed(self) -> bool:
+        """Whether its outcome is a failure."""
         return self.failure is not None
 
 
@@ -86,6 +87,7 @@ class Account:
         self._ids = itertools.count(first_id)
 
     def next_id(self) -> str:
+        """A new id for a message or batch, counting up from ``first_id``."""
         return str(next(self._ids))
 
 
