@@ -19,8 +19,10 @@ from smsgate import (
     NotFound,
     OutcomeStatus,
 )
+from smsgate.providers.smsworks import parse_time
 from smsgate.sandbox import Sandbox
 from smsgate.sandbox._engine import Stage
+from smsgate.sandbox._smsworks import read_date
 from smsgate.webhooks import WebhookReceiver
 
 S = DeliveryStatus
@@ -285,6 +287,34 @@ async def test_smsworks_posts_delivery_reports_to_the_webhook(web_server):
         (receipt.message_id, S.DELIVERED, UK)
     ]
     assert sandbox.reporter.posted == 1
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "2017-03-25T21:43:05.665Z",
+        "2017-03-25T21:43:05+01:00",
+        "2017-03-25T21:43:05",
+        "2017-03-25",
+        "Sun Sep 03 2017 15:34:23 GMT+0100 (BST)",
+        "Sun Sep 03 2017 15:34:23 GMT+0100",
+        "sun sep 3 2017 15:34:23 GMT+01:00",
+        "Sun Sep 03 2017 15:34:23 GMT",
+        "Sun Sep 03 2017 15:34:23 UTC+0100",
+        "03/09/2017 15:34",
+        "tomorrow",
+        "",
+        None,
+        1504449263,
+    ],
+)
+def test_smsworks_reads_dates_as_it_always_has(written):
+    """The emulator reads dates on its own, and takes exactly the forms the client reads."""
+    expected = parse_time(written) if isinstance(written, str) else None
+    if expected is not None and expected.tzinfo is None:
+        expected = expected.replace(tzinfo=UTC)
+
+    assert read_date(written) == expected
 
 
 # --- SMS Scheduler -------------------------------------------------------------------------

@@ -285,8 +285,8 @@ def sandbox(
     deliver_delay: float,
     webhook_url: str | None,
 ) -> int:
-    """Run the local stand-in for both providers until interrupted (Ctrl-C)."""
-    from smsgate.sandbox import PROVIDERS, Sandbox
+    """Run the local stand-in for every emulated provider until interrupted (Ctrl-C)."""
+    from smsgate.sandbox import Sandbox
 
     settings = settings_of(context)
     running = Sandbox(
@@ -300,7 +300,7 @@ def sandbox(
 
     async def main() -> None:
         async with running:
-            configs = {name: running.config(name) for name in PROVIDERS}
+            configs = {name: running.config(name) for name in running.providers}
             if settings.as_json:
                 settings.out.print_json(json.dumps({"url": running.url, "providers": configs}))
             else:

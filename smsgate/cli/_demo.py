@@ -1,4 +1,5 @@
-"""``smsgate demo``: the whole job against the local sandbox, through both providers.
+"""``smsgate demo``: the whole job against the local sandbox, through every provider it
+emulates.
 
 The same code runs for each provider; only the configuration (``Sandbox.config(name)``, the
 mapping a service would read from its settings) differs.
@@ -16,7 +17,7 @@ from rich.table import Table
 import smsgate
 from smsgate.cli._common import FAILED, INTERRUPTED, OK, Settings
 from smsgate.cli._progress import send_with_progress
-from smsgate.sandbox import PROVIDERS, Sandbox
+from smsgate.sandbox import Sandbox
 
 TO = "+447700900123"
 LATER = "+447700900456"
@@ -27,8 +28,9 @@ async def run_demo(settings: Settings, *, messages: int, seed: int) -> int:
     say = settings.err.print if settings.as_json else settings.out.print
     results: dict[str, dict[str, Any]] = {}
     async with Sandbox(seed=seed, failure_rate=0.05, send_delay=0.2, deliver_delay=0.6) as box:
-        say(f"Sandbox of The SMS Works and SMS Scheduler running on {box.url}\n")
-        for provider in PROVIDERS:
+        titles = [emulator.title for emulator in box.providers.values()]
+        say(f"Sandbox of {_and(titles)} running on {box.url}\n")
+        for provider in box.providers:
             config = box.config(provider)  # what your service would read from its settings
             async with smsgate.from_config(config) as gateway:
                 result = results[provider] = {}
@@ -80,9 +82,9 @@ async def run_demo(settings: Settings, *, messages: int, seed: int) -> int:
     if settings.as_json:
         settings.out.print_json(json.dumps(results))
     else:
-        table = Table("", *PROVIDERS, title="smsgate demo", title_justify="left")
-        for key in results[PROVIDERS[0]]:
-            table.add_row(key, *(_cell(results[p][key]) for p in PROVIDERS))
+        table = Table("", *results, title="smsgate demo", title_justify="left")
+        for key in next(iter(results.values()), {}):
+            table.add_row(key, *(_cell(result[key]) for result in results.values()))
         settings.out.print(table)
     every_step = all(
         r["tracked to"] in ("delivered", "undelivered", "expired", "rejected")
@@ -91,6 +93,11 @@ async def run_demo(settings: Settings, *, messages: int, seed: int) -> int:
         for r in results.values()
     )
     return OK if every_step else FAILED
+
+
+def _and(words: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]]))
 
 
 def _cell(value: Any) -> str:

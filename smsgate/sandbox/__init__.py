@@ -1,6 +1,7 @@
-"""A local stand-in for The SMS Works and SMS Scheduler, on 127.0.0.1.
+"""A local stand-in for SMS providers on 127.0.0.1: The SMS Works and SMS Scheduler, and any
+provider whose emulator is registered.
 
-It speaks both APIs as their docs describe them — auth, validation and error shapes, batches,
+It speaks each API as its docs describe it — auth, validation and error shapes, batches,
 scheduling, cancelling, credits — and moves every message along over time: queued, sent, then
 delivered or (with probability ``failure_rate``, drawn from ``seed``) failed with one of the
 provider's documented outcomes. The SMS Works' delivery reports are posted to ``webhook_url``
@@ -22,6 +23,16 @@ In your own tests, a fixture is three lines::
     async def sandbox():
         async with Sandbox(seed=1, send_delay=0.01, deliver_delay=0.01) as running:
             yield running
+
+Another provider's emulator is an `Emulator` (its name, URL prefix, and a ``build`` that
+makes the running emulator from a `Context`), given to `register_emulator` or installed by a
+package under the entry-point group ``smsgate.emulators``::
+
+    [project.entry-points."smsgate.emulators"]
+    acme = "acme_sms.sandbox:EMULATOR"
+
+``PROVIDERS`` names the providers emulated, in the order they were registered (the built-in
+ones first); ``FAULTS`` lists every fault `Sandbox.inject` takes for one or another of them.
 """
 
 from __future__ import annotations
@@ -29,33 +40,71 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime
+from importlib import import_module
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from smsgate.checks import is_whole
 from smsgate.errors import ConfigurationError
-from smsgate.sandbox._engine import FAULTS, Account, Engine, Faults, Reporter, Sms, Timing, logger
-from smsgate.sandbox._smsscheduler import SmsScheduler
-from smsgate.sandbox._smsworks import SmsWorks
+from smsgate.sandbox._emulator import (
+    EMULATORS_GROUP,
+    Context,
+    Emulator,
+    RunningEmulator,
+    register_emulator,
+    registered_emulators,
+    unregister_emulator,
+)
+from smsgate.sandbox._engine import (
+    COMMON_FAULTS,
+    LOOPBACK,
+    STORING,
+    Account,
+    Engine,
+    Faults,
+    Reporter,
+    Sms,
+    Stage,
+    Timing,
+)
 
-__all__ = ["FAULTS", "PROVIDERS", "Sandbox"]
+__all__ = [
+    "COMMON_FAULTS",
+    "EMULATORS_GROUP",
+    "FAULTS",
+    "PROVIDERS",
+    "Context",
+    "Emulator",
+    "RunningEmulator",
+    "Sandbox",
+    "Sms",
+    "Stage",
+    "register_emulator",
+    "registered_emulators",
+    "unregister_emulator",
+]
 
-PROVIDERS = ("smsworks", "smsscheduler")
-"""The providers the sandbox emulates."""
+# The built-in emulators register themselves as they are imported, in the order PROVIDERS
+# lists them; importing them here, before anything else can, keeps that order.
+for _builtin in ("_smsworks", "_smsscheduler"):
+    import_module(f"{__name__}.{_builtin}")
+del _builtin
 
-SMSWORKS_TOKEN = "JWT sandbox-token"
-SMSWORKS_LOGIN = {"customer_id": "sandbox", "key": "sandbox-key", "secret": "sandbox-secret"}
-SMSSCHEDULER_TOKEN = "sandbox-token"
-SENDER = "Sandbox"
-SENDER_ID = 1
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """``PROVIDERS`` and ``FAULTS``, read from the registry of emulators when asked."""
+    if name == "PROVIDERS":
+        return tuple(emulator.name for emulator in registered_emulators())
+    if name == "FAULTS":
+        own = (fault for emulator in registered_emulators() for fault in emulator.faults)
+        return tuple(dict.fromkeys((*COMMON_FAULTS, *own)))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Sandbox:
-    """Both providers' APIs on one local aiohttp server.
+    """Every registered emulator's API on one local aiohttp server.
 
     Args:
         seed: seeds the outcomes; the same seed and order of requests give the same results.
@@ -68,6 +117,13 @@ class Sandbox:
         latency: seconds each request that sends messages waits, once its messages are
             stored, before it is answered (for requests in flight when a send is stopped).
         host, port: where to listen; port 0 picks a free one.
+
+    Attributes:
+        providers: the `Emulator` of each provider it emulates, by name: those registered
+            when it was made.
+        emulators: their running emulators, by name; ``sandbox.smsworks`` is
+            ``sandbox.emulators["smsworks"]`` too.
+        accounts: each provider's account (credits, messages, batches), by name.
 
     Raises:
         ConfigurationError: a setting is out of range, or the host is not a loopback address.
@@ -93,88 +149,78 @@ class Sandbox:
             raise ConfigurationError(
                 "send_delay, deliver_delay, credits and latency must not be negative"
             )
-        if host not in _LOOPBACK:
+        if host not in LOOPBACK:
             raise ConfigurationError("host: the sandbox listens on loopback only")
+        self.providers = {emulator.name: emulator for emulator in registered_emulators()}
         self.engine = Engine(
-            seed=seed, failure_rate=failure_rate, timing=Timing(send_delay, deliver_delay)
+            seed=seed,
+            failure_rate=failure_rate,
+            timing=Timing(send_delay, deliver_delay),
+            refusals={name: emulator.refusals for name, emulator in self.providers.items()},
         )
         self.webhook_url = webhook_url
         self.timezone = timezone
         self.latency = latency
         self.faults = Faults()
-        self.accounts = {
-            "smsworks": Account(credits, first_id=100_000_001),
-            "smsscheduler": Account(credits, first_id=500_001),
-        }
-        self.smsworks = SmsWorks(
-            self.engine,
-            self.accounts["smsworks"],
-            token=SMSWORKS_TOKEN,
-            customer_id=SMSWORKS_LOGIN["customer_id"],
-            key=SMSWORKS_LOGIN["key"],
-            secret=SMSWORKS_LOGIN["secret"],
-            webhook_url=lambda: self.webhook_url,
-            now=_now,
-            faults=self.faults,
-            latency=lambda: self.latency,
-        )
-        try:
-            self.smsscheduler = SmsScheduler(
-                self.engine,
-                self.accounts["smsscheduler"],
-                token=SMSSCHEDULER_TOKEN,
-                sender_ids=frozenset({SENDER_ID}),
-                timezone=timezone,
-                now=_now,
-                faults=self.faults,
-                latency=lambda: self.latency,
-            )
-        except (ValueError, LookupError):
-            raise ConfigurationError(
-                "timezone: must be an IANA name such as 'Europe/Paris'"
-            ) from None
-        self.engine.on_final.append(self._on_final)
         self.reporter = Reporter()
+        self.accounts = {
+            name: Account(credits, first_id=emulator.first_id)
+            for name, emulator in self.providers.items()
+        }
+        self.emulators: dict[str, RunningEmulator] = {
+            name: emulator.build(self._context(name)) for name, emulator in self.providers.items()
+        }
+        self.engine.on_final.append(self._on_final)
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.url = ""
 
+    def _context(self, name: str) -> Context:
+        return Context(
+            name=name,
+            engine=self.engine,
+            account=self.accounts[name],
+            reporter=self.reporter,
+            now=_now,
+            webhook_url=lambda: self.webhook_url,
+            timezone=self.timezone,
+            faults=self.faults,
+            latency=lambda: self.latency,
+        )
+
+    def __getattr__(self, name: str) -> RunningEmulator:
+        """A provider's running emulator, by its name: ``sandbox.smsworks``."""
+        emulators: dict[str, RunningEmulator] = self.__dict__.get("emulators", {})
+        if name in emulators:
+            return emulators[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def app(self) -> web.Application:
-        """The aiohttp application serving both providers."""
+        """The aiohttp application serving every provider, each under its prefix."""
         app = web.Application()
-        app.add_routes(self.smsworks.routes() + self.smsscheduler.routes())
+        for name, emulator in self.providers.items():
+            app.add_routes(
+                web.route(route.method, emulator.prefix + route.path, route.handler, **route.kwargs)
+                for route in self.emulators[name].routes()
+            )
         return app
 
     def base_url(self, provider: str) -> str:
         """The ``base_url`` option that points a gateway of ``provider`` here."""
-        paths = {"smsworks": "/smsworks/v1", "smsscheduler": "/smsscheduler/api/v1"}
-        if provider not in paths:
+        emulator = self.providers.get(provider)
+        if emulator is None:
             raise ConfigurationError(
-                f"the sandbox emulates {', '.join(PROVIDERS)}, not {provider!r}"
+                f"the sandbox emulates {', '.join(self.providers)}, not {provider!r}"
             )
         if not self.url:
             raise ConfigurationError("the sandbox is not running; use `async with Sandbox()`")
-        return self.url + paths[provider]
+        return self.url + emulator.prefix
 
     def config(self, provider: str) -> dict[str, Any]:
         """A configuration for `smsgate.from_config` that sends to this sandbox."""
         base_url = self.base_url(provider)
-        if provider == "smsworks":
-            return {
-                "provider": provider,
-                "base_url": base_url,
-                "token": SMSWORKS_TOKEN,
-                "sender": SENDER,
-            }
-        return {
-            "provider": provider,
-            "base_url": base_url,
-            "token": SMSSCHEDULER_TOKEN,
-            "sender_id": SENDER_ID,
-            "senders": {SENDER: SENDER_ID},
-            "timezone": self.timezone,
-        }
+        return self.emulators[provider].config(base_url)
 
     def inject(
         self,
@@ -188,15 +234,16 @@ class Sandbox:
         """Make the next ``times`` requests that send messages to ``provider`` misbehave.
 
         Args:
-            provider: ``"smsworks"`` or ``"smsscheduler"``.
-            fault: one of `FAULTS`: ``"500"`` (a JSON error), ``"502"`` and ``"504"`` (a
-                load balancer's HTML page), ``"drop"`` (the connection is closed without an
-                answer), ``"429"`` (nothing taken); for The SMS Works also ``"5001"``
-                (logged as rejected, never sent, not charged) and ``"5002"`` (nothing
-                taken, "please try again"), as its guide documents them.
+            provider: a provider the sandbox emulates, such as ``"smsworks"``.
+            fault: one of `COMMON_FAULTS`: ``"500"`` (a JSON error), ``"502"`` and ``"504"``
+                (a load balancer's HTML page), ``"drop"`` (the connection is closed without an
+                answer), ``"429"`` (nothing taken); or one of the provider's own
+                (`Emulator.faults`): for The SMS Works ``"5001"`` (logged as rejected, never
+                sent, not charged) and ``"5002"`` (nothing taken, "please try again"), as its
+                guide documents them.
             stored: for ``"500"``, ``"502"``, ``"504"`` and ``"drop"``: whether the
                 messages are stored (and will be sent) before the fault. The client cannot
-                tell; that is the point.
+                tell; that is the point. A provider's own faults store what its docs say.
             path: only requests whose path ends so (``"/batch/any"``, ``"/sms"``).
             times: how many requests meet it.
 
@@ -204,12 +251,13 @@ class Sandbox:
             ConfigurationError: an unknown provider or fault, or ``times`` below 1.
         """
         self.base_url(provider)  # an unknown provider is refused
-        documented = {"5001", "5002"}
-        if fault not in FAULTS or (provider != "smsworks" and fault in documented):
-            known = [f for f in FAULTS if provider == "smsworks" or f not in documented]
+        own = self.providers[provider].faults
+        known = [*COMMON_FAULTS, *own]
+        if fault not in known:
             raise ConfigurationError(f"fault: {provider} can meet one of {', '.join(known)}")
         if not is_whole(times, least=1):
             raise ConfigurationError("times: must be a whole number of at least 1")
+        stored = own.get(fault, stored and fault in STORING)  # own faults: as the docs say
         self.faults.add(provider, fault, stored=stored, path=path, times=times)
 
     def credits(self, provider: str) -> float:
@@ -222,18 +270,7 @@ class Sandbox:
         return list(self.accounts[provider].messages.values())
 
     def _on_final(self, sms: Sms) -> None:
-        account = self.accounts[sms.provider]
-        # Failed messages are refunded (The SMS Works: only within the UK).
-        if sms.failed and (sms.provider != "smsworks" or sms.to.startswith("+44")):
-            account.credits += sms.credits
-        if sms.provider == "smsworks":
-            url = self.smsworks.report_url(sms)
-            if url is None:
-                return
-            if urlsplit(url).hostname not in _LOOPBACK:  # nothing leaves the machine
-                logger.warning("not posting a delivery report to %s: not a loopback address", url)
-                return
-            self.reporter.post(url, self.smsworks.logged(sms))
+        self.emulators[sms.provider].on_final(sms)
 
     async def _tick(self) -> None:
         while True:

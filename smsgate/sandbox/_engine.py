@@ -1,4 +1,4 @@
-"""The sandbox's accounts and messages: what both emulated providers share.
+"""The sandbox's accounts and messages: what every emulated provider shares.
 
 Every message follows one timeline from the moment it is due to go out (``send_at``): queued,
 then sent after ``send_delay``, then final after ``deliver_delay`` (a platform refusal skips
@@ -14,9 +14,10 @@ import heapq
 import itertools
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
@@ -24,8 +25,13 @@ from aiohttp import web
 
 logger = logging.getLogger("smsgate.sandbox")
 
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+"""The hosts the sandbox listens on and posts delivery reports to: nothing leaves the machine."""
+
 
 class Stage(enum.Enum):
+    """Where a message is on its timeline."""
+
     SCHEDULED = "scheduled"
     QUEUED = "queued"
     SENT = "sent"
@@ -35,7 +41,11 @@ class Stage(enum.Enum):
 
 @attrs.define(eq=False)
 class Sms:
-    """One message to one number, as a provider keeps it."""
+    """One message to one number, as a provider keeps it.
+
+    ``outcome`` is the provider's final word or code for it, drawn when it is created;
+    ``failure`` says why it fails, as the provider says it (``None`` when it is delivered).
+    """
 
     id: str
     provider: str
@@ -57,6 +67,7 @@ class Sms:
 
     @property
     def failed(self) -> bool:
+        """Whether its outcome is a failure."""
         return self.failure is not None
 
 
@@ -76,21 +87,33 @@ class Account:
         self._ids = itertools.count(first_id)
 
     def next_id(self) -> str:
+        """A new id for a message or batch, counting up from ``first_id``."""
         return str(next(self._ids))
 
 
 class Engine:
     """Moves messages along their timelines and tells listeners when one ends."""
 
-    def __init__(self, *, seed: int | None, failure_rate: float, timing: Timing) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int | None,
+        failure_rate: float,
+        timing: Timing,
+        refusals: Mapping[str, frozenset[Any]],
+    ) -> None:
         self.random = random.Random(seed)
         self.failure_rate = failure_rate
         self.timing = timing
+        # By provider, the outcomes its platform decides before sending: they never reach
+        # "sent".
+        self.refusals = refusals
         self._due: list[tuple[datetime, int, Sms]] = []
         self._order = itertools.count()
         self.on_final: list[Callable[[Sms], None]] = []
 
     def fails(self) -> bool:
+        """Whether the next message fails (drawn from the seed)."""
         return self.random.random() < self.failure_rate
 
     def add(self, sms: Sms, now: datetime) -> None:
@@ -114,7 +137,7 @@ class Engine:
             when, _, sms = heapq.heappop(self._due)
             if sms.stage is Stage.SCHEDULED:
                 sms.stage, wait = Stage.QUEUED, self.timing.send_delay
-            elif sms.stage is Stage.QUEUED and sms.outcome not in REFUSALS[sms.provider]:
+            elif sms.stage is Stage.QUEUED and sms.outcome not in self.refusals[sms.provider]:
                 sms.stage, wait = Stage.SENT, self.timing.deliver_delay
             elif sms.stage in (Stage.QUEUED, Stage.SENT):
                 sms.stage, sms.modified = Stage.FINAL, when
@@ -138,9 +161,10 @@ class Engine:
         return True
 
 
-FAULTS = ("500", "502", "504", "drop", "429", "5001", "5002")
-"""What a sending request can be made to meet (`Sandbox.inject`)."""
-_STORING = frozenset({"500", "502", "504", "drop"})
+COMMON_FAULTS = ("500", "502", "504", "drop", "429")
+"""What every emulator's sending requests can be made to meet (`Sandbox.inject`)."""
+STORING = frozenset({"500", "502", "504", "drop"})
+"""The common faults that may come after the request's messages are stored."""
 _HTML = "<html><head><title>{0}</title></head><body><h1>{0}</h1></body></html>"
 
 
@@ -154,7 +178,7 @@ class Fault:
     remaining: int
 
     def answer(self) -> web.StreamResponse | None:
-        """The answer for faults every provider shares; ``None`` for the others."""
+        """The answer for the common faults; ``None`` for a provider's own."""
         if self.kind == "500":
             return web.json_response({"message": "Internal Server Error"}, status=500)
         if self.kind == "502":
@@ -179,7 +203,6 @@ class Faults:
         self._pending: dict[str, list[Fault]] = {}
 
     def add(self, provider: str, kind: str, *, stored: bool, path: str | None, times: int) -> None:
-        stored = (stored and kind in _STORING) or kind == "5001"
         self._pending.setdefault(provider, []).append(Fault(kind, stored, path, times))
 
     def take(self, provider: str, path: str) -> Fault | None:
@@ -194,6 +217,11 @@ class Faults:
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+"""An aiohttp request handler."""
+
+FaultAnswer = Callable[[str, list[Sms]], web.StreamResponse]
+"""A provider's answer to one of its own faults: given the fault and the messages the request
+stored before it (none unless the fault stores them), the response to send."""
 
 
 def sending(
@@ -203,15 +231,14 @@ def sending(
     account: Account,
     faults: Faults,
     latency: Callable[[], float],
-    answer: Callable[[Fault], web.StreamResponse] | None = None,
-    reject: Callable[[list[Sms]], None] | None = None,
+    answer: FaultAnswer | None = None,
 ) -> Handler:
     """``handler`` for a request that sends messages: it meets the next injected fault, if
     one is due, and its answer waits for the sandbox's ``latency``.
 
     Under a fault, the messages are stored first (or not, as the fault says); then the
     answer is the fault's (``answer`` gives a provider's own ones), or the connection is
-    dropped; ``reject`` logs messages that the answer says were rejected (5001).
+    dropped.
     """
 
     async def serve(request: web.Request) -> web.StreamResponse:
@@ -222,9 +249,8 @@ def sending(
             before = len(account.messages)
             if fault.stored:
                 await handler(request)
-            if fault.kind == "5001" and reject is not None:
-                reject(list(account.messages.values())[before:])
-            response = _misbehave(request, fault, answer)
+            stored = list(account.messages.values())[before:]
+            response = _misbehave(request, fault, stored, answer)
         wait = latency()
         if wait:
             await asyncio.sleep(wait)
@@ -234,24 +260,19 @@ def sending(
 
 
 def _misbehave(
-    request: web.Request, fault: Fault, answer: Callable[[Fault], web.StreamResponse] | None
+    request: web.Request, fault: Fault, stored: list[Sms], answer: FaultAnswer | None
 ) -> web.StreamResponse:
     if fault.kind == "drop":
         # Close the connection without answering, as a crashed server or a proxy would.
         assert request.transport is not None
         request.transport.abort()
         return web.Response()  # never written: the connection is gone
-    response = fault.answer() or (answer(fault) if answer is not None else None)
+    response = fault.answer()
+    if response is None and answer is not None:
+        response = answer(fault.kind, stored)
     if response is None:
         raise ValueError(f"{request.path} cannot answer {fault.kind}")
     return response
-
-
-# Outcomes that the platform decides before sending: they never reach "sent".
-REFUSALS: dict[str, frozenset[Any]] = {
-    "smsworks": frozenset({"REJECTED"}),
-    "smsscheduler": frozenset(range(20, 30)),
-}
 
 
 class Reporter:
@@ -270,6 +291,10 @@ class Reporter:
         self._workers = [asyncio.create_task(self._work()) for _ in range(self._concurrency)]
 
     def post(self, url: str, payload: dict[str, Any]) -> None:
+        """Post ``payload`` to ``url`` soon, if ``url`` is on this machine."""
+        if urlsplit(url).hostname not in LOOPBACK:  # nothing leaves the machine
+            logger.warning("not posting a delivery report to %s: not a loopback address", url)
+            return
         self._queue.put_nowait((url, payload))
 
     async def _work(self) -> None:

@@ -5,6 +5,7 @@ Auth: ``Authorization: Bearer <token>`` (any case of "bearer"); anything else is
 listed. A ``delivery_date`` at or before now, read in the account's time zone, goes out at
 once; a later one waits, as status 10. Credits are checked per SMS: one the account cannot
 pay for is created with status 25 ("Cancelled - Not enough credits"), as the page lists.
+Failed messages are refunded.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from typing import Any
 from aiohttp import web
 
 from smsgate.encoding import segments
-from smsgate.errors import ValidationError
+from smsgate.errors import ConfigurationError, ValidationError
 from smsgate.model import normalize_number
-from smsgate.sandbox._engine import Account, Engine, Faults, Sms, Stage, sending
+from smsgate.sandbox._emulator import Context, Emulator, register_emulator
+from smsgate.sandbox._engine import Sms, Stage
 
 NAME = "smsscheduler"
-PREFIX = "/smsscheduler/api/v1"
+TOKEN = "sandbox-token"
+SENDER, SENDER_ID = "Sandbox", 1
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 CODES = {Stage.SCHEDULED: 10, Stage.QUEUED: 11, Stage.SENT: 12}
@@ -34,43 +37,45 @@ FAILURES = [22, 24, 26, 28, 30, 31, 32, 33, 38]
 class SmsScheduler:
     """The routes of one emulated SMS Scheduler account."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        account: Account,
-        *,
-        token: str,
-        sender_ids: frozenset[int],
-        timezone: str,
-        now: Callable[[], datetime],
-        faults: Faults,
-        latency: Callable[[], float],
-    ) -> None:
-        self.engine = engine
-        self.account = account
-        self.faults = faults
-        self._latency = latency
-        self._token = token
-        self.sender_ids = sender_ids
-        self.zone = zoneinfo.ZoneInfo(timezone)
-        self._now = now
+    def __init__(self, context: Context) -> None:
+        """Raises `ConfigurationError` when the sandbox's ``timezone`` is not an IANA name."""
+        self.context = context
+        self.engine = context.engine
+        self.account = context.account
+        self._token = TOKEN
+        self.sender_ids = frozenset({SENDER_ID})
+        try:
+            self.zone = zoneinfo.ZoneInfo(context.timezone)
+        except (ValueError, LookupError):
+            raise ConfigurationError(
+                "timezone: must be an IANA name such as 'Europe/Paris'"
+            ) from None
+        self._now = context.now
 
     def routes(self) -> list[web.RouteDef]:
         handle = self._guarded
-        create = sending(
-            self.create,
-            provider=NAME,
-            account=self.account,
-            faults=self.faults,
-            latency=self._latency,
-        )
         return [
-            web.post(PREFIX + "/sms", handle(create)),
-            web.get(PREFIX + "/sms/{id}", handle(self.sms)),
-            web.delete(PREFIX + "/sms/{id}", handle(self.delete_sms)),
-            web.get(PREFIX + "/message/{id}", handle(self.message)),
-            web.delete(PREFIX + "/message/{id}", handle(self.delete_message)),
+            web.post("/sms", handle(self.context.sending(self.create))),
+            web.get("/sms/{id}", handle(self.sms)),
+            web.delete("/sms/{id}", handle(self.delete_sms)),
+            web.get("/message/{id}", handle(self.message)),
+            web.delete("/message/{id}", handle(self.delete_message)),
         ]
+
+    def config(self, base_url: str) -> dict[str, Any]:
+        return {
+            "provider": NAME,
+            "base_url": base_url,
+            "token": TOKEN,
+            "sender_id": SENDER_ID,
+            "senders": {SENDER: SENDER_ID},
+            "timezone": self.context.timezone,
+        }
+
+    def on_final(self, sms: Sms) -> None:
+        """Refund a failed message."""
+        if sms.failed:
+            self.account.credits += sms.credits
 
     def _guarded(self, handler: Callable[[web.Request], Any]) -> Callable[[web.Request], Any]:
         async def guarded(request: web.Request) -> web.StreamResponse:
@@ -219,3 +224,14 @@ class SmsScheduler:
         now = self._now()
         deleted = sum(self.engine.cancel(sms, self.account, now) for sms in batch)
         return web.json_response({"success": deleted})
+
+
+EMULATOR = Emulator(
+    name=NAME,
+    title="SMS Scheduler",
+    prefix="/smsscheduler/api/v1",
+    first_id=500_001,
+    build=SmsScheduler,
+    refusals=frozenset(range(20, 30)),
+)
+register_emulator(EMULATOR)

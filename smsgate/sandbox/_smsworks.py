@@ -27,11 +27,13 @@ from aiohttp import web
 from smsgate.checks import is_whole
 from smsgate.errors import ValidationError
 from smsgate.model import normalize_number
-from smsgate.providers.smsworks import parse_time
-from smsgate.sandbox._engine import Account, Engine, Fault, Faults, Sms, Stage, sending
+from smsgate.sandbox._emulator import Context, Emulator, register_emulator
+from smsgate.sandbox._engine import Sms, Stage
 
 NAME = "smsworks"
-PREFIX = "/smsworks/v1"
+TOKEN = "JWT sandbox-token"
+CUSTOMER_ID, KEY, SECRET = "sandbox", "sandbox-key", "sandbox-secret"
+SENDER = "Sandbox"
 
 # The provider's rules, written from the guide rather than imported from the adapter: an
 # emulator that shared the client's checks could not catch a mistake in them.
@@ -75,28 +77,13 @@ def _error(refusal: Refusal) -> web.Response:
 class SmsWorks:
     """The routes of one emulated The SMS Works account."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        account: Account,
-        *,
-        token: str,
-        customer_id: str,
-        key: str,
-        secret: str,
-        webhook_url: Callable[[], str | None],
-        now: Callable[[], datetime],
-        faults: Faults,
-        latency: Callable[[], float],
-    ) -> None:
-        self.engine = engine
-        self.account = account
-        self.faults = faults
-        self._latency = latency
-        self.customer_id, self._key, self._secret = customer_id, key, secret
-        self._tokens = {token}
-        self._webhook_url = webhook_url
-        self._now = now
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.engine = context.engine
+        self.account = context.account
+        self.customer_id, self._key, self._secret = CUSTOMER_ID, KEY, SECRET
+        self._tokens = {TOKEN}
+        self._now = context.now
         # Messages by each metadata pair they carry, in the order they came: a search by
         # metadata (looking a message up by its key) reads only those.
         self._by_pair: dict[tuple[str, str], list[Sms]] = {}
@@ -104,20 +91,31 @@ class SmsWorks:
     def routes(self) -> list[web.RouteDef]:
         handle, sending = self._guarded, self._sending
         return [
-            web.post(PREFIX + "/auth/token", self.token),
-            web.post(PREFIX + "/message/send", sending(self.send)),
-            web.post(PREFIX + "/message/flash", sending(self.send)),
-            web.post(PREFIX + "/message/schedule", sending(self.schedule)),
-            web.post(PREFIX + "/messages", handle(self.search)),
-            web.get(PREFIX + "/messages/{id}", handle(self.message)),
-            web.delete(PREFIX + "/messages/schedule/{id}", handle(self.cancel)),
-            web.post(PREFIX + "/batch/send", sending(self.batch_send)),
-            web.post(PREFIX + "/batch/any", sending(self.batch_any)),
-            web.post(PREFIX + "/batch/schedule", sending(self.batch_send)),
-            web.get(PREFIX + "/batch/{id}", handle(self.batch)),
-            web.delete(PREFIX + "/batches/schedule/{id}", handle(self.cancel_batch)),
-            web.get(PREFIX + "/credits/balance", handle(self.balance)),
+            web.post("/auth/token", self.token),
+            web.post("/message/send", sending(self.send)),
+            web.post("/message/flash", sending(self.send)),
+            web.post("/message/schedule", sending(self.schedule)),
+            web.post("/messages", handle(self.search)),
+            web.get("/messages/{id}", handle(self.message)),
+            web.delete("/messages/schedule/{id}", handle(self.cancel)),
+            web.post("/batch/send", sending(self.batch_send)),
+            web.post("/batch/any", sending(self.batch_any)),
+            web.post("/batch/schedule", sending(self.batch_send)),
+            web.get("/batch/{id}", handle(self.batch)),
+            web.delete("/batches/schedule/{id}", handle(self.cancel_batch)),
+            web.get("/credits/balance", handle(self.balance)),
         ]
+
+    def config(self, base_url: str) -> dict[str, Any]:
+        return {"provider": NAME, "base_url": base_url, "token": TOKEN, "sender": SENDER}
+
+    def on_final(self, sms: Sms) -> None:
+        """Refund a failed message within the UK, and post its delivery report."""
+        if sms.failed and sms.to.startswith("+44"):
+            self.account.credits += sms.credits
+        url = sms.report_url or self.context.webhook_url()
+        if url is not None:
+            self.context.reporter.post(url, self.logged(sms))
 
     def _guarded(self, handler: Callable[[web.Request], Any]) -> Callable[[web.Request], Any]:
         async def guarded(request: web.Request) -> web.StreamResponse:
@@ -133,26 +131,21 @@ class SmsWorks:
         return guarded
 
     def _sending(self, handler: Callable[[web.Request], Any]) -> Callable[[web.Request], Any]:
-        serve = sending(
-            handler,
-            provider=NAME,
-            account=self.account,
-            faults=self.faults,
-            latency=self._latency,
-            answer=_answer,
-            reject=self._reject,
-        )
-        return self._guarded(serve)
+        return self._guarded(self.context.sending(handler, answer=self._answer))
 
-    def _reject(self, created: list[Sms]) -> None:
-        """Log messages as rejected and never sent, without charge (error 5001)."""
-        now = self._now()
-        for sms in created:
-            self.account.credits += sms.credits
-            sms.credits = 0
-            sms.outcome = "REJECTED"
-            sms.failure = {"code": 5001, "details": "SMS Message Rejected", "permanent": True}
-            sms.stage, sms.modified = Stage.FINAL, now
+    def _answer(self, fault: str, stored: list[Sms]) -> web.Response:
+        """The guide's two documented 503s: 5001 logs the messages as rejected and never
+        sent, without charge; 5002 took nothing ("please try again")."""
+        if fault == "5001":
+            now = self._now()
+            for sms in stored:
+                self.account.credits += sms.credits
+                sms.credits = 0
+                sms.outcome = "REJECTED"
+                sms.failure = {"code": 5001, "details": "SMS Message Rejected", "permanent": True}
+                sms.stage, sms.modified = Stage.FINAL, now
+            return _error(Refusal(503, 5001, "SMS Message Rejected"))
+        return _error(Refusal(503, 5002, "Service database error. Please try again.", False))
 
     # -- auth -------------------------------------------------------------------------------
 
@@ -197,12 +190,6 @@ class SmsWorks:
             "report_url": report_url if isinstance(report_url, str) else None,
             "schedule": item.get("schedule"),
         }
-
-    def _send_at(self, written: Any, now: datetime) -> datetime:
-        when = parse_time(written) if isinstance(written, str) else None
-        if when is None:
-            raise Refusal(400, None, "schedule must be a date")
-        return when if when.tzinfo else when.replace(tzinfo=UTC)
 
     def _create(self, fields: dict[str, Any], to: str, send_at: datetime) -> Sms:
         parts = min(4, math.ceil(len(fields["content"]) / 160))
@@ -266,7 +253,7 @@ class SmsWorks:
         fields = self._fields(body)
         now = self._now()
         sms = self._create(fields, self._destination(body.get("destination")), now)
-        sms.send_at = self._send_at(fields["schedule"], now)
+        sms.send_at = _date(fields["schedule"], "schedule")
         self._accept([sms])
         return web.json_response([{"messageid": sms.id, "status": "SCHEDULED"}])
 
@@ -279,7 +266,7 @@ class SmsWorks:
         now = self._now()
         send_at = now
         if request.path.endswith("/schedule"):
-            send_at = self._send_at(fields["schedule"], now)
+            send_at = _date(fields["schedule"], "schedule")
         numbers = [self._destination(d) for d in destinations]
         return self._batch([self._create(fields, to, send_at) for to in numbers], send_at)
 
@@ -416,16 +403,6 @@ class SmsWorks:
             data["failurereason"] = sms.failure
         return data
 
-    def report_url(self, sms: Sms) -> str | None:
-        return sms.report_url or self._webhook_url()
-
-
-def _answer(fault: Fault) -> web.Response:
-    """The guide's two documented 503s."""
-    if fault.kind == "5001":
-        return _error(Refusal(503, 5001, "SMS Message Rejected"))
-    return _error(Refusal(503, 5002, "Service database error. Please try again.", False))
-
 
 def _pairs(given: Any, field: str) -> list[dict[str, str]] | None:
     """Metadata as the spec writes it: an array of ``{key, value}`` strings."""
@@ -441,11 +418,28 @@ def _pairs(given: Any, field: str) -> list[dict[str, str]] | None:
     return [{"key": p["key"], "value": p["value"]} for p in given]
 
 
+def read_date(written: Any) -> datetime | None:
+    """A date as the guide writes one: "the JavaScript date format, which is the same as the
+    ISO 8601 syntax. E.g Sun Sep 03 2017 15:34:23 GMT+0100 (BST)" — so either ISO 8601
+    (``2017-03-25T21:43:05.665Z``) or ``Date.toString()``, whose zone name in brackets is
+    optional. A date without an offset is UTC; ``None`` when it is neither form."""
+    if not isinstance(written, str) or not written:
+        return None
+    try:
+        when = datetime.fromisoformat(written)
+    except ValueError:
+        try:
+            when = datetime.strptime(written.split(" (")[0], "%a %b %d %Y %H:%M:%S GMT%z")
+        except ValueError:
+            return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def _date(written: Any, field: str) -> datetime:
-    when = parse_time(written) if isinstance(written, str) else None
+    when = read_date(written)
     if when is None:
         raise Refusal(400, None, f"{field} must be a date")
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return when
 
 
 def _count(query: dict[str, Any], field: str, default: int) -> int:
@@ -467,3 +461,15 @@ async def _json(request: web.Request, *, array: bool = False) -> Any:
     if not array and not isinstance(body, dict):
         raise Refusal(400, None, "Request body must be a JSON object")
     return body
+
+
+EMULATOR = Emulator(
+    name=NAME,
+    title="The SMS Works",
+    prefix="/smsworks/v1",
+    first_id=100_000_001,
+    build=SmsWorks,
+    refusals=frozenset({"REJECTED"}),
+    faults={"5001": True, "5002": False},  # 5001: logged as rejected; 5002: nothing taken
+)
+register_emulator(EMULATOR)
