@@ -40,6 +40,7 @@ __all__ = [
     "WebhookParser",
     "available_providers",
     "is_registered",
+    "unregister_provider",
     "provider_factory",
     "register_provider",
     "webhook_parser",
@@ -98,6 +99,13 @@ def register_provider(
     _registered[name] = factory
     if parse_webhook is not None:
         _registered_webhooks[name] = parse_webhook
+
+
+def unregister_provider(name: str) -> None:
+    """Forget a provider `register_provider` added (and its webhook parser); built-in and
+    installed (entry-point) providers stay. Unknown names are ignored."""
+    _registered.pop(name, None)
+    _registered_webhooks.pop(name, None)
 
 
 def is_registered(name: str) -> bool:

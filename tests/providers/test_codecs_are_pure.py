@@ -25,7 +25,8 @@ IMPURE = ("aiohttp", "aiolimiter", "smsgate.providers.base", "asyncio")
 
 def imports_of(module: str) -> set[str]:
     spec = importlib.util.find_spec(module)
-    assert spec is not None and spec.origin is not None
+    assert spec is not None
+    assert spec.origin is not None
     tree = ast.parse(Path(spec.origin).read_text())
     found = set()
     for node in ast.walk(tree):
