@@ -40,9 +40,9 @@ __all__ = [
     "WebhookParser",
     "available_providers",
     "is_registered",
-    "unregister_provider",
     "provider_factory",
     "register_provider",
+    "unregister_provider",
     "webhook_parser",
 ]
 
