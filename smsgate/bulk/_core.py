@@ -1,0 +1,242 @@
+"""The core of a bulk run, which its other parts build on: its settings and state, checked and
+set up once, and its books, through which each input gets exactly one outcome (counted in
+the summary, recorded in the journal, looked up first where asked, and handed over).
+
+`smsgate.bulk._intake` reads the inputs, `smsgate.bulk._dispatch` sends them, and
+`smsgate.bulk._run` puts both to work as `smsgate.bulk.BulkSend`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+import weakref
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Hashable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from datetime import datetime
+from typing import Any, TypeAlias
+
+import attrs
+
+from smsgate.bulk._summary import Progress, Summary
+from smsgate.checks import is_whole
+from smsgate.errors import SmsGateError, UnsupportedFeature, ValidationError
+from smsgate.gateway import BatchingGateway, SmsGateway, announces_dispatch, can_find
+from smsgate.journal import Claim, Journal, JournalRun
+from smsgate.model import Message, Receipt, check_send_time
+from smsgate.outcomes import Lookups, Outcome, OutcomeStatus
+
+__all__ = ["MISSING", "SINGLE_SEND_CHUNK", "Item", "RunCore", "Work", "outcome_of"]
+
+Item: TypeAlias = Message | Mapping[str, Any]
+"""An input: a `Message`, or a mapping of its fields (``{"to": ..., "text": ...}``)."""
+
+SINGLE_SEND_CHUNK = 1
+"""Messages per request for gateways that cannot batch."""
+
+
+@attrs.define(eq=False)
+class Work:
+    """Messages for one request (one message when the gateway cannot batch)."""
+
+    items: list[tuple[int, Message]]
+    batched: bool
+    left: dict[int, bool] = attrs.field(factory=dict)
+    """Inputs whose request has left (and not come back refused), and whether it carried
+    their idempotency keys."""
+
+
+MISSING: Any = object()
+"""What a dict lookup finds for an input that has its outcome already."""
+
+
+class RunCore:
+    """What every part of a `smsgate.bulk.BulkSend` shares: its settings, its state, and the
+    books that give each input exactly one outcome."""
+
+    def __init__(
+        self,
+        gateway: SmsGateway,
+        messages: Iterable[Item] | AsyncIterable[Item],
+        *,
+        at: datetime | None,
+        concurrency: int,
+        chunk_size: int | None,
+        on_progress: Callable[[Progress], None] | None,
+        keep: int,
+        resolve_uncertain: bool,
+        resolve_patience: float,
+        journal: Journal | None,
+        run: str | None,
+    ) -> None:
+        if not is_whole(concurrency, least=1):
+            raise ValidationError("concurrency", "must be a whole number of at least 1")
+        if not is_whole(keep):
+            raise ValidationError("keep", "must be a whole number, 0 or more")
+        if at is not None:
+            check_send_time(at)
+        if resolve_uncertain and not can_find(gateway):
+            raise UnsupportedFeature(
+                gateway.name,
+                "looking messages up by their idempotency key",
+                "leave resolve_uncertain out, and check uncertain messages yourself",
+            )
+        if (
+            isinstance(resolve_patience, bool)
+            or not isinstance(resolve_patience, int | float)
+            or resolve_patience < 0
+        ):
+            raise ValidationError("resolve_patience", "must be a number of seconds, 0 or more")
+        if (journal is None) != (run is None):
+            raise ValidationError("run", "a journalled run needs both journal= and run=")
+        if run is not None and (not isinstance(run, str) or not run.strip()):
+            raise ValidationError("run", "must be a non-empty string naming the run")
+        self._gateway = gateway
+        self._batching = gateway if isinstance(gateway, BatchingGateway) else None
+        limit = self._batching.batch_limit if self._batching else SINGLE_SEND_CHUNK
+        if chunk_size is not None and (not is_whole(chunk_size, least=1)):
+            raise ValidationError("chunk_size", "must be a whole number of at least 1")
+        self.chunk_size = min(chunk_size or limit, limit)
+        self.concurrency = concurrency
+        self._input = messages
+        self._at = at
+        self._on_progress = on_progress
+        self._announces = announces_dispatch(gateway)
+        self._resolving = resolve_uncertain
+        self._lookups = (
+            Lookups(gateway, patience=resolve_patience, interval=_interval(resolve_patience))
+            if can_find(gateway)
+            else None
+        )
+        self._journal = journal
+        self._run_name = run
+        self._log: JournalRun | None = None
+        self._claims: list[Claim] = []
+        self.summary = Summary(keep=keep)
+        self._read = 0
+        self._in_flight = 0
+        self._started = 0.0
+        # Inputs taken from the source that have no outcome yet (``None``: not a message):
+        # whatever happens, each gets exactly one, from here.
+        self._held: dict[int, Message | None] = {}
+        self._ready: collections.deque[Outcome] = collections.deque()
+        self._woken = asyncio.Event()
+        self._work: asyncio.Queue[Work | None] = asyncio.Queue(maxsize=concurrency)
+        # Outcomes that may still be held: taken when an input is read, given back when its
+        # outcome is yielded, so that no more than concurrency x chunk_size are held.
+        self._room = concurrency * self.chunk_size
+        self._room_freed = asyncio.Event()
+        self._buffers: dict[Hashable, list[tuple[int, Message]]] = {}
+        self._running: set[Work] = set()
+        # Uncertain outcomes waiting to be looked up (they keep their room until then).
+        self._unresolved: dict[int, Outcome] = {}
+        self._to_look_up: asyncio.Queue[tuple[Outcome, float]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._failure: BaseException | None = None
+        self._delivering = False
+        self._ended = False  # the run ended by itself (done, or an error)
+        self._closed = False  # the run was stopped, or has accounted for everything
+        self._stream: weakref.ref[AsyncIterator[Outcome]] | None = None  # see _run._Stream
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def _deliver(self, outcomes: list[Outcome], *, look_up: bool | None = None) -> None:
+        """Count outcomes, record them, and queue them for the caller; uncertain ones are
+        set aside to be looked up first when asked to (``look_up``, by default
+        ``resolve_uncertain``) and the gateway can."""
+        if self._closed:
+            return  # a late answer after a stop: the stop has accounted for it
+        look_up = self._resolving if look_up is None else look_up
+        held, summary, ready = self._held, self.summary, self._ready
+        taken: list[Outcome] = []
+        self._delivering = True
+        try:
+            for outcome in outcomes:
+                if held.pop(outcome.index, MISSING) is MISSING:
+                    continue  # it has its outcome already
+                if (
+                    look_up
+                    and self._lookups is not None
+                    and outcome.status is OutcomeStatus.UNCERTAIN
+                    and outcome.key
+                ):
+                    self._unresolved[outcome.index] = outcome
+                    self._to_look_up.put_nowait((outcome, time.monotonic()))
+                    continue
+                summary.add(outcome)
+                ready.append(outcome)
+                taken.append(outcome)
+            self._record(taken)
+        finally:
+            self._delivering = False
+        self._woken.set()
+
+    def _record(self, outcomes: Sequence[Outcome]) -> None:
+        if self._log is not None and outcomes:
+            self._flush_claims()  # an input's claim goes in the journal before its outcome
+            self._log.record(outcomes)
+
+    def _flush_claims(self) -> None:
+        if self._claims and self._log is not None:
+            self._log.claim(self._claims)
+            self._claims = []
+
+    async def _look_up(self) -> None:
+        """Look uncertain outcomes up as the run goes, and hand them over."""
+        assert self._lookups is not None
+        while True:
+            outcome, since = await self._to_look_up.get()
+            try:
+                resolved = await self._lookups.resolve(outcome, since=since)
+                if self._closed or self._unresolved.pop(outcome.index, None) is None:
+                    continue  # the run was stopped meanwhile, and accounted for it
+                if resolved.status is OutcomeStatus.ACCEPTED:
+                    self.summary.resolved += 1
+                self.summary.add(resolved)
+                self._ready.append(resolved)
+                self._record([resolved])
+                self._woken.set()
+            finally:
+                self._to_look_up.task_done()
+
+    def _progress(self) -> None:
+        if self._on_progress is None:
+            return
+        summary = self.summary
+        self._on_progress(
+            Progress(
+                read=self._read,
+                accepted=summary.accepted,
+                failed=summary.failed,
+                uncertain=summary.uncertain,
+                in_flight=self._in_flight,
+                elapsed=time.monotonic() - self._started,
+            )
+        )
+
+
+def outcome_of(
+    index: int,
+    status: OutcomeStatus,
+    message: Message,
+    error: SmsGateError | None = None,
+    key: str | None = None,
+    *,
+    receipt: Receipt | None = None,
+) -> Outcome:
+    """The outcome of one message of a request."""
+    return Outcome(index, status, message.reference, message, receipt, error, key)
+
+
+def _interval(patience: float) -> float:
+    """How often to look again for a message the provider has not logged yet."""
+    return min(2.0, max(patience / 4, 0.05))

@@ -1,0 +1,140 @@
+"""Sending a bulk run's work: each sender task takes one request's worth of messages, marks
+them dispatched in the journal before their request leaves, sends them alone or as one
+batch, splits a batch refused as a whole to isolate its bad messages, and turns the answer,
+or the error, into one outcome a message.
+"""
+
+from __future__ import annotations
+
+import math
+
+from smsgate.bulk._core import RunCore, Work, outcome_of
+from smsgate.errors import InvalidRequest, SmsGateError, may_have_sent
+from smsgate.gateway import DispatchHook, on_dispatch
+from smsgate.journal import JournalError
+from smsgate.model import Message
+from smsgate.outcomes import OutcomeStatus, as_gateway_error, status_after
+
+__all__ = ["Dispatch"]
+
+
+class Dispatch(RunCore):
+    """The part of a run that sends: its sender tasks."""
+
+    async def _consume(self) -> None:
+        while (work := await self._work.get()) is not None:
+            # Until its request ends, the work stays in _running: a stop that falls in the
+            # middle finds what was in flight there.
+            self._running.add(work)
+            self._in_flight += len(work.items)
+            if work.batched:
+                await self._send_chunk(work, work.items, budget=_split_budget(len(work.items)))
+            else:
+                await self._send_one(work)
+            self._in_flight -= len(work.items)
+            self._running.discard(work)
+            self._progress()
+            if isinstance(self._failure, JournalError):
+                raise self._failure  # nothing may leave unrecorded: end the run
+
+    def _listener(self, work: Work, items: list[tuple[int, Message]]) -> DispatchHook:
+        async def heard(left: bool, keyed: bool) -> None:
+            if not left:  # refused: none of them was taken, and the journal says so
+                for index, _ in items:
+                    work.left.pop(index, None)
+                self._record([outcome_of(index, OutcomeStatus.UNSENT, m) for index, m in items])
+                return
+            if self._log is not None:
+                self._flush_claims()
+                await self._log.dispatch([index for index, _ in items], keyed=keyed)
+            for index, _ in items:
+                work.left[index] = keyed
+
+        return heard
+
+    async def _send_one(self, work: Work) -> None:
+        [(index, message)] = work.items
+        heard = self._listener(work, work.items)
+        try:
+            with on_dispatch(heard):
+                if not self._announces:
+                    await heard(True, False)
+                if self._at is None:
+                    receipt = await self._gateway.send(message)
+                else:
+                    receipt = await self._gateway.schedule(message, self._at)
+        except Exception as exc:
+            self._fail(work, work.items, exc)
+        else:
+            accepted = OutcomeStatus.ACCEPTED
+            self._deliver([outcome_of(index, accepted, message, receipt=receipt, key=receipt.key)])
+
+    async def _send_chunk(
+        self, work: Work, items: list[tuple[int, Message]], budget: list[int]
+    ) -> None:
+        """Send ``items`` in one request; split a refused batch to isolate bad messages."""
+        assert self._batching is not None
+        budget[0] -= 1
+        heard = self._listener(work, items)
+        try:
+            with on_dispatch(heard):
+                if not self._announces:
+                    await heard(True, False)
+                receipts = await self._batching.send_chunk([m for _, m in items], self._at)
+        except Exception as exc:
+            refused = isinstance(exc, InvalidRequest) and not may_have_sent(exc)
+            if not refused or len(items) == 1 or budget[0] < 2:
+                self._fail(work, items, exc)
+                return
+            # Refused as a whole, so nothing was accepted: split to isolate the bad messages,
+            # within a budget of requests so that a chunk of bad messages cannot cost two each.
+            for index, _ in items:
+                work.left.pop(index, None)
+            middle = len(items) // 2
+            await self._send_chunk(work, items[:middle], budget)
+            if budget[0] < 1:
+                self._fail(work, items[middle:], exc)
+                return
+            await self._send_chunk(work, items[middle:], budget)
+        else:
+            accepted = OutcomeStatus.ACCEPTED
+            self._deliver(
+                [
+                    outcome_of(index, accepted, message, receipt=receipt, key=receipt.key)
+                    for (index, message), receipt in zip(items, receipts, strict=True)
+                ]
+            )
+
+    def _fail(self, work: Work, items: list[tuple[int, Message]], exc: Exception) -> None:
+        if isinstance(exc, JournalError):
+            # Its dispatch could not be recorded, so its request never left: unsent, and the
+            # run ends (see _consume).
+            self._failure = self._failure or exc
+            self._deliver([outcome_of(index, OutcomeStatus.UNSENT, m) for index, m in items])
+            return
+        first = items[0][0]
+        left = first in work.left or not self._announces
+        status = status_after(exc, left=left)
+        error = _detached(as_gateway_error(exc, self._gateway.name))
+        keyed = work.left.get(first, False)
+        self._deliver(
+            [
+                outcome_of(index, status, message, error, message.key if keyed else None)
+                for index, message in items
+            ]
+        )
+
+
+def _detached(error: SmsGateError) -> SmsGateError:
+    """``error`` without the tracebacks that would keep every frame of its request (and so
+    every message of its chunk) alive for as long as its outcome is kept."""
+    seen: BaseException | None = error
+    while seen is not None:
+        seen.__traceback__ = None
+        seen = seen.__cause__ or seen.__context__
+    return error
+
+
+def _split_budget(size: int) -> list[int]:
+    """Requests one chunk may take: itself, and enough halving to isolate a few bad messages."""
+    return [1 + 4 * max(1, math.ceil(math.log2(max(size, 2))))]
