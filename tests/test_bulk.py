@@ -29,11 +29,11 @@ from smsgate.gateway import announce_dispatch
 from smsgate.providers.smsscheduler import SmsSchedulerGateway
 from smsgate.providers.smsworks import SmsWorksGateway
 from smsgate.testing import FakeGateway
-from tests.conftest import cancel_after
-from tests.providers.smsworks_support import BASE as WORKS
-from tests.providers.smsworks_support import TOKEN, fixture
+from tests.support.bulk import cancel_after
+from tests.support.providers import SMSSCHEDULER, SMSWORKS
 
-SCHEDULER = "https://sms-scheduler.com/api/v1"
+WORKS, SCHEDULER = SMSWORKS.base, SMSSCHEDULER.base
+TOKEN, fixture = SMSWORKS.token, SMSWORKS.fixture
 
 
 def number(i: int) -> str:

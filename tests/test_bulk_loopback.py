@@ -6,7 +6,7 @@ from benchmarks.server import COUNTS, make_app
 from smsgate import Message, OutcomeStatus, send_all, send_many
 from smsgate.providers.smsscheduler import SmsSchedulerGateway
 from smsgate.providers.smsworks import SmsWorksGateway
-from tests.conftest import cancel_after
+from tests.support.bulk import cancel_after
 
 
 def number(i: int) -> str:

@@ -30,7 +30,7 @@ from smsgate.errors import (
 from smsgate.journal import JournalError
 from smsgate.journal import sqlite as sqlite_journal
 from smsgate.journal.sqlite import SqliteJournal
-from tests.conftest import ThreadedSandbox
+from tests.support.sandbox import ThreadedSandbox
 
 UK = "+447700900123"
 

@@ -17,7 +17,7 @@ from smsgate import (
 from smsgate.providers.smsscheduler import SmsSchedulerGateway
 from smsgate.providers.smsworks import SmsWorksGateway
 from smsgate.routing import RoutingGateway
-from tests.faults import FaultServer
+from tests.support.faults import FaultServer
 
 A, F, U = OutcomeStatus.ACCEPTED, OutcomeStatus.FAILED, OutcomeStatus.UNCERTAIN
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from smsgate.journal.sqlite import SqliteJournal
-from tests.conftest import ThreadedSandbox
+from tests.support.sandbox import ThreadedSandbox
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def start(sandbox, provider, journal, first, stall: int | None = None):
         [
             sys.executable,
             "-m",
-            "tests.journal_child",
+            "tests.support.journal_child",
             json.dumps(sandbox.config(provider)),
             str(journal),
             str(first),

@@ -26,6 +26,7 @@ from smsgate.outcomes import Outcome, status_after
 from smsgate.routing import RoutingGateway
 from smsgate.sandbox import Sandbox
 from smsgate.testing import FakeGateway
+from tests.support.sandbox import FAST
 
 A, F, U, N = (
     OutcomeStatus.ACCEPTED,
@@ -33,7 +34,6 @@ A, F, U, N = (
     OutcomeStatus.UNCERTAIN,
     OutcomeStatus.UNSENT,
 )
-FAST = {"send_delay": 0.02, "deliver_delay": 0.02}
 
 
 def number(i: int) -> str:

@@ -14,7 +14,10 @@ from smsgate import (
 )
 from smsgate.providers.smsworks import SmsWorksGateway
 from smsgate.retry import RetryPolicy, should_retry
-from tests.providers.smsworks_support import BASE, TOKEN, calls, fixture
+from tests.support.providers import SMSWORKS
+
+BASE, TOKEN = SMSWORKS.base, SMSWORKS.token
+fixture, calls = SMSWORKS.fixture, SMSWORKS.calls
 
 P = "acme"
 

@@ -4,7 +4,6 @@ import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 import pytest
 from aiohttp import web
 
@@ -22,9 +21,9 @@ from smsgate import (
 from smsgate.sandbox import Sandbox
 from smsgate.sandbox._engine import Stage
 from smsgate.webhooks import WebhookReceiver
+from tests.support.sandbox import FAST, raw
 
 S = DeliveryStatus
-FAST = {"send_delay": 0.02, "deliver_delay": 0.02}
 POLL = {"interval": 0.02, "max_interval": 0.05}
 UK = "+447700900123"
 FR = "+33612345678"
@@ -40,21 +39,6 @@ async def sandbox():
 async def gateway(request, sandbox):
     async with smsgate.from_config(sandbox.config(request.param)) as connected:
         yield connected
-
-
-async def raw(sandbox, method, path, *, provider="smsworks", auth=None, **kwargs):
-    """A request straight to the sandbox; returns (status, JSON or text)."""
-    tokens = {"smsworks": "JWT sandbox-token", "smsscheduler": "Bearer sandbox-token"}
-    headers = {"Authorization": tokens[provider] if auth is None else auth}
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(
-            method, sandbox.base_url(provider) + path, headers=headers, **kwargs
-        ) as answer,
-    ):
-        if answer.content_type == "application/json":
-            return answer.status, await answer.json()
-        return answer.status, await answer.text()
 
 
 def soon(seconds=30):

@@ -21,7 +21,8 @@ from smsgate import (
     wait_for_final,
 )
 from smsgate.testing import FakeGateway
-from tests.conftest import recorded
+from tests.support.mocking import recorded
+from tests.support.providers import SMSSCHEDULER, SMSWORKS
 
 S = DeliveryStatus
 TO = "+447700900123"
@@ -329,17 +330,13 @@ async def test_wait_for_final_gives_no_status_when_none_came(fake):
 # --- against the adapters ------------------------------------------------------------------
 
 
-SMSWORKS = "https://api.thesmsworks.co.uk/v1"
-SCHEDULER = "https://sms-scheduler.com/api/v1"
-
-
 def logged(status: str, **fields) -> dict:
     return {"messageid": "m-1", "status": status, "destination": 447700900123, **fields}
 
 
 async def test_the_sms_works_message_is_followed_to_delivered(mock_http):
-    mock_http.get(SMSWORKS + "/messages/m-1", payload=logged("SENT"))
-    mock_http.get(SMSWORKS + "/messages/m-1", payload=logged("DELIVERED"))
+    mock_http.get(SMSWORKS.base + "/messages/m-1", payload=logged("SENT"))
+    mock_http.get(SMSWORKS.base + "/messages/m-1", payload=logged("DELIVERED"))
     receipt = Receipt(provider="smsworks", message_id="m-1", to=TO, status=S.QUEUED)
 
     async with smsgate.connect("smsworks", token="JWT t0k3n") as gateway:
@@ -375,14 +372,14 @@ async def test_the_sms_works_batch_is_asked_about_once_per_look_not_once_per_mes
     sent_list = batch_listing(receipts, "SENT")
     delivered = batch_listing(receipts, "DELIVERED")
     delivered[2]["status"] = "SENT"  # one is slower
-    mock_http.get(SMSWORKS + "/batch/b-1", payload=sent_list)
-    mock_http.get(SMSWORKS + "/batch/b-1", payload=delivered)
-    mock_http.get(SMSWORKS + "/batch/b-1", payload=batch_listing(receipts, "DELIVERED"))
+    mock_http.get(SMSWORKS.base + "/batch/b-1", payload=sent_list)
+    mock_http.get(SMSWORKS.base + "/batch/b-1", payload=delivered)
+    mock_http.get(SMSWORKS.base + "/batch/b-1", payload=batch_listing(receipts, "DELIVERED"))
 
     async with smsgate.connect("smsworks", token="JWT t0k3n") as gateway:
         reports = await collected(track(gateway, receipts, **FAST))
 
-    assert len(recorded(mock_http, "GET", SMSWORKS + "/batch/b-1")) == 3
+    assert len(recorded(mock_http, "GET", SMSWORKS.base + "/batch/b-1")) == 3
     assert [(r.message_id, r.status) for r in reports] == [
         ("m-0", S.SENT),
         ("m-1", S.SENT),
@@ -395,8 +392,8 @@ async def test_the_sms_works_batch_is_asked_about_once_per_look_not_once_per_mes
 
 async def test_a_batch_message_not_listed_yet_is_asked_about_again(mock_http):
     receipts = batch_receipts(2)
-    mock_http.get(SMSWORKS + "/batch/b-1", payload=batch_listing(receipts[:1], "DELIVERED"))
-    mock_http.get(SMSWORKS + "/batch/b-1", payload=batch_listing(receipts, "DELIVERED"))
+    mock_http.get(SMSWORKS.base + "/batch/b-1", payload=batch_listing(receipts[:1], "DELIVERED"))
+    mock_http.get(SMSWORKS.base + "/batch/b-1", payload=batch_listing(receipts, "DELIVERED"))
 
     async with smsgate.connect("smsworks", token="JWT t0k3n") as gateway:
         tracker = track(gateway, receipts, **FAST)
@@ -408,7 +405,7 @@ async def test_a_batch_message_not_listed_yet_is_asked_about_again(mock_http):
 
 async def test_an_sms_scheduler_message_is_followed_by_its_codes(mock_http):
     for code in (11, 12, 13):
-        mock_http.get(SCHEDULER + "/sms/9001", payload={"phone_number": TO, "status": code})
+        mock_http.get(SMSSCHEDULER.base + "/sms/9001", payload={"phone_number": TO, "status": code})
     receipt = Receipt(
         provider="smsscheduler", message_id="9001", to=TO, status=S.QUEUED, batch_id="77"
     )

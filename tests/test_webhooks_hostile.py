@@ -15,11 +15,10 @@ import smsgate
 from smsgate.providers.smsworks import parse_delivery_report
 from smsgate.sandbox import Sandbox
 from smsgate.webhooks import AccessLogger, WebhookReceiver, _Recent
-from tests.conftest import Inbox
-from tests.providers.smsworks_support import fixture
-from tests.test_webhooks import SECRET, post, receiver_for
+from tests.support.providers import SMSWORKS
+from tests.support.webhooks import SECRET, Inbox, post, receiver_for
 
-REPORT = fixture("delivery_report")
+REPORT = SMSWORKS.fixture("delivery_report")
 
 
 class Served:

@@ -22,7 +22,8 @@ from smsgate import (
 )
 from smsgate.gateway import on_dispatch
 from smsgate.providers.base import USER_AGENT, HttpGateway, HttpResponse, Secret, parse_retry_after
-from tests.conftest import RawServer, leaks, read_request, reset
+from tests.support.leaks import leaks
+from tests.support.servers import RawServer, read_request, reset
 
 TOKEN = "JWT eyJ0eXAiOiJKV1Qi.s3cr3t-t0ken"
 

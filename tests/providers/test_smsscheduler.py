@@ -4,7 +4,6 @@ import logging
 import re
 import zoneinfo
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -36,26 +35,14 @@ from smsgate.providers.smsscheduler import (
     parse_success,
     sms_payload,
 )
-from tests.conftest import leaks, recorded, recorded_request
+from tests.support.leaks import leaks
+from tests.support.providers import SMSSCHEDULER
 
-BASE = "https://sms-scheduler.com/api/v1"
-TOKEN = "sk-live-0123456789-s3cr3t"
+BASE, TOKEN = SMSSCHEDULER.base, SMSSCHEDULER.token
+fixture, calls, sent = SMSSCHEDULER.fixture, SMSSCHEDULER.calls, SMSSCHEDULER.sent
 TO = "+33612345678"
 OTHER = "+33698765432"
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "smsscheduler"
-
-
-def fixture(name):
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-def calls(mocked, method, path):
-    return recorded(mocked, method, BASE + path)
-
-
-def sent(mocked, method, path, index=0):
-    return recorded_request(mocked, method, BASE + path, index)
 
 
 def in_a_day():

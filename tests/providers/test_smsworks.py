@@ -46,8 +46,11 @@ from smsgate.providers.smsworks import (
     schedule_time,
     search_query,
 )
-from tests.conftest import leaks
-from tests.providers.smsworks_support import BASE, TOKEN, calls, fixture, schema_errors, sent
+from tests.support.leaks import leaks
+from tests.support.providers import SMSWORKS, schema_errors
+
+BASE, TOKEN = SMSWORKS.base, SMSWORKS.token
+fixture, calls, sent = SMSWORKS.fixture, SMSWORKS.calls, SMSWORKS.sent
 
 TO = "+447700900123"
 OTHER = "+447700900456"
