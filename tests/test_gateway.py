@@ -12,26 +12,45 @@ from smsgate.testing import FakeGateway
 class Complete(BaseGateway):
     name = "complete"
 
-    async def send(self, message: Message) -> Receipt: ...
-    async def schedule(self, message: Message, at: datetime) -> Receipt: ...
-    async def status(self, ref: object) -> StatusReport: ...
-    async def cancel(self, ref: object) -> StatusReport: ...
+    async def send(self, message: Message) -> Receipt:
+        raise NotImplementedError
+
+    async def schedule(self, message: Message, at: datetime) -> Receipt:
+        raise NotImplementedError
+
+    async def status(self, ref: object) -> StatusReport:
+        raise NotImplementedError
+
+    async def cancel(self, ref: object) -> StatusReport:
+        raise NotImplementedError
 
 
 class NoCancel(BaseGateway):
-    async def send(self, message: Message) -> Receipt: ...
-    async def schedule(self, message: Message, at: datetime) -> Receipt: ...
-    async def status(self, ref: object) -> StatusReport: ...
+    async def send(self, message: Message) -> Receipt:
+        raise NotImplementedError
+
+    async def schedule(self, message: Message, at: datetime) -> Receipt:
+        raise NotImplementedError
+
+    async def status(self, ref: object) -> StatusReport:
+        raise NotImplementedError
 
 
 class Http(HttpGateway):
     name = "http"
     default_base_url = "https://example.test"
 
-    async def send(self, message: Message) -> Receipt: ...
-    async def schedule(self, message: Message, at: datetime) -> Receipt: ...
-    async def status(self, ref: object) -> StatusReport: ...
-    async def cancel(self, ref: object) -> StatusReport: ...
+    async def send(self, message: Message) -> Receipt:
+        raise NotImplementedError
+
+    async def schedule(self, message: Message, at: datetime) -> Receipt:
+        raise NotImplementedError
+
+    async def status(self, ref: object) -> StatusReport:
+        raise NotImplementedError
+
+    async def cancel(self, ref: object) -> StatusReport:
+        raise NotImplementedError
 
 
 def test_gateways_with_every_verb_satisfy_the_protocol():

@@ -18,13 +18,17 @@ from smsgate import (
     NotFound,
     OutcomeStatus,
 )
+from smsgate.providers.smsscheduler import SmsSchedulerGateway
+from smsgate.providers.smsworks import SmsWorksGateway
 from smsgate.sandbox import Sandbox
 from smsgate.sandbox._engine import Stage
 from smsgate.webhooks import WebhookReceiver
+from tests.support.outcomes import receipt_of
 from tests.support.sandbox import FAST, raw
+from tests.support.tracking import Polling
 
 S = DeliveryStatus
-POLL = {"interval": 0.02, "max_interval": 0.05}
+POLL: Polling = {"interval": 0.02, "max_interval": 0.05}
 UK = "+447700900123"
 FR = "+33612345678"
 
@@ -118,7 +122,7 @@ async def test_the_tracker_follows_a_bulk_run_to_the_sandboxes_outcomes():
         for provider in ("smsworks", "smsscheduler"):
             async with smsgate.from_config(sandbox.config(provider)) as gateway:
                 rows = [{"to": f"+4477009{i:05d}", "text": "Sale"} for i in range(200)]
-                receipts = [o.receipt async for o in smsgate.send_many(gateway, rows)]
+                receipts = [receipt_of(o) async for o in smsgate.send_many(gateway, rows)]
                 tracker = smsgate.track(gateway, receipts, timeout=20, **POLL)
                 async with asyncio.timeout(30):
                     async for _ in tracker:
@@ -176,6 +180,7 @@ async def test_smsworks_refuses_a_wrong_secret_and_a_wrong_token(sandbox):
             await gateway.send(gateway.message(UK, "Hi", sender="Sandbox"))
         assert (raised.value.http_status, raised.value.code) == (401, 4011)
     async with smsgate.connect("smsworks", base_url=url, token="JWT forged") as gateway:
+        assert isinstance(gateway, SmsWorksGateway)
         with pytest.raises(AuthenticationError):
             await gateway.balance()
     assert sandbox.messages("smsworks") == []
@@ -216,6 +221,7 @@ async def test_smsworks_credits_go_down_and_run_out():
         Sandbox(failure_rate=0, credits=3, **FAST) as sandbox,
         smsgate.from_config(sandbox.config("smsworks")) as gateway,
     ):
+        assert isinstance(gateway, SmsWorksGateway)
         first = await gateway.send(gateway.message(UK, "x" * 200))  # two parts
         assert (first.parts, first.credits, await gateway.balance()) == (2, 2, 1)
         await gateway.send(gateway.message(UK, "one part"))
@@ -235,6 +241,7 @@ async def test_smsworks_international_messages_cost_double(sandbox):
 
 async def test_smsworks_batches_are_listed_scheduled_and_cancelled(sandbox):
     async with smsgate.from_config(sandbox.config("smsworks")) as gateway:
+        assert isinstance(gateway, SmsWorksGateway)
         messages = [gateway.message(f"+4477009001{i:02d}", "Later") for i in range(3)]
         batch = await gateway.schedule_batch(messages, soon())
         listed = await gateway.batch_status(batch)
@@ -327,7 +334,9 @@ async def test_smsscheduler_without_credits_marks_the_sms_code_25():
 
 async def test_smsscheduler_one_request_to_many_numbers(sandbox):
     async with smsgate.from_config(sandbox.config("smsscheduler")) as gateway:
+        assert isinstance(gateway, SmsSchedulerGateway)
         receipts = await gateway.send_chunk([gateway.message(n, "Hi") for n in (UK, FR)], None)
+        assert receipts[0].batch_id is not None
         listed = await gateway.message_status(receipts[0].batch_id)
 
     assert {r.to for r in listed} == {UK, FR}
@@ -336,7 +345,9 @@ async def test_smsscheduler_one_request_to_many_numbers(sandbox):
 
 async def test_smsscheduler_deletes_a_whole_scheduled_message(sandbox):
     async with smsgate.from_config(sandbox.config("smsscheduler")) as gateway:
+        assert isinstance(gateway, SmsSchedulerGateway)
         receipts = await gateway.send_chunk([gateway.message(n, "Later") for n in (UK, FR)], soon())
+        assert receipts[0].batch_id is not None
         deleted = await gateway.cancel_message(receipts[0].batch_id)
 
     assert deleted == 2

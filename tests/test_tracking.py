@@ -2,7 +2,8 @@
 
 import asyncio
 import itertools
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any
 
 import pytest
 
@@ -23,10 +24,11 @@ from smsgate import (
 from smsgate.testing import FakeGateway
 from tests.support.mocking import recorded
 from tests.support.providers import SMSSCHEDULER, SMSWORKS
+from tests.support.tracking import Polling
 
 S = DeliveryStatus
 TO = "+447700900123"
-FAST = {"interval": 0.01, "max_interval": 0.02}
+FAST: Polling = {"interval": 0.01, "max_interval": 0.02}
 
 
 class Watched:
@@ -95,6 +97,7 @@ async def test_reports_carry_the_receipts_reference(fake):
 
 async def test_a_bare_id_yields_its_first_status_too(fake):
     receipt = await sent(fake, TO, S.QUEUED, S.DELIVERED)
+    assert receipt.message_id is not None
 
     reports = await collected(track(fake, [receipt.message_id], **FAST))
 
@@ -233,8 +236,9 @@ async def test_stopping_early_cancels_the_requests_in_flight(fake):
     watched = Watched(fake, delay=10)
     tracker = track(watched, receipts, concurrency=4, **FAST)
     iterator = aiter(tracker)
+    assert isinstance(iterator, AsyncGenerator)
 
-    task = asyncio.create_task(anext(iterator))
+    task = asyncio.ensure_future(anext(iterator))
     await asyncio.sleep(0.05)
     assert watched.running == 4
     task.cancel()
@@ -302,6 +306,7 @@ async def test_wait_for_final_times_out_with_the_last_status(fake):
     with pytest.raises(StatusTimeout, match=r"^still sent after 0\.1 seconds$") as raised:
         await wait_for_final(fake, receipt, timeout=0.1, **FAST)
 
+    assert raised.value.report is not None
     assert raised.value.report.status is S.SENT
     assert isinstance(raised.value, TimeoutError)
 
@@ -330,7 +335,7 @@ async def test_wait_for_final_gives_no_status_when_none_came(fake):
 # --- against the adapters ------------------------------------------------------------------
 
 
-def logged(status: str, **fields) -> dict:
+def logged(status: str, **fields) -> dict[str, Any]:
     return {"messageid": "m-1", "status": status, "destination": 447700900123, **fields}
 
 
@@ -358,7 +363,7 @@ def batch_receipts(count: int, batch_id: str = "b-1") -> Sequence[Receipt]:
     ]
 
 
-def batch_listing(receipts: Sequence[Receipt], status: str) -> list[dict]:
+def batch_listing(receipts: Sequence[Receipt], status: str) -> list[dict[str, Any]]:
     return [
         logged(status, messageid=f"m-{n}", destination=int(r.to[1:]), batchid=r.batch_id)
         for n, r in enumerate(receipts)

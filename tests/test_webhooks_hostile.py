@@ -35,6 +35,7 @@ class Served:
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
+        assert isinstance(site._server, asyncio.Server)
         self.port = site._server.sockets[0].getsockname()[1]
         return self
 
@@ -254,6 +255,7 @@ async def test_the_sandbox_never_follows_a_redirect_with_a_report():
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
+    assert isinstance(site._server, asyncio.Server)
     port = site._server.sockets[0].getsockname()[1]
     try:
         async with Sandbox(

@@ -204,6 +204,7 @@ async def test_error_answers_become_provider_errors(web_server, status, body, er
     if detail is None:
         assert error.detail is None
     else:
+        assert error.detail is not None
         assert detail in error.detail
 
 
@@ -367,11 +368,12 @@ async def test_waiting_too_long_for_a_connection_sent_nothing():
         gateway = EchoGateway(
             token=TOKEN, base_url=server.url, session=session, timeout=1.0, connect_timeout=0.2
         )
-        first, second = await asyncio.gather(
+        answers = await asyncio.gather(
             gateway.request_json("POST", "/message/send", json_body={"n": 1}),
             gateway.request_json("POST", "/message/send", json_body={"n": 2}),
             return_exceptions=True,
         )
+    first, second = answers
     assert isinstance(first, TransportError)
     assert isinstance(second, TransportError)
     assert (first.maybe_sent, second.maybe_sent) == (True, False)

@@ -24,6 +24,7 @@ from smsgate import (
     UnsupportedFeature,
     ValidationError,
 )
+from smsgate.providers._wire import WireError
 from smsgate.providers.base import USER_AGENT, HttpResponse
 from smsgate.providers.smsscheduler import (
     STATUSES,
@@ -223,7 +224,7 @@ def test_sms_ids_keyed_by_the_providers_own_writing_of_the_number():
     ],
 )
 def test_created_answers_of_the_wrong_shape_are_wire_errors(answer, problem):
-    with pytest.raises(smsgate.providers._wire.WireError, match=re.escape(problem)):
+    with pytest.raises(WireError, match=re.escape(problem)):
         parse_created(answer, [TO])
 
 
@@ -317,6 +318,7 @@ def test_the_test_host_can_be_set():
     gateway = smsgate.connect(
         "smsscheduler", token=TOKEN, base_url="http://test.sms-scheduler.com/api/v1"
     )
+    assert isinstance(gateway, SmsSchedulerGateway)
     assert gateway.base_url == "http://test.sms-scheduler.com/api/v1"
 
 
@@ -551,6 +553,7 @@ def test_configuration_from_the_environment_reads_ids_and_senders():
             "SMSGATE_TIMEZONE": "Europe/Paris",
         }
     )
+    assert isinstance(gateway, SmsSchedulerGateway)
     assert (gateway.sender_id, dict(gateway.senders), gateway.timezone) == (
         123,
         {"Acme": 123},

@@ -10,5 +10,7 @@ classes, functions and constants they and the tests use live here.
 - `tests.support.leaks`: where a secret shows, in everything reachable from an error.
 - `tests.support.webhooks`: receivers with callbacks that collect, and posting to them.
 - `tests.support.bulk`: cancelling a bulk run part-way.
+- `tests.support.tracking`: polling options, typed.
+- `tests.support.outcomes`: the receipt or message of an outcome known to have one.
 - `tests.support.journal_child`: a journalled bulk run in a process of its own.
 """

@@ -31,7 +31,7 @@ def reachable(root: object, depth: int = 8) -> Iterator[str]:
                 yield from walk(linked, left - 1)
         if isinstance(item, dict) or hasattr(item, "items"):
             with contextlib.suppress(Exception):
-                for key, value in list(item.items()):  # type: ignore[attr-defined]
+                for key, value in list(item.items()):
                     yield from walk(key, left - 1)
                     yield from walk(value, left - 1)
         if isinstance(item, list | tuple | set | frozenset):
