@@ -14,7 +14,7 @@ from smsgate.cli import main
 from smsgate.cli._common import USAGE
 from smsgate.model import check_send_time
 from smsgate.providers.smsscheduler import SmsSchedulerGateway, delivery_date
-from smsgate.providers.smsworks import message_payload, schedule_time
+from smsgate.providers.smsworks import SmsWorksGateway, message_payload, schedule_time
 from smsgate.routing import RoutingGateway
 from smsgate.testing import FakeGateway
 
@@ -71,6 +71,7 @@ def test_numbers_written_for_text_settings_are_read_as_their_digits():
             "sender": 447700900123,
         }
     )
+    assert isinstance(gateway, SmsWorksGateway)
     assert gateway.sender == "447700900123"
 
 

@@ -17,6 +17,7 @@ from smsgate import (
     Message,
     NotFound,
     OutcomeStatus,
+    Progress,
     ProviderUnavailable,
     RateLimited,
     TransportError,
@@ -29,11 +30,12 @@ from smsgate.gateway import announce_dispatch
 from smsgate.providers.smsscheduler import SmsSchedulerGateway
 from smsgate.providers.smsworks import SmsWorksGateway
 from smsgate.testing import FakeGateway
-from tests.conftest import cancel_after
-from tests.providers.smsworks_support import BASE as WORKS
-from tests.providers.smsworks_support import TOKEN, fixture
+from tests.support.bulk import cancel_after
+from tests.support.outcomes import message_of
+from tests.support.providers import SMSSCHEDULER, SMSWORKS
 
-SCHEDULER = "https://sms-scheduler.com/api/v1"
+WORKS, SCHEDULER = SMSWORKS.base, SMSSCHEDULER.base
+TOKEN, fixture = SMSWORKS.token, SMSWORKS.fixture
 
 
 def number(i: int) -> str:
@@ -275,7 +277,7 @@ async def test_messages_held_by_a_batching_run_stay_within_concurrency_times_chu
 
 
 async def test_progress_reports_running_counts_after_each_request():
-    seen = []
+    seen: list[Progress] = []
     gateway = FakeGateway()
     gateway.fail(RateLimited(provider="fake", http_status=429), to=number(7))
     summary = await send_all(gateway, messages(30), concurrency=3, on_progress=seen.append)
@@ -318,7 +320,7 @@ class InFlightGateway(FakeGateway):
     def __init__(self, delay: float = 0.05, **options):
         super().__init__(**options)
         self.delay = delay
-        self.left = []
+        self.left: list[str] = []
 
     async def send(self, message):
         await announce_dispatch(keyed=True)
@@ -337,9 +339,9 @@ async def test_cancelling_accounts_for_every_input_taken_with_the_exact_split():
     outcomes = seen + summary.unseen
     assert sorted(o.index for o in outcomes) == list(range(source.taken))
     assert summary.total == source.taken
-    accepted = {o.message.to for o in outcomes if o.status is OutcomeStatus.ACCEPTED}
-    uncertain = {o.message.to for o in outcomes if o.status is OutcomeStatus.UNCERTAIN}
-    unsent = {o.message.to for o in outcomes if o.status is OutcomeStatus.UNSENT}
+    accepted = {message_of(o).to for o in outcomes if o.status is OutcomeStatus.ACCEPTED}
+    uncertain = {message_of(o).to for o in outcomes if o.status is OutcomeStatus.UNCERTAIN}
+    unsent = {message_of(o).to for o in outcomes if o.status is OutcomeStatus.UNSENT}
     assert accepted == {m.to for m in gateway.outbox}  # what the provider took, exactly
     # The four requests in flight left, and had no answer: uncertain, each of them.
     assert uncertain == set(gateway.left) - accepted

@@ -10,8 +10,10 @@ import pytest
 import smsgate
 import smsgate.journal.sqlite
 from smsgate import (
+    BulkSend,
     InvalidRequest,
     Message,
+    Outcome,
     OutcomeStatus,
     ValidationError,
     send_all,
@@ -22,6 +24,7 @@ from smsgate.journal import Claim, EntryState, JournalError, JournalMismatch, di
 from smsgate.journal.sqlite import SqliteJournal
 from smsgate.sandbox import Sandbox
 from smsgate.testing import FakeGateway
+from tests.support.outcomes import message_of
 
 A, F, U, N = (
     OutcomeStatus.ACCEPTED,
@@ -39,8 +42,8 @@ def source(provider: str, count: int = 2000, first: int = 0):
         yield Message(f"+4477009{i:05d}", text, reference=f"r{i}")
 
 
-async def stop_after(run, taken: int) -> list:
-    seen = []
+async def stop_after(run: BulkSend, taken: int) -> list[Outcome]:
+    seen: list[Outcome] = []
     async with run:
         async for outcome in run:
             seen.append(outcome)
@@ -49,7 +52,7 @@ async def stop_after(run, taken: int) -> list:
     return seen
 
 
-def stored(sandbox, provider) -> Counter:
+def stored(sandbox: Sandbox, provider: str) -> Counter[str]:
     return Counter(sms.to for sms in sandbox.messages(provider))
 
 
@@ -92,7 +95,7 @@ async def test_a_stopped_run_resumes_with_nobody_texted_twice_and_nobody_skipped
         assert counts[EntryState.ACCEPTED] == 2000
     else:  # no search: reported uncertain, never sent again
         assert (second.accepted, second.uncertain) == (2000 - first.uncertain, first.uncertain)
-        uncertain = {o.message.to for o in outcomes if o.status is U}
+        uncertain = {message_of(o).to for o in outcomes if o.status is U}
         assert set(record) - uncertain == {m.to for m in source(provider)} - uncertain
         assert counts[EntryState.UNCERTAIN] == first.uncertain
 
@@ -121,8 +124,8 @@ async def test_inputs_read_but_never_sent_are_sent_on_resume_and_only_they(tmp_p
         run = send_many(gateway, rows, journal=journal, run="r", concurrency=2)
         await stop_after(run, 5)
         first = run.summary
-        held = {o.message.to for o in first.unsent_inputs}
-        assert {m.text for m in (o.message for o in first.unsent_inputs)} >= {"rare"}
+        held = {message_of(o).to for o in first.unsent_inputs}
+        assert {m.text for m in (message_of(o) for o in first.unsent_inputs)} >= {"rare"}
         log = await journal.open("r", provider="fake")
         claimed = [e.to async for e in log.entries() if e.state is EntryState.CLAIMED]
         assert set(claimed) == held  # the journal says the same
@@ -252,9 +255,9 @@ async def test_a_slow_machine_still_folds_the_whole_log_before_a_run_resumes(tmp
     path = tmp_path / "j"
     message = Message("+447700900001", "Hi")
     async with SqliteJournal(path) as journal:
-        run = await journal.open("r", provider="fake")
-        run.claim([Claim(0, digest_of(message), message.to, None, message.key)])
-        await run.dispatch([0], keyed=True)  # and the process dies before the answer
+        log = await journal.open("r", provider="fake")
+        log.claim([Claim(0, digest_of(message), message.to, None, message.key)])
+        await log.dispatch([0], keyed=True)  # and the process dies before the answer
 
     class LateClock:
         """Every look at the clock finds the slice already over."""

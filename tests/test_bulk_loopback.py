@@ -6,7 +6,8 @@ from benchmarks.server import COUNTS, make_app
 from smsgate import Message, OutcomeStatus, send_all, send_many
 from smsgate.providers.smsscheduler import SmsSchedulerGateway
 from smsgate.providers.smsworks import SmsWorksGateway
-from tests.conftest import cancel_after
+from tests.support.bulk import cancel_after
+from tests.support.outcomes import receipt_of
 
 
 def number(i: int) -> str:
@@ -64,7 +65,7 @@ async def test_sms_scheduler_groups_by_text(provider):
     assert all(o.status is OutcomeStatus.ACCEPTED for o in outcomes)
     assert counts.messages["/api/v1/sms"] == 5_000
     assert counts.requests["/api/v1/sms"] <= 5_000 // 50  # grouped, not one by one
-    assert len({o.receipt.message_id for o in outcomes}) == 5_000
+    assert len({receipt_of(o).message_id for o in outcomes}) == 5_000
     assert counts.duplicates == 0
 
 

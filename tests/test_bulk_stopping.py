@@ -9,9 +9,10 @@ from collections import Counter
 import pytest
 
 import smsgate
-from smsgate import Message, OutcomeStatus, ProviderUnavailable, send_many
+from smsgate import Message, Outcome, OutcomeStatus, ProviderUnavailable, send_many
 from smsgate.sandbox import Sandbox
 from smsgate.testing import FakeGateway
+from tests.support.outcomes import message_of
 
 A, F, U, N = (
     OutcomeStatus.ACCEPTED,
@@ -153,7 +154,7 @@ async def test_every_input_taken_gets_one_outcome_that_matches_the_providers_rec
     async with Sandbox(seed=1, failure_rate=0, latency=0.3) as sandbox:
         async with smsgate.from_config(sandbox.config(provider)) as gateway:
             source = Source(provider)
-            seen = []
+            seen: list[Outcome] = []
 
             def ready():
                 in_flight = len(sandbox.messages(provider)) > run.summary.accepted
@@ -189,12 +190,12 @@ async def test_every_input_taken_gets_one_outcome_that_matches_the_providers_rec
     # Each outcome matches what the provider stored; nobody is texted twice.
     assert max(record.values()) == 1
     for outcome in outcomes:
-        held = record[outcome.message.to]
+        held = record[message_of(outcome).to]
         if outcome.status is A:
             assert held == 1, outcome
         elif outcome.status in (F, N):
             assert held == 0, outcome
-    told = {o.message.to for o in outcomes if o.status in (A, U)}
+    told = {message_of(o).to for o in outcomes if o.status in (A, U)}
     assert set(record) <= told  # the provider holds nothing we called failed or unsent
 
 
@@ -254,6 +255,7 @@ async def test_errors_kept_in_outcomes_hold_no_frames():
     async with send_many(gateway, [Message("+447700900001", "Hi")]) as run:
         [outcome] = [o async for o in run]
     assert outcome.status is U
+    assert outcome.error is not None
     assert outcome.error.__traceback__ is None
 
 
@@ -277,14 +279,15 @@ async def test_a_stream_collected_while_outcomes_are_counted_accounts_for_each_i
     gateway = Batching()
     run = send_many(gateway, [Message(f"+44770090000{i}", "Hi") for i in range(5)], chunk_size=4)
     stream = aiter(run)
-    cycle = [stream]
+    cycle: list[object] = [stream]
     cycle.append(cycle)
     waiting = asyncio.ensure_future(anext(stream))
     del stream
     await asyncio.sleep(0.05)  # the chunk of four is in flight
     waiting.cancel()
     del cycle  # garbage now, that only the cycle collector frees
-    add, collected = smsgate.bulk.Summary.add, []
+    add = smsgate.bulk.Summary.add
+    collected: list[int] = []
 
     def add_then_collect(summary, outcome):
         add(summary, outcome)

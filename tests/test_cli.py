@@ -30,7 +30,7 @@ from smsgate.errors import (
 from smsgate.journal import JournalError
 from smsgate.journal import sqlite as sqlite_journal
 from smsgate.journal.sqlite import SqliteJournal
-from tests.conftest import ThreadedSandbox
+from tests.support.sandbox import ThreadedSandbox
 
 UK = "+447700900123"
 
@@ -382,9 +382,12 @@ def test_the_demo_runs_every_step_through_both_providers(capsys):
 def test_the_sandbox_command_serves_until_interrupted():
     command = [sys.executable, "-m", "smsgate", "sandbox", "--port", "0"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
         try:
             first = process.stdout.readline()
-            url = re.match(r"sandbox on (http://127\.0\.0\.1:\d+) ", first).group(1)
+            started = re.match(r"sandbox on (http://127\.0\.0\.1:\d+) ", first)
+            assert started is not None
+            url = started.group(1)
             request = urllib.request.Request(
                 url + "/smsworks/v1/credits/balance",
                 headers={"Authorization": "JWT sandbox-token"},

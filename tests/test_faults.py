@@ -2,6 +2,7 @@
 every outcome matches what the provider stored (``FAILED`` means it stored nothing to send)."""
 
 import random
+from collections.abc import Callable
 
 import pytest
 
@@ -17,7 +18,8 @@ from smsgate import (
 from smsgate.providers.smsscheduler import SmsSchedulerGateway
 from smsgate.providers.smsworks import SmsWorksGateway
 from smsgate.routing import RoutingGateway
-from tests.faults import FaultServer
+from tests.support.faults import FaultServer
+from tests.support.outcomes import message_of
 
 A, F, U = OutcomeStatus.ACCEPTED, OutcomeStatus.FAILED, OutcomeStatus.UNCERTAIN
 
@@ -64,7 +66,10 @@ EXPECTED_SCHEDULER = {
     "503_5002": (U, ProviderUnavailable, True, 1, 0),
     "503_5001": (U, ProviderUnavailable, True, 1, 0),
 }
-GATEWAYS = {"smsworks": works, "smsscheduler": scheduler}
+GATEWAYS: dict[str, Callable[..., SmsWorksGateway | SmsSchedulerGateway]] = {
+    "smsworks": works,
+    "smsscheduler": scheduler,
+}
 
 
 def expected(provider: str, fault: str):
@@ -93,7 +98,7 @@ async def test_each_fault_on_a_bulk_send_matches_what_the_provider_stored(
         else:
             assert isinstance(outcome.error, error)
             assert outcome.error.maybe_sent is maybe_sent
-        record = server.accepted[stored_as(provider, outcome.message.to)]
+        record = server.accepted[stored_as(provider, message_of(outcome).to)]
         assert record == stored  # never twice
         if outcome.status is F:
             assert record == 0  # what we call failed was not stored to be sent
@@ -104,6 +109,7 @@ async def test_each_fault_on_a_bulk_send_matches_what_the_provider_stored(
 async def test_each_fault_on_a_single_send_raises_as_the_provider_stored(retrying, provider, fault):
     status, error, maybe_sent, requests, stored = expected(provider, fault)
     message = Message(number(1), "Hi")
+    raised: Exception | None
     async with FaultServer([fault]) as server, GATEWAYS[provider](server.url) as gateway:
         try:
             receipt = await gateway.send(message)
@@ -125,6 +131,7 @@ async def test_each_fault_on_a_single_send_raises_as_the_provider_stored(retryin
 @pytest.mark.parametrize("fault", list(EXPECTED))
 async def test_failover_moves_on_only_when_the_first_provider_took_nothing(retrying, fault):
     status, _, maybe_sent, _, stored = EXPECTED[fault]
+    raised: TransportError | ProviderUnavailable | None
     async with FaultServer([fault]) as primary, FaultServer() as backup:
         router = RoutingGateway(providers=[works(primary.url), scheduler(backup.url)])
         async with router:
@@ -224,7 +231,7 @@ async def test_soak_10000_messages_with_5_percent_faults_and_a_failover_pair(ret
     assert lost == 0
     assert duplicates == 0
     for outcome in by_status[A]:
-        assert accepted_at[outcome.message.to] == 1  # what we call sent was sent, once
+        assert accepted_at[message_of(outcome).to] == 1  # what we call sent was sent, once
     for outcome in by_status[F]:
-        assert accepted_at[outcome.message.to] == 0  # what we call failed was not sent
+        assert accepted_at[message_of(outcome).to] == 0  # what we call failed was not sent
     assert injected.total() > 0.03 * len(messages)

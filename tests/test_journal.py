@@ -244,6 +244,7 @@ async def test_a_journal_in_use_by_another_process_is_refused(path):
         "asyncio.run(hold())\n",
         stdout=asyncio.subprocess.PIPE,
     )
+    assert holder.stdout is not None
     try:
         assert (await holder.stdout.readline()).strip() == b"holding"
         started = time.monotonic()

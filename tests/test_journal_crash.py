@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from smsgate.journal.sqlite import SqliteJournal
-from tests.conftest import ThreadedSandbox
+from tests.support.sandbox import ThreadedSandbox
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def start(sandbox, provider, journal, first, stall: int | None = None):
         [
             sys.executable,
             "-m",
-            "tests.journal_child",
+            "tests.support.journal_child",
             json.dumps(sandbox.config(provider)),
             str(journal),
             str(first),
@@ -69,7 +69,7 @@ def wait_for(process, line: str) -> None:
             return
 
 
-def ours(sandbox, provider, first) -> Counter:
+def ours(sandbox, provider, first) -> Counter[str]:
     numbers = {f"+447700{first + i:06d}" for i in range(COUNT)}
     return Counter(sms.to for sms in sandbox.messages(provider) if sms.to in numbers)
 
@@ -157,10 +157,10 @@ def test_a_run_killed_anywhere_resumes_with_every_message_sent_exactly_once(
         "kill at    | stored at kill | journal after kill | earlier | resolved | uncertain |"
         " never stored | stored in all"
     )
-    for where, at_kill, left, earlier, resolved, uncertain, missing, total in rows:
+    for where, at_kill, left, earlier, resolved, unsure, never_stored, total in rows:
         print(
             f"{where:10} | {at_kill:14,} | {json.dumps(left):40} | {earlier:7,} | "
-            f"{resolved:8,} | {uncertain:9,} | {missing:12,} | {total:,}"
+            f"{resolved:8,} | {unsure:9,} | {never_stored:12,} | {total:,}"
         )
     assert sum(1 for row in rows if 0 < row[1] < COUNT) >= 3  # kills fell mid-run
     assert any(row[1] == 0 for row in rows)  # and before any request

@@ -317,9 +317,9 @@ def test_receipts_compare_without_the_raw_answer_and_hide_it_from_repr():
 
 def test_results_are_keyword_only():
     with pytest.raises(TypeError):
-        Receipt("acme", "m-1", "+447700900123", DeliveryStatus.QUEUED)  # type: ignore[misc]
+        Receipt("acme", "m-1", "+447700900123", DeliveryStatus.QUEUED)  # type: ignore[call-arg]
     with pytest.raises(TypeError):
-        StatusReport("acme", "m-1", DeliveryStatus.QUEUED)  # type: ignore[misc]
+        StatusReport("acme", "m-1", DeliveryStatus.QUEUED)  # type: ignore[call-arg]
 
 
 def test_results_pickle():

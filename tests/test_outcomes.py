@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import smsgate
+import smsgate.providers.base
 from smsgate import (
     DeliveryStatus,
+    GatewayError,
     InvalidRequest,
     KeyConflict,
     Message,
@@ -23,9 +25,12 @@ from smsgate import (
     try_send,
 )
 from smsgate.outcomes import Outcome, status_after
+from smsgate.providers.smsworks import SmsWorksGateway
 from smsgate.routing import RoutingGateway
 from smsgate.sandbox import Sandbox
 from smsgate.testing import FakeGateway
+from tests.support.outcomes import receipt_of
+from tests.support.sandbox import FAST
 
 A, F, U, N = (
     OutcomeStatus.ACCEPTED,
@@ -33,7 +38,6 @@ A, F, U, N = (
     OutcomeStatus.UNCERTAIN,
     OutcomeStatus.UNSENT,
 )
-FAST = {"send_delay": 0.02, "deliver_delay": 0.02}
 
 
 def number(i: int) -> str:
@@ -103,6 +107,7 @@ async def test_try_send_gives_an_accepted_outcome_with_its_receipt_and_key(works
 
     assert (outcome.status, outcome.reference, outcome.key) == (A, "r1", message.key)
     [sms] = sandbox.messages("smsworks")
+    assert outcome.receipt is not None
     assert outcome.receipt.message_id == sms.id
     assert stored_keys(sandbox) == [message.key]
 
@@ -133,6 +138,7 @@ async def test_try_send_within_a_deadline_after_the_request_left_is_uncertain():
         Sandbox(seed=1, failure_rate=0, latency=1.0, **FAST) as sandbox,
         smsgate.from_config(sandbox.config("smsworks")) as gateway,
     ):
+        assert isinstance(gateway, SmsWorksGateway)
         message = Message(number(1), "Hi")
         outcome = await try_send(gateway, message, within=0.2)
 
@@ -141,7 +147,9 @@ async def test_try_send_within_a_deadline_after_the_request_left_is_uncertain():
         assert "no answer within 0.2 s" in str(outcome.error)
         assert outcome.key == message.key
         assert stored_keys(sandbox) == [message.key]  # it did go out
-        assert (await gateway.find(outcome)).to == number(1)
+        found = await gateway.find(outcome)
+        assert found is not None
+        assert found.to == number(1)
 
 
 async def test_try_send_within_a_deadline_before_the_request_left_is_unsent():
@@ -193,6 +201,7 @@ async def test_try_send_schedules_with_at():
     gateway = FakeGateway()
     at = datetime.now(UTC) + timedelta(days=1)
     outcome = await try_send(gateway, Message(number(1), "Later"), at=at)
+    assert outcome.receipt is not None
     assert outcome.receipt.status is DeliveryStatus.SCHEDULED
 
 
@@ -244,6 +253,7 @@ async def test_an_outcome_whose_request_carried_no_key_cannot_be_looked_up(works
 async def test_find_is_unsupported_without_keys(sandbox):
     config = {**sandbox.config("smsworks"), "idempotency_keys": False}
     async with smsgate.from_config(config) as gateway:
+        assert isinstance(gateway, SmsWorksGateway)
         assert not gateway.can_find
         with pytest.raises(UnsupportedFeature, match="idempotency_keys off"):
             await gateway.find("k")
@@ -273,7 +283,9 @@ async def test_the_fake_finds_by_key_and_refuses_a_shared_one():
     await gateway.send(twice)
     await gateway.send(twice)
 
-    assert (await gateway.find(once.key)).message_id == receipt.message_id
+    found = await gateway.find(once.key)
+    assert found is not None
+    assert found.message_id == receipt.message_id
     assert await gateway.find("nothing") is None
     with pytest.raises(KeyConflict):
         await gateway.find(twice.key)
@@ -289,9 +301,13 @@ async def test_the_router_asks_the_provider_that_may_have_the_message(sandbox):
         uncertain = Outcome(0, U, None, message, error=works_error(), key=message.key)
 
         assert router.can_find
-        assert (await router.find(uncertain)).to == number(1)
+        found = await router.find(uncertain)
+        assert found is not None
+        assert found.to == number(1)
         # A bare key: SMS Scheduler cannot look, so "not found" is not an answer.
-        assert (await router.find(message.key)).to == number(1)
+        found = await router.find(message.key)
+        assert found is not None
+        assert found.to == number(1)
         with pytest.raises(UnsupportedFeature, match="smsscheduler"):
             await router.find("not-anywhere")
 
@@ -313,7 +329,7 @@ async def test_a_run_resolves_sends_the_provider_stored_into_accepted(works, san
 
     assert {o.status for o in outcomes} == {A}
     stored = {sms.id for sms in sandbox.messages("smsworks")}
-    assert {o.receipt.message_id for o in outcomes} == stored  # the provider's own ids
+    assert {receipt_of(o).message_id for o in outcomes} == stored  # the provider's own ids
     assert len(stored) == len(rows)  # nothing sent twice
 
 
@@ -342,7 +358,7 @@ async def test_resolve_turns_found_outcomes_accepted_and_keeps_the_rest():
     resolved = await resolve(gateway, [by_index[i] for i in range(3)], patience=0.2, interval=0.05)
 
     assert [o.status for o in resolved] == [A, U, A]
-    assert resolved[0].receipt.to == number(0)
+    assert receipt_of(resolved[0]).to == number(0)
     assert isinstance(resolved[1].error, Unresolved)
     assert resolved[2] is by_index[2]
     assert [m.to for m in gateway.outbox] == [number(0), number(2)]  # nothing sent again
@@ -467,7 +483,7 @@ async def test_a_message_resent_after_5001_is_found_under_its_key(works, sandbox
     stored = sandbox.messages("smsworks")
     assert len(stored) == 2  # under one key: the rejected one, and the one sent
     assert [s.outcome for s in stored].count("REJECTED") == 1
-    assert resolved.receipt.message_id == stored[1].id
+    assert receipt_of(resolved).message_id == stored[1].id
 
 
 async def test_a_found_message_the_provider_rejected_is_failed_not_accepted():
@@ -481,12 +497,14 @@ async def test_a_found_message_the_provider_rejected_is_failed_not_accepted():
 
     assert resolved.status is F
     assert "logged as rejected" in str(resolved.error)
+    assert isinstance(resolved.error, GatewayError)
     assert resolved.error.maybe_sent is False
 
 
 async def test_find_with_keys_off_says_so_for_an_outcome_too(sandbox):
     config = sandbox.config("smsworks") | {"idempotency_keys": False}
     async with smsgate.from_config(config) as gateway:
+        assert isinstance(gateway, SmsWorksGateway)
         sandbox.inject("smsworks", "500")
         outcome = await try_send(gateway, Message(number(1), "Hi"))
         with pytest.raises(UnsupportedFeature, match="idempotency_keys off"):

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import mocked_http
-from tests.providers.smsworks_support import BASE, fixture
+from tests.support.mocking import mocked_http
+from tests.support.providers import SMSSCHEDULER, SMSWORKS
 
 README = Path(__file__).parent.parent / "README.md"
 EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
 
 
 def any_path(prefix: str) -> re.Pattern[str]:
-    return re.compile(re.escape(BASE + prefix) + r".*")
+    return re.compile(re.escape(SMSWORKS.base + prefix) + r".*")
 
 
 @pytest.fixture
@@ -30,23 +30,23 @@ def mock_http(monkeypatch):
 @pytest.fixture
 def provider_answers(mock_http):
     answers = [
-        ("post", "/auth/token", 200, fixture("token")),
-        ("post", "/message/send", 201, fixture("send")),
-        ("post", "/message/flash", 201, fixture("flash")),
-        ("post", "/message/schedule", 200, fixture("schedule_array")),
-        ("delete", "/messages/schedule/", 200, fixture("cancelled")),
-        ("get", "/messages/", 200, fixture("message")),
-        ("post", "/messages", 200, [fixture("message")]),
-        ("post", "/batch/send", 201, fixture("batch")),
-        ("post", "/batch/any", 201, fixture("batch")),
-        ("post", "/batch/schedule", 201, fixture("batch")),
-        ("get", "/batch/", 200, fixture("batch_messages")),
-        ("delete", "/batches/schedule/", 200, fixture("cancelled")),
-        ("get", "/credits/balance", 200, fixture("credits")),
+        ("post", "/auth/token", 200, SMSWORKS.fixture("token")),
+        ("post", "/message/send", 201, SMSWORKS.fixture("send")),
+        ("post", "/message/flash", 201, SMSWORKS.fixture("flash")),
+        ("post", "/message/schedule", 200, SMSWORKS.fixture("schedule_array")),
+        ("delete", "/messages/schedule/", 200, SMSWORKS.fixture("cancelled")),
+        ("get", "/messages/", 200, SMSWORKS.fixture("message")),
+        ("post", "/messages", 200, [SMSWORKS.fixture("message")]),
+        ("post", "/batch/send", 201, SMSWORKS.fixture("batch")),
+        ("post", "/batch/any", 201, SMSWORKS.fixture("batch")),
+        ("post", "/batch/schedule", 201, SMSWORKS.fixture("batch")),
+        ("get", "/batch/", 200, SMSWORKS.fixture("batch_messages")),
+        ("delete", "/batches/schedule/", 200, SMSWORKS.fixture("cancelled")),
+        ("get", "/credits/balance", 200, SMSWORKS.fixture("credits")),
     ]
     for method, path, status, payload in answers:
         getattr(mock_http, method)(any_path(path), status=status, payload=payload, repeat=True)
-    scheduler = re.escape("https://sms-scheduler.com/api/v1")
+    scheduler = re.escape(SMSSCHEDULER.base)
     created = {"message_id": 7, "sms_ids": {"+33612345678": [70]}}
     mock_http.post(re.compile(scheduler + "/sms$"), payload=created, repeat=True)
     for method, path, payload in [

@@ -1,5 +1,5 @@
 import pytest
-from tenacity import RetryCallState
+from tenacity import RetryCallState, Retrying
 
 from smsgate import (
     AuthenticationError,
@@ -14,7 +14,10 @@ from smsgate import (
 )
 from smsgate.providers.smsworks import SmsWorksGateway
 from smsgate.retry import RetryPolicy, should_retry
-from tests.providers.smsworks_support import BASE, TOKEN, calls, fixture
+from tests.support.providers import SMSWORKS
+
+BASE, TOKEN = SMSWORKS.base, SMSWORKS.token
+fixture, calls = SMSWORKS.fixture, SMSWORKS.calls
 
 P = "acme"
 
@@ -46,7 +49,7 @@ def test_what_is_retried(error, send, status):
 
 
 def state_after(error: BaseException, attempt: int) -> RetryCallState:
-    state = RetryCallState(None, None, (), {})
+    state = RetryCallState(Retrying(), None, (), {})
     state.attempt_number = attempt
     state.set_exception((type(error), error, None))
     return state
@@ -149,19 +152,25 @@ async def test_set_testing_turns_retrying_off_everywhere(gateway, mock_http):
 # --- rate limits -----------------------------------------------------------------------------
 
 
-async def test_rate_limits_are_taken_per_request_and_per_message(mock_http):
+async def test_rate_limits_are_taken_per_request_and_per_message(mock_http, monkeypatch):
     mock_http.post(BASE + "/batch/any", status=201, payload=fixture("batch"))
     mock_http.get(BASE + "/messages/1", payload=fixture("message_delivered"))
     gateway = SmsWorksGateway(
         token=TOKEN, sender="Acme", requests_per_second=50, messages_per_second=1000
     )
-    taken = {"requests": [], "messages": []}
+    taken: dict[str, list[int]] = {"requests": [], "messages": []}
 
     async def spy(kind, limiter, amount=1):
         taken[kind].append(amount)
 
-    gateway._request_rate.acquire = lambda amount=1: spy("requests", None, amount)
-    gateway._message_rate.acquire = lambda amount=1: spy("messages", None, amount)
+    assert gateway._request_rate is not None
+    assert gateway._message_rate is not None
+    monkeypatch.setattr(
+        gateway._request_rate, "acquire", lambda amount=1: spy("requests", None, amount)
+    )
+    monkeypatch.setattr(
+        gateway._message_rate, "acquire", lambda amount=1: spy("messages", None, amount)
+    )
     messages = [Message(f"+4477009{i:05d}", f"n{i}") for i in range(2500)]
     await gateway.send_batch(messages)
     await gateway.status("1")

@@ -230,6 +230,7 @@ def test_the_router_is_built_from_the_environment():
             "SMSGATE_COOLDOWN": "5",
         }
     )
+    assert isinstance(router, RoutingGateway)
     assert [g.name for g in router.gateways] == ["a", "b"]
     assert router.circuits["a"].cooldown == 5.0
 

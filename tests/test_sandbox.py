@@ -4,7 +4,6 @@ import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 import pytest
 from aiohttp import web
 
@@ -19,15 +18,18 @@ from smsgate import (
     NotFound,
     OutcomeStatus,
 )
-from smsgate.providers.smsworks import parse_time
+from smsgate.providers.smsscheduler import SmsSchedulerGateway
+from smsgate.providers.smsworks import SmsWorksGateway, parse_time
 from smsgate.sandbox import Sandbox
 from smsgate.sandbox._engine import Stage
 from smsgate.sandbox._smsworks import read_date
 from smsgate.webhooks import WebhookReceiver
+from tests.support.outcomes import receipt_of
+from tests.support.sandbox import FAST, raw
+from tests.support.tracking import Polling
 
 S = DeliveryStatus
-FAST = {"send_delay": 0.02, "deliver_delay": 0.02}
-POLL = {"interval": 0.02, "max_interval": 0.05}
+POLL: Polling = {"interval": 0.02, "max_interval": 0.05}
 UK = "+447700900123"
 FR = "+33612345678"
 
@@ -42,21 +44,6 @@ async def sandbox():
 async def gateway(request, sandbox):
     async with smsgate.from_config(sandbox.config(request.param)) as connected:
         yield connected
-
-
-async def raw(sandbox, method, path, *, provider="smsworks", auth=None, **kwargs):
-    """A request straight to the sandbox; returns (status, JSON or text)."""
-    tokens = {"smsworks": "JWT sandbox-token", "smsscheduler": "Bearer sandbox-token"}
-    headers = {"Authorization": tokens[provider] if auth is None else auth}
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(
-            method, sandbox.base_url(provider) + path, headers=headers, **kwargs
-        ) as answer,
-    ):
-        if answer.content_type == "application/json":
-            return answer.status, await answer.json()
-        return answer.status, await answer.text()
 
 
 def soon(seconds=30):
@@ -136,7 +123,7 @@ async def test_the_tracker_follows_a_bulk_run_to_the_sandboxes_outcomes():
         for provider in ("smsworks", "smsscheduler"):
             async with smsgate.from_config(sandbox.config(provider)) as gateway:
                 rows = [{"to": f"+4477009{i:05d}", "text": "Sale"} for i in range(200)]
-                receipts = [o.receipt async for o in smsgate.send_many(gateway, rows)]
+                receipts = [receipt_of(o) async for o in smsgate.send_many(gateway, rows)]
                 tracker = smsgate.track(gateway, receipts, timeout=20, **POLL)
                 async with asyncio.timeout(30):
                     async for _ in tracker:
@@ -194,6 +181,7 @@ async def test_smsworks_refuses_a_wrong_secret_and_a_wrong_token(sandbox):
             await gateway.send(gateway.message(UK, "Hi", sender="Sandbox"))
         assert (raised.value.http_status, raised.value.code) == (401, 4011)
     async with smsgate.connect("smsworks", base_url=url, token="JWT forged") as gateway:
+        assert isinstance(gateway, SmsWorksGateway)
         with pytest.raises(AuthenticationError):
             await gateway.balance()
     assert sandbox.messages("smsworks") == []
@@ -234,6 +222,7 @@ async def test_smsworks_credits_go_down_and_run_out():
         Sandbox(failure_rate=0, credits=3, **FAST) as sandbox,
         smsgate.from_config(sandbox.config("smsworks")) as gateway,
     ):
+        assert isinstance(gateway, SmsWorksGateway)
         first = await gateway.send(gateway.message(UK, "x" * 200))  # two parts
         assert (first.parts, first.credits, await gateway.balance()) == (2, 2, 1)
         await gateway.send(gateway.message(UK, "one part"))
@@ -253,6 +242,7 @@ async def test_smsworks_international_messages_cost_double(sandbox):
 
 async def test_smsworks_batches_are_listed_scheduled_and_cancelled(sandbox):
     async with smsgate.from_config(sandbox.config("smsworks")) as gateway:
+        assert isinstance(gateway, SmsWorksGateway)
         messages = [gateway.message(f"+4477009001{i:02d}", "Later") for i in range(3)]
         batch = await gateway.schedule_batch(messages, soon())
         listed = await gateway.batch_status(batch)
@@ -373,7 +363,9 @@ async def test_smsscheduler_without_credits_marks_the_sms_code_25():
 
 async def test_smsscheduler_one_request_to_many_numbers(sandbox):
     async with smsgate.from_config(sandbox.config("smsscheduler")) as gateway:
+        assert isinstance(gateway, SmsSchedulerGateway)
         receipts = await gateway.send_chunk([gateway.message(n, "Hi") for n in (UK, FR)], None)
+        assert receipts[0].batch_id is not None
         listed = await gateway.batch_status(receipts[0].batch_id)
 
     assert {r.to for r in listed} == {UK, FR}
@@ -382,6 +374,7 @@ async def test_smsscheduler_one_request_to_many_numbers(sandbox):
 
 async def test_smsscheduler_deletes_a_whole_scheduled_message(sandbox):
     async with smsgate.from_config(sandbox.config("smsscheduler")) as gateway:
+        assert isinstance(gateway, SmsSchedulerGateway)
         receipts = await gateway.send_chunk([gateway.message(n, "Later") for n in (UK, FR)], soon())
         cancelled = await gateway.cancel_batch(receipts[0])
 

@@ -9,9 +9,8 @@ import pytest
 from smsgate import ConfigurationError
 from smsgate.sandbox import FAULTS, Sandbox
 from smsgate.sandbox._engine import Stage
-from tests.test_sandbox import raw
+from tests.support.sandbox import FAST, raw
 
-FAST = {"send_delay": 0.02, "deliver_delay": 0.02}
 WORKS_BODY = {"sender": "Sandbox", "destination": "447700900123", "content": "Hi"}
 SCHEDULER_BODY = {
     "message_text": "Hi",

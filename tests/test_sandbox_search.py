@@ -6,10 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from smsgate.sandbox import Sandbox
-from tests.providers.smsworks_support import schema_errors
-from tests.test_sandbox import raw
-
-FAST = {"send_delay": 0.02, "deliver_delay": 0.02}
+from tests.support.providers import schema_errors
+from tests.support.sandbox import FAST, raw
 
 
 def item(i: int, text: str = "Hi", **fields):

@@ -20,7 +20,8 @@ from smsgate import AuthenticationError, ConfigurationError, Message, SmsGateErr
 from smsgate.providers.smsscheduler import SmsSchedulerGateway
 from smsgate.providers.smsworks import SmsWorksGateway
 from smsgate.redaction import MIN_SECRET, REDACTED, Redactor
-from tests.conftest import RawServer, leaks, read_request
+from tests.support.leaks import leaks
+from tests.support.servers import RawServer, read_request
 
 JWT = "JWT eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzM2NyM3QifQ.s3cr3tSignatureXYZ_0123456789"
 BARE = JWT.removeprefix("JWT ")

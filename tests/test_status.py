@@ -30,7 +30,7 @@ def test_the_table_above_covers_every_status():
 
 
 def test_statuses_compare_equal_to_their_lower_case_names():
-    assert DeliveryStatus.DELIVERED == "delivered"
+    assert DeliveryStatus.DELIVERED == "delivered"  # type: ignore[comparison-overlap]
     assert DeliveryStatus("undelivered") is DeliveryStatus.UNDELIVERED
 
 
@@ -46,7 +46,9 @@ def _documented_members(enum_class):
             and isinstance(following.value, ast.Constant)
             and isinstance(following.value.value, str)
         ):
-            documented.add(assign.targets[0].id)
+            [target] = assign.targets
+            assert isinstance(target, ast.Name)
+            documented.add(target.id)
     return documented
 
 

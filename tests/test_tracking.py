@@ -2,7 +2,8 @@
 
 import asyncio
 import itertools
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any
 
 import pytest
 
@@ -21,11 +22,13 @@ from smsgate import (
     wait_for_final,
 )
 from smsgate.testing import FakeGateway
-from tests.conftest import recorded
+from tests.support.mocking import recorded
+from tests.support.providers import SMSSCHEDULER, SMSWORKS
+from tests.support.tracking import Polling
 
 S = DeliveryStatus
 TO = "+447700900123"
-FAST = {"interval": 0.01, "max_interval": 0.02}
+FAST: Polling = {"interval": 0.01, "max_interval": 0.02}
 
 
 class Watched:
@@ -94,6 +97,7 @@ async def test_reports_carry_the_receipts_reference(fake):
 
 async def test_a_bare_id_yields_its_first_status_too(fake):
     receipt = await sent(fake, TO, S.QUEUED, S.DELIVERED)
+    assert receipt.message_id is not None
 
     reports = await collected(track(fake, [receipt.message_id], **FAST))
 
@@ -232,8 +236,9 @@ async def test_stopping_early_cancels_the_requests_in_flight(fake):
     watched = Watched(fake, delay=10)
     tracker = track(watched, receipts, concurrency=4, **FAST)
     iterator = aiter(tracker)
+    assert isinstance(iterator, AsyncGenerator)
 
-    task = asyncio.create_task(anext(iterator))
+    task = asyncio.ensure_future(anext(iterator))
     await asyncio.sleep(0.05)
     assert watched.running == 4
     task.cancel()
@@ -301,6 +306,7 @@ async def test_wait_for_final_times_out_with_the_last_status(fake):
     with pytest.raises(StatusTimeout, match=r"^still sent after 0\.1 seconds$") as raised:
         await wait_for_final(fake, receipt, timeout=0.1, **FAST)
 
+    assert raised.value.report is not None
     assert raised.value.report.status is S.SENT
     assert isinstance(raised.value, TimeoutError)
 
@@ -329,17 +335,13 @@ async def test_wait_for_final_gives_no_status_when_none_came(fake):
 # --- against the adapters ------------------------------------------------------------------
 
 
-SMSWORKS = "https://api.thesmsworks.co.uk/v1"
-SCHEDULER = "https://sms-scheduler.com/api/v1"
-
-
-def logged(status: str, **fields) -> dict:
+def logged(status: str, **fields) -> dict[str, Any]:
     return {"messageid": "m-1", "status": status, "destination": 447700900123, **fields}
 
 
 async def test_the_sms_works_message_is_followed_to_delivered(mock_http):
-    mock_http.get(SMSWORKS + "/messages/m-1", payload=logged("SENT"))
-    mock_http.get(SMSWORKS + "/messages/m-1", payload=logged("DELIVERED"))
+    mock_http.get(SMSWORKS.base + "/messages/m-1", payload=logged("SENT"))
+    mock_http.get(SMSWORKS.base + "/messages/m-1", payload=logged("DELIVERED"))
     receipt = Receipt(provider="smsworks", message_id="m-1", to=TO, status=S.QUEUED)
 
     async with smsgate.connect("smsworks", token="JWT t0k3n") as gateway:
@@ -361,7 +363,7 @@ def batch_receipts(count: int, batch_id: str = "b-1") -> Sequence[Receipt]:
     ]
 
 
-def batch_listing(receipts: Sequence[Receipt], status: str) -> list[dict]:
+def batch_listing(receipts: Sequence[Receipt], status: str) -> list[dict[str, Any]]:
     return [
         logged(status, messageid=f"m-{n}", destination=int(r.to[1:]), batchid=r.batch_id)
         for n, r in enumerate(receipts)
@@ -375,14 +377,14 @@ async def test_the_sms_works_batch_is_asked_about_once_per_look_not_once_per_mes
     sent_list = batch_listing(receipts, "SENT")
     delivered = batch_listing(receipts, "DELIVERED")
     delivered[2]["status"] = "SENT"  # one is slower
-    mock_http.get(SMSWORKS + "/batch/b-1", payload=sent_list)
-    mock_http.get(SMSWORKS + "/batch/b-1", payload=delivered)
-    mock_http.get(SMSWORKS + "/batch/b-1", payload=batch_listing(receipts, "DELIVERED"))
+    mock_http.get(SMSWORKS.base + "/batch/b-1", payload=sent_list)
+    mock_http.get(SMSWORKS.base + "/batch/b-1", payload=delivered)
+    mock_http.get(SMSWORKS.base + "/batch/b-1", payload=batch_listing(receipts, "DELIVERED"))
 
     async with smsgate.connect("smsworks", token="JWT t0k3n") as gateway:
         reports = await collected(track(gateway, receipts, **FAST))
 
-    assert len(recorded(mock_http, "GET", SMSWORKS + "/batch/b-1")) == 3
+    assert len(recorded(mock_http, "GET", SMSWORKS.base + "/batch/b-1")) == 3
     assert [(r.message_id, r.status) for r in reports] == [
         ("m-0", S.SENT),
         ("m-1", S.SENT),
@@ -395,8 +397,8 @@ async def test_the_sms_works_batch_is_asked_about_once_per_look_not_once_per_mes
 
 async def test_a_batch_message_not_listed_yet_is_asked_about_again(mock_http):
     receipts = batch_receipts(2)
-    mock_http.get(SMSWORKS + "/batch/b-1", payload=batch_listing(receipts[:1], "DELIVERED"))
-    mock_http.get(SMSWORKS + "/batch/b-1", payload=batch_listing(receipts, "DELIVERED"))
+    mock_http.get(SMSWORKS.base + "/batch/b-1", payload=batch_listing(receipts[:1], "DELIVERED"))
+    mock_http.get(SMSWORKS.base + "/batch/b-1", payload=batch_listing(receipts, "DELIVERED"))
 
     async with smsgate.connect("smsworks", token="JWT t0k3n") as gateway:
         tracker = track(gateway, receipts, **FAST)
@@ -408,7 +410,7 @@ async def test_a_batch_message_not_listed_yet_is_asked_about_again(mock_http):
 
 async def test_an_sms_scheduler_message_is_followed_by_its_codes(mock_http):
     for code in (11, 12, 13):
-        mock_http.get(SCHEDULER + "/sms/9001", payload={"phone_number": TO, "status": code})
+        mock_http.get(SMSSCHEDULER.base + "/sms/9001", payload={"phone_number": TO, "status": code})
     receipt = Receipt(
         provider="smsscheduler", message_id="9001", to=TO, status=S.QUEUED, batch_id="77"
     )

@@ -15,11 +15,10 @@ import smsgate
 from smsgate.providers.smsworks import parse_delivery_report
 from smsgate.sandbox import Sandbox
 from smsgate.webhooks import AccessLogger, WebhookReceiver, _Recent
-from tests.conftest import Inbox
-from tests.providers.smsworks_support import fixture
-from tests.test_webhooks import SECRET, post, receiver_for
+from tests.support.providers import SMSWORKS
+from tests.support.webhooks import SECRET, Inbox, post, receiver_for
 
-REPORT = fixture("delivery_report")
+REPORT = SMSWORKS.fixture("delivery_report")
 
 
 class Served:
@@ -36,6 +35,7 @@ class Served:
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
+        assert isinstance(site._server, asyncio.Server)
         self.port = site._server.sockets[0].getsockname()[1]
         return self
 
@@ -255,6 +255,7 @@ async def test_the_sandbox_never_follows_a_redirect_with_a_report():
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
+    assert isinstance(site._server, asyncio.Server)
     port = site._server.sockets[0].getsockname()[1]
     try:
         async with Sandbox(

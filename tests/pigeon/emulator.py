@@ -39,7 +39,8 @@ class Pigeon:
         async def guarded(request: web.Request) -> web.StreamResponse:
             if request.headers.get("X-Pigeon-Key") != KEY:
                 return _error(401, "bad_key", "unknown key")
-            return await handler(request)
+            answer: web.StreamResponse = await handler(request)
+            return answer
 
         return guarded
 

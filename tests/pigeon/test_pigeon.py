@@ -48,6 +48,7 @@ async def test_a_message_is_sent_and_delivered_through_the_sandbox(sandbox):
     async with smsgate.from_config(sandbox.config("pigeon")) as gateway:
         receipt = await gateway.send(gateway.message(UK, "Coo"))
         report = await smsgate.wait_for_final(gateway, receipt, interval=0.02, timeout=5)
+        assert isinstance(gateway, BalanceGateway)
         credits = await gateway.balance()
     assert report.status is DeliveryStatus.DELIVERED
     [stored] = sandbox.messages("pigeon")

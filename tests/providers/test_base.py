@@ -22,7 +22,8 @@ from smsgate import (
 )
 from smsgate.gateway import on_dispatch
 from smsgate.providers.base import USER_AGENT, HttpGateway, HttpResponse, Secret, parse_retry_after
-from tests.conftest import RawServer, leaks, read_request, reset
+from tests.support.leaks import leaks
+from tests.support.servers import RawServer, read_request, reset
 
 TOKEN = "JWT eyJ0eXAiOiJKV1Qi.s3cr3t-t0ken"
 
@@ -216,6 +217,7 @@ async def test_error_answers_become_provider_errors(web_server, status, body, er
     if detail is None:
         assert error.detail is None
     else:
+        assert error.detail is not None
         assert detail in error.detail
 
 
@@ -379,11 +381,12 @@ async def test_waiting_too_long_for_a_connection_sent_nothing():
         gateway = EchoGateway(
             token=TOKEN, base_url=server.url, session=session, timeout=1.0, connect_timeout=0.2
         )
-        first, second = await asyncio.gather(
+        answers = await asyncio.gather(
             gateway.request_json("POST", "/message/send", json_body={"n": 1}),
             gateway.request_json("POST", "/message/send", json_body={"n": 2}),
             return_exceptions=True,
         )
+    first, second = answers
     assert isinstance(first, TransportError)
     assert isinstance(second, TransportError)
     assert (first.maybe_sent, second.maybe_sent) == (True, False)

@@ -28,7 +28,7 @@ def imports_of(module: str) -> set[str]:
     assert spec is not None
     assert spec.origin is not None
     tree = ast.parse(Path(spec.origin).read_text())
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
@@ -52,7 +52,8 @@ def _is_module(name: str) -> bool:
 def reachable(module: str) -> set[str]:
     """Every module ``module`` imports, following smsgate's own modules (not packages'
     ``__init__``, which re-export; the codec never runs them for what it needs)."""
-    seen, todo = set(), [module]
+    seen: set[str] = set()
+    todo = [module]
     while todo:
         name = todo.pop()
         if name in seen:

@@ -31,8 +31,7 @@ from smsgate import (
 from smsgate.gateway import can_find
 from smsgate.testing import FakeGateway
 from tests.pigeon.support import registered
-from tests.providers import smsworks_support
-from tests.providers.smsworks_support import fixture
+from tests.support.providers import SMSSCHEDULER, SMSWORKS
 
 Outcome = Literal["delivered", "undelivered"]
 Refusal = Literal["auth", "invalid_recipient", "unavailable", "not_found", "bad_gateway"]
@@ -104,23 +103,25 @@ class HttpHarness:
 
 class SmsWorksHarness(HttpHarness):
     name = "smsworks"
-    options: ClassVar[dict[str, Any]] = {"token": smsworks_support.TOKEN, "sender": "Acme"}
-    base = smsworks_support.BASE
+    options: ClassVar[dict[str, Any]] = {"token": SMSWORKS.token, "sender": "Acme"}
+    base = SMSWORKS.base
 
     def accept_send(self) -> None:
-        self.mocked.post(self.base + "/message/send", status=201, payload=fixture("send"))
+        self.mocked.post(self.base + "/message/send", status=201, payload=SMSWORKS.fixture("send"))
 
     def accept_schedule(self) -> None:
-        self.mocked.post(self.base + "/message/schedule", payload=fixture("schedule_array"))
+        self.mocked.post(
+            self.base + "/message/schedule", payload=SMSWORKS.fixture("schedule_array")
+        )
 
     def will_report(self, outcome: Outcome) -> None:
         word = "DELIVERED" if outcome == "delivered" else "UNDELIVERED"
-        answer = fixture("message") | {"status": word}
+        answer = SMSWORKS.fixture("message") | {"status": word}
         self.mocked.get(anything_under(self.base, "/messages/"), payload=answer)
 
     def accept_cancel(self) -> None:
         self.mocked.delete(
-            anything_under(self.base, "/messages/schedule/"), payload=fixture("cancelled")
+            anything_under(self.base, "/messages/schedule/"), payload=SMSWORKS.fixture("cancelled")
         )
 
     def refuse(self, refusal: Refusal) -> None:
@@ -141,7 +142,7 @@ class SmsWorksHarness(HttpHarness):
             getattr(self.mocked, method)(re.compile(re.escape(self.base) + ".*"), **answer)
 
     def will_find(self, receipt: smsgate.Receipt) -> None:
-        logged = fixture("message") | {
+        logged = SMSWORKS.fixture("message") | {
             "messageid": receipt.message_id,
             "destination": int(TO[1:]),
             "metadata": [{"key": "smsgate_key", "value": receipt.key}],
@@ -152,11 +153,11 @@ class SmsWorksHarness(HttpHarness):
 class SmsSchedulerHarness(HttpHarness):
     name = "smsscheduler"
     options: ClassVar[dict[str, Any]] = {
-        "token": "sk-0123456789",
+        "token": SMSSCHEDULER.token,
         "sender_id": 1,
         "timezone": "Europe/London",
     }
-    base = "https://sms-scheduler.com/api/v1"
+    base = SMSSCHEDULER.base
 
     def accept_send(self) -> None:
         self.mocked.post(self.base + "/sms", payload={"message_id": 7, "sms_ids": {TO: [70]}})

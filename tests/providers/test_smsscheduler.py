@@ -4,7 +4,6 @@ import logging
 import re
 import zoneinfo
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -26,6 +25,7 @@ from smsgate import (
     UnsupportedFeature,
     ValidationError,
 )
+from smsgate.providers._wire import WireError
 from smsgate.providers.base import USER_AGENT, HttpResponse
 from smsgate.providers.smsscheduler import (
     STATUSES,
@@ -37,26 +37,15 @@ from smsgate.providers.smsscheduler import (
     parse_success,
     sms_payload,
 )
-from tests.conftest import leaks, recorded, recorded_request
+from tests.support.leaks import leaks
+from tests.support.mocking import recorded
+from tests.support.providers import SMSSCHEDULER
 
-BASE = "https://sms-scheduler.com/api/v1"
-TOKEN = "sk-live-0123456789-s3cr3t"
+BASE, TOKEN = SMSSCHEDULER.base, SMSSCHEDULER.token
+fixture, calls, sent = SMSSCHEDULER.fixture, SMSSCHEDULER.calls, SMSSCHEDULER.sent
 TO = "+33612345678"
 OTHER = "+33698765432"
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "smsscheduler"
-
-
-def fixture(name):
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-def calls(mocked, method, path):
-    return recorded(mocked, method, BASE + path)
-
-
-def sent(mocked, method, path, index=0):
-    return recorded_request(mocked, method, BASE + path, index)
 
 
 def in_a_day():
@@ -237,7 +226,7 @@ def test_sms_ids_keyed_by_the_providers_own_writing_of_the_number():
     ],
 )
 def test_created_answers_of_the_wrong_shape_are_wire_errors(answer, problem):
-    with pytest.raises(smsgate.providers._wire.WireError, match=re.escape(problem)):
+    with pytest.raises(WireError, match=re.escape(problem)):
         parse_created(answer, [TO])
 
 
@@ -331,6 +320,7 @@ def test_the_test_host_can_be_set():
     gateway = smsgate.connect(
         "smsscheduler", token=TOKEN, base_url="http://test.sms-scheduler.com/api/v1"
     )
+    assert isinstance(gateway, SmsSchedulerGateway)
     assert gateway.base_url == "http://test.sms-scheduler.com/api/v1"
 
 
@@ -589,6 +579,7 @@ def test_configuration_from_the_environment_reads_ids_and_senders():
             "SMSGATE_TIMEZONE": "Europe/Paris",
         }
     )
+    assert isinstance(gateway, SmsSchedulerGateway)
     assert (gateway.sender_id, dict(gateway.senders), gateway.timezone) == (
         123,
         {"Acme": 123},

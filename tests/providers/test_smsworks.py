@@ -46,8 +46,11 @@ from smsgate.providers.smsworks import (
     schedule_time,
     search_query,
 )
-from tests.conftest import leaks
-from tests.providers.smsworks_support import BASE, TOKEN, calls, fixture, schema_errors, sent
+from tests.support.leaks import leaks
+from tests.support.providers import SMSWORKS, schema_errors
+
+BASE, TOKEN = SMSWORKS.base, SMSWORKS.token
+fixture, calls, sent = SMSWORKS.fixture, SMSWORKS.calls, SMSWORKS.sent
 
 TO = "+447700900123"
 OTHER = "+447700900456"
@@ -953,7 +956,7 @@ async def test_a_search_answer_that_is_not_an_array_is_a_clear_error(gateway, mo
 
 def test_idempotency_keys_must_be_a_boolean():
     with pytest.raises(ConfigurationError, match="idempotency_keys: must be true or false"):
-        SmsWorksGateway(token=TOKEN, idempotency_keys="yes")
+        SmsWorksGateway(token=TOKEN, idempotency_keys="yes")  # type: ignore[arg-type]
 
 
 async def test_a_token_request_is_not_announced_as_a_send(mock_http):

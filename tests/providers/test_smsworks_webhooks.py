@@ -15,24 +15,24 @@ from smsgate.providers.smsworks import (
     parse_webhook,
 )
 from smsgate.registry import webhook_parser
-from tests.providers.smsworks_support import fixture
+from tests.support.providers import SMSWORKS
 
 RECEIVED = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 def report_with(**fields):
-    return {**fixture("delivery_report"), **fields}
+    return {**SMSWORKS.fixture("delivery_report"), **fields}
 
 
 def incoming_with(**fields):
-    return {**fixture("incoming"), **fields}
+    return {**SMSWORKS.fixture("incoming"), **fields}
 
 
 # --- delivery reports ----------------------------------------------------------------------
 
 
 def test_the_guides_delivery_report_reads_as_a_status_report():
-    data = fixture("delivery_report")
+    data = SMSWORKS.fixture("delivery_report")
 
     report = parse_delivery_report(data)
 
@@ -104,7 +104,7 @@ def test_a_report_in_a_batch_carries_its_batch_id():
 @pytest.mark.parametrize("field", ["messageid", "status"])
 @pytest.mark.parametrize("value", ["<absent>", None, ""])
 def test_a_report_without_a_required_field_names_it(field, value):
-    data = fixture("delivery_report")
+    data = SMSWORKS.fixture("delivery_report")
     if value == "<absent>":
         del data[field]
     else:
@@ -155,7 +155,7 @@ def test_a_report_with_a_field_of_the_wrong_type_is_refused_naming_it(fields):
 
 
 def test_the_guides_incoming_sms_reads_as_an_inbound_message():
-    data = fixture("incoming")
+    data = SMSWORKS.fixture("incoming")
 
     message = parse_inbound(data, received_at=RECEIVED)
 
@@ -173,7 +173,7 @@ def test_the_guides_incoming_sms_reads_as_an_inbound_message():
 def test_an_incoming_sms_is_stamped_with_the_time_it_was_read():
     before = datetime.now(UTC)
 
-    received_at = parse_inbound(fixture("incoming")).received_at
+    received_at = parse_inbound(SMSWORKS.fixture("incoming")).received_at
 
     assert before <= received_at <= datetime.now(UTC)
 
@@ -205,7 +205,7 @@ def test_an_empty_incoming_text_is_kept():
 
 @pytest.mark.parametrize("field", ["messageid", "from", "to", "content"])
 def test_an_incoming_message_without_a_required_field_names_it(field):
-    data = fixture("incoming")
+    data = SMSWORKS.fixture("incoming")
     del data[field]
 
     with pytest.raises(ValidationError) as raised:
@@ -224,11 +224,11 @@ def test_an_incoming_message_with_a_field_of_the_wrong_type_is_refused(fields):
 
 
 def test_a_payload_marked_incoming_is_an_inbound_message():
-    assert isinstance(parse_webhook(fixture("incoming")), InboundMessage)
+    assert isinstance(parse_webhook(SMSWORKS.fixture("incoming")), InboundMessage)
 
 
 def test_any_other_payload_is_a_delivery_report():
-    assert isinstance(parse_webhook(fixture("delivery_report")), StatusReport)
+    assert isinstance(parse_webhook(SMSWORKS.fixture("delivery_report")), StatusReport)
 
 
 def test_an_incoming_payload_without_its_fields_is_refused_as_incoming():

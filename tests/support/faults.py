@@ -16,7 +16,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from tests.conftest import RawServer, read_request, reset
+from tests.support.servers import RawServer, read_request, reset
 
 ACCEPTING = frozenset(
     {

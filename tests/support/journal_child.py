@@ -1,6 +1,6 @@
 """A journalled bulk run in a process of its own, for the crash tests to kill.
 
-    python -m tests.journal_child CONFIG_JSON JOURNAL FIRST COUNT
+    python -m tests.support.journal_child CONFIG_JSON JOURNAL FIRST COUNT
 
 sends COUNT messages (to +447700000000 + FIRST ...) through the provider CONFIG_JSON
 configures, journalled in JOURNAL under the run "crash"; prints ``ready`` before the first

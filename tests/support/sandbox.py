@@ -1,0 +1,78 @@
+"""The sandbox at test speed: its delays, raw requests to it, and one served from a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, TypedDict
+
+import aiohttp
+
+from smsgate.sandbox import Sandbox
+
+
+class Delays(TypedDict):
+    """How long the sandbox takes to send and to deliver, in seconds."""
+
+    send_delay: float
+    deliver_delay: float
+
+
+FAST: Delays = {"send_delay": 0.02, "deliver_delay": 0.02}
+"""Delays short enough for a test to see messages sent and delivered."""
+
+TOKENS = {"smsworks": "JWT sandbox-token", "smsscheduler": "Bearer sandbox-token"}
+"""An Authorization header each provider's side of the sandbox takes."""
+
+
+async def raw(
+    sandbox: Sandbox,
+    method: str,
+    path: str,
+    *,
+    provider: str = "smsworks",
+    auth: str | None = None,
+    **kwargs: Any,
+) -> tuple[int, Any]:
+    """A request straight to the sandbox; returns (status, JSON or text)."""
+    headers = {"Authorization": TOKENS[provider] if auth is None else auth}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method, sandbox.base_url(provider) + path, headers=headers, **kwargs
+        ) as answer,
+    ):
+        if answer.content_type == "application/json":
+            return answer.status, await answer.json()
+        return answer.status, await answer.text()
+
+
+class ThreadedSandbox:
+    """A `Sandbox` served from a thread of its own, for tests whose code under test runs its
+    own event loop (the command line) or its own process."""
+
+    def __init__(self, **options: Any) -> None:
+        self.box = Sandbox(**options)
+        self._loop = asyncio.new_event_loop()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Sandbox:
+        started = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(self.box.start())
+            started.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self.box.stop())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        assert started.wait(10)
+        return self.box
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        assert self._thread is not None
+        self._thread.join(10)
