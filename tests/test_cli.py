@@ -28,7 +28,7 @@ from smsgate.errors import (
     ValidationError,
 )
 from smsgate.journal import JournalError
-from smsgate.journal import sqlite as sqlite_journal
+from smsgate.journal._sqlite_store import writing
 from smsgate.journal.sqlite import SqliteJournal
 from tests.support.sandbox import ThreadedSandbox
 
@@ -841,7 +841,7 @@ def test_bulk_reports_what_it_did_when_its_journal_breaks(
 ):
     use("smsworks")
     path = rows_file(tmp_path, 20_700, 50)
-    begin, transactions = sqlite_journal._writing.__enter__, [0]
+    begin, transactions = writing.__enter__, [0]
 
     def fails_from_the_fourth(self):  # open, fold, the dispatch; then the outcomes fail
         transactions[0] += 1
@@ -849,7 +849,7 @@ def test_bulk_reports_what_it_did_when_its_journal_breaks(
             raise JournalError("disk full (simulated)")
         return begin(self)
 
-    monkeypatch.setattr(sqlite_journal._writing, "__enter__", fails_from_the_fourth)
+    monkeypatch.setattr(writing, "__enter__", fails_from_the_fourth)
 
     code, out, err = run(capsys, "bulk", str(path), "--concurrency", "1")
 

@@ -35,105 +35,27 @@ import contextlib
 import json
 import os
 import sqlite3
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from smsgate.checks import is_seconds
 from smsgate.journal import Claim, EntryState, JournalEntry, JournalError
+from smsgate.journal._sqlite_schema import (
+    CLAIM,
+    COLUMNS,
+    DISPATCH_KEYED,
+    DISPATCH_UNKEYED,
+    FOLD,
+    RECORD,
+)
+from smsgate.journal._sqlite_store import Store, reading, writing
 from smsgate.model import Receipt, StatusReport
 from smsgate.outcomes import Outcome, OutcomeStatus, reason_of
 
 __all__ = ["SqliteJournal", "SqliteRun"]
 
-_APPLICATION_ID = 0x534D5347  # "SMSG": marks the file as an smsgate journal
-_SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE runs (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    provider TEXT NOT NULL,
-    created REAL NOT NULL,
-    sessions INTEGER NOT NULL
-);
-CREATE TABLE log (
-    id INTEGER PRIMARY KEY,
-    run INTEGER NOT NULL,
-    session INTEGER NOT NULL,
-    kind INTEGER NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE INDEX log_by_run ON log (run, id);
-CREATE TABLE inputs (
-    run INTEGER NOT NULL,
-    position INTEGER NOT NULL,
-    digest INTEGER NOT NULL,
-    session INTEGER NOT NULL,
-    state INTEGER NOT NULL,
-    recipient TEXT,
-    reference TEXT,
-    key TEXT,
-    message_id TEXT,
-    batch_id TEXT,
-    status TEXT,
-    error TEXT,
-    reason TEXT,
-    delivery TEXT,
-    PRIMARY KEY (run, position)
-) WITHOUT ROWID;
-"""
-
-# What a log row's body holds, by kind, and the SQL that folds it into ``inputs``
-# (?1 the run, ?2 the session that wrote it, ?3 the body).
-_CLAIM, _DISPATCH_KEYED, _DISPATCH_UNKEYED, _RECORD = 0, 1, 2, 3
-
-
-def _at(i: int) -> str:
-    return f"json_extract(value, '$[{i}]')"
-
-
-_FOLD = {
-    # [[position, digest, to, reference, key], ...]
-    _CLAIM: (
-        "INSERT INTO inputs (run, position, digest, session, state, recipient, reference, key)"
-        f" SELECT ?1, {_at(0)}, {_at(1)}, ?2, 0, {_at(2)}, {_at(3)}, {_at(4)}"
-        " FROM json_each(?3) WHERE true"
-        " ON CONFLICT (run, position) DO UPDATE SET digest = excluded.digest,"
-        " session = excluded.session, recipient = excluded.recipient,"
-        " reference = excluded.reference, key = excluded.key"
-    ),
-    # [position, ...]
-    _DISPATCH_KEYED: (
-        "UPDATE inputs SET state = 1 WHERE run = ?1"
-        " AND position IN (SELECT value FROM json_each(?3))"
-    ),
-    _DISPATCH_UNKEYED: (
-        "UPDATE inputs SET state = 1, key = NULL WHERE run = ?1"
-        " AND position IN (SELECT value FROM json_each(?3))"
-    ),
-    # [[state, batch_id, status, error, reason, [position or [position, message_id], ...]],
-    # ...]: outcomes grouped by all they share but their positions and message ids
-    _RECORD: (
-        "WITH outcome AS MATERIALIZED (SELECT"
-        f" {_at(0)} AS state, {_at(1)} AS batch_id, {_at(2)} AS status, {_at(3)} AS error,"
-        f" {_at(4)} AS reason, {_at(5)} AS positions FROM json_each(?3))"
-        " INSERT INTO inputs (run, position, digest, session, state, message_id, batch_id,"
-        " status, error, reason)"
-        " SELECT ?1, CASE p.type WHEN 'array' THEN json_extract(p.value, '$[0]') ELSE p.value"
-        " END, 0, ?2, state, CASE p.type WHEN 'array' THEN json_extract(p.value, '$[1]') END,"
-        " batch_id, status, error, reason"
-        " FROM outcome, json_each(outcome.positions) AS p WHERE true"
-        " ON CONFLICT (run, position) DO UPDATE SET state = excluded.state,"
-        " message_id = excluded.message_id, batch_id = excluded.batch_id,"
-        " status = excluded.status, error = excluded.error, reason = excluded.reason"
-    ),
-}
-_COLUMNS = (
-    "position, state, digest, session, recipient, reference, key, message_id, batch_id,"
-    " status, error, reason, delivery"
-)
 _STATE = {
     OutcomeStatus.ACCEPTED: EntryState.ACCEPTED,
     OutcomeStatus.FAILED: EntryState.FAILED,
@@ -142,7 +64,6 @@ _STATE = {
 }
 _ACCEPTED = int(EntryState.ACCEPTED)
 _ALONE = 2  # a dispatch of a batch commits at once; one of a single message waits a turn
-_CHECKPOINT_BYTES = 2 << 20  # written to the write-ahead log before it is checkpointed
 _BLOCK = 1000  # inputs in one log row at most, so that folding one is quick
 _PAGE = 1000
 _SLICE = 0.004  # seconds of folding before the transaction is committed and the loop runs
@@ -182,7 +103,7 @@ class SqliteJournal:
         self.path = Path(path)
         self.synchronous = synchronous
         self.interval = interval
-        self._store: _Store | None = None
+        self._store: Store | None = None
         self._runs: list[SqliteRun] = []
 
     def __repr__(self) -> str:
@@ -203,10 +124,10 @@ class SqliteJournal:
         """
         return self.store().connection
 
-    def store(self) -> _Store:
+    def store(self) -> Store:
         """The open file (opened on first use)."""
         if self._store is None:
-            self._store = _Store(self.path, self.synchronous)
+            self._store = Store(self.path, self.synchronous)
         return self._store
 
     async def open(self, run: str, *, provider: str) -> SqliteRun:
@@ -214,7 +135,7 @@ class SqliteJournal:
         if not isinstance(run, str) or not run.strip():
             raise JournalError("run: must be a non-empty string")
         connection = self.connection()
-        with _writing(self.path, connection):
+        with writing(self.path, connection):
             found = connection.execute(
                 "SELECT id, provider, sessions FROM runs WHERE name = ?", (run,)
             ).fetchone()
@@ -295,10 +216,10 @@ class SqliteRun:
     def claim(self, claims: Sequence[Claim]) -> None:
         for start in range(0, len(claims), _BLOCK):  # a Claim is a tuple: a JSON array
             block = claims[start : start + _BLOCK]
-            self._queue(_CLAIM, json.dumps(block, separators=(",", ":")))
+            self._queue(CLAIM, json.dumps(block, separators=(",", ":")))
 
     async def dispatch(self, positions: Sequence[int], *, keyed: bool) -> None:
-        kind = _DISPATCH_KEYED if keyed else _DISPATCH_UNKEYED
+        kind = DISPATCH_KEYED if keyed else DISPATCH_UNKEYED
         for start in range(0, len(positions), _BLOCK):
             block = list(positions[start : start + _BLOCK])
             self._queue(kind, json.dumps(block, separators=(",", ":")))
@@ -346,7 +267,7 @@ class SqliteRun:
             padded = [*group, *(None,) * (5 - len(group))]
             for start in range(0, len(positions), _BLOCK):
                 body = [[*padded, positions[start : start + _BLOCK]]]
-                self._queue(_RECORD, json.dumps(body, separators=(",", ":")))
+                self._queue(RECORD, json.dumps(body, separators=(",", ":")))
 
     async def flush(self) -> None:
         if self._pending or self._next is not None:
@@ -383,7 +304,7 @@ class SqliteRun:
                 raise self._broken
             if pending:
                 store = self._journal.store()
-                with _writing(self._journal.path, store.connection):
+                with writing(self._journal.path, store.connection):
                     store.connection.executemany(
                         "INSERT INTO log (run, session, kind, body) VALUES (?, ?, ?, ?)", pending
                     )
@@ -404,13 +325,13 @@ class SqliteRun:
         await self.flush()
         store = self._journal.store()
         connection = store.connection
-        with _reading(self._journal.path):
+        with reading(self._journal.path):
             [(last,)] = connection.execute(
                 "SELECT coalesce(max(id), 0) FROM log WHERE run = ?", (self._id,)
             ).fetchall()
         while True:
             started = time.monotonic()
-            with _writing(self._journal.path, connection):
+            with writing(self._journal.path, connection):
                 done = 0
                 while done == 0 or time.monotonic() - started < _SLICE:
                     row = connection.execute(
@@ -421,7 +342,7 @@ class SqliteRun:
                     if row is None:
                         break
                     log_id, session, kind, body = row
-                    connection.execute(_FOLD[kind], (self._id, session, body))
+                    connection.execute(FOLD[kind], (self._id, session, body))
                     connection.execute("DELETE FROM log WHERE id = ?", (log_id,))
                     done += 1
             store.wrote(done * _BLOCK * 100)  # about what a slice rewrites
@@ -434,9 +355,9 @@ class SqliteRun:
         connection = self._journal.connection()
         after, last = -1, (2**63 - 1) if upto is None else upto
         while True:
-            with _reading(self._journal.path):
+            with reading(self._journal.path):
                 rows = connection.execute(
-                    f"SELECT {_COLUMNS} FROM inputs WHERE run = ? AND position > ?"
+                    f"SELECT {COLUMNS} FROM inputs WHERE run = ? AND position > ?"
                     " AND position <= ? ORDER BY position LIMIT ?",
                     (self._id, after, last, _PAGE),
                 ).fetchall()
@@ -449,7 +370,7 @@ class SqliteRun:
 
     async def counts(self) -> dict[EntryState, int]:
         await self.fold()
-        with _reading(self._journal.path):
+        with reading(self._journal.path):
             rows = (
                 self._journal.connection()
                 .execute(
@@ -464,186 +385,8 @@ class SqliteRun:
     async def record_delivery(self, reports: Sequence[tuple[int, StatusReport]]) -> None:
         await self.fold()
         connection = self._journal.connection()
-        with _writing(self._journal.path, connection):
+        with writing(self._journal.path, connection):
             connection.executemany(
                 "UPDATE inputs SET delivery = ? WHERE run = ? AND position = ?",
                 [(report.status.value, self._id, position) for position, report in reports],
             )
-
-
-@contextlib.contextmanager
-def _reading(path: Path) -> Iterator[None]:
-    """SQLite's errors while reading, as `JournalError`."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise _journal_error(path, exc) from None
-
-
-class _writing:
-    """A write transaction, with SQLite's errors turned into `JournalError`."""
-
-    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
-        self.path = path
-        self.connection = connection
-
-    def __enter__(self) -> None:
-        try:
-            self.connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise _journal_error(self.path, exc) from None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is None:
-            try:
-                self.connection.execute("COMMIT")
-                return
-            except sqlite3.Error as error:
-                exc = error
-        if self.connection.in_transaction:
-            self.connection.rollback()
-        if isinstance(exc, sqlite3.Error):
-            raise _journal_error(self.path, exc) from None
-
-
-def _journal_error(path: Path, exc: sqlite3.Error) -> JournalError:
-    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-        return JournalError(f"journal {str(path)!r} is in use by another process")
-    return JournalError(f"journal {str(path)!r}: cannot use it: {exc}")
-
-
-class _Store:
-    """An open journal file: its connection, this process's lock on it, and a thread that
-    checkpoints its write-ahead log, so that the fsyncs a checkpoint makes never hold up the
-    event loop."""
-
-    def __init__(self, path: Path, synchronous: str) -> None:
-        self.path = path
-        self._lock = _lock(path)
-        try:
-            # Where there is no file lock to take (no fcntl), SQLite's own exclusive mode
-            # keeps other processes out, and checkpoints run on the event loop.
-            exclusive = self._lock is None
-            self.connection = _connect(path, synchronous, exclusive=exclusive)
-        except BaseException:
-            self._unlock()
-            raise
-        self._written = 0
-        self._wake = threading.Event()
-        self._closing = False
-        self._thread: threading.Thread | None = None
-        if not exclusive:
-            self._thread = threading.Thread(
-                target=self._checkpoint, name="smsgate-journal-checkpoint", daemon=True
-            )
-            self._thread.start()
-
-    def wrote(self, size: int) -> None:
-        """Count what a commit wrote; past `_CHECKPOINT_BYTES`, wake the checkpointer."""
-        self._written += size
-        if self._written >= _CHECKPOINT_BYTES and self._thread is not None:
-            self._written = 0
-            self._wake.set()
-
-    def _checkpoint(self) -> None:
-        connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        try:
-            while True:
-                self._wake.wait()
-                self._wake.clear()
-                if self._closing:
-                    return
-                with contextlib.suppress(sqlite3.Error):  # the next one will catch up
-                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            connection.close()
-
-    def close(self) -> None:
-        """Stop the checkpointer, close the connection (which checkpoints what is left) and
-        let go of the file."""
-        if self._thread is not None:
-            self._closing = True
-            self._wake.set()
-            self._thread.join()
-        try:
-            self.connection.close()
-        finally:
-            self._unlock()
-
-    def _unlock(self) -> None:
-        if self._lock is not None:
-            os.close(self._lock)  # closing the descriptor releases the lock
-            self._lock = None
-
-
-def _lock(path: Path) -> int | None:
-    """Lock ``path`` for this process (a ``-lock`` file beside it); ``None`` where the
-    platform has no ``fcntl``.
-
-    Raises:
-        JournalError: another process holds it, or it cannot be made.
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on POSIX
-        return None
-    try:
-        descriptor = os.open(f"{path}-lock", os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise JournalError(f"journal {str(path)!r}: cannot open it: {exc.strerror}") from None
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(descriptor)
-        raise JournalError(
-            f"journal {str(path)!r} is in use by another process; let it finish first"
-        ) from None
-    return descriptor
-
-
-def _connect(path: Path, synchronous: str, *, exclusive: bool) -> sqlite3.Connection:
-    """Open ``path`` and check (or make) its tables."""
-    try:
-        connection = sqlite3.connect(
-            path, timeout=0.1, isolation_level=None, check_same_thread=False
-        )
-    except sqlite3.Error as exc:
-        raise JournalError(f"journal {str(path)!r}: cannot open it: {exc}") from None
-    try:
-        if exclusive:  # the lock taken by the first write is kept until closing
-            connection.execute("PRAGMA locking_mode = EXCLUSIVE")
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute(f"PRAGMA synchronous = {synchronous}")
-        if not exclusive:
-            connection.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
-            connection.execute(f"PRAGMA journal_size_limit = {_CHECKPOINT_BYTES * 4}")
-        connection.execute("BEGIN IMMEDIATE")
-        [(application,)] = connection.execute("PRAGMA application_id").fetchall()
-        [(version,)] = connection.execute("PRAGMA user_version").fetchall()
-        [(tables,)] = connection.execute("SELECT count(*) FROM sqlite_master").fetchall()
-        if application == 0 and tables == 0:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    connection.execute(statement)
-            connection.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
-            connection.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-        elif application != _APPLICATION_ID:
-            raise JournalError(f"journal {str(path)!r} is not an smsgate journal")
-        elif version != _SCHEMA_VERSION:
-            raise JournalError(
-                f"journal {str(path)!r} has format {version}; this smsgate reads format "
-                f"{_SCHEMA_VERSION}"
-            )
-        connection.execute("COMMIT")
-    except (sqlite3.Error, JournalError) as exc:
-        connection.close()
-        if isinstance(exc, JournalError):
-            raise
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-            raise JournalError(
-                f"journal {str(path)!r} is in use by another process; let it finish first"
-            ) from None
-        raise JournalError(
-            f"journal {str(path)!r} is not an smsgate journal, or is damaged: {exc}"
-        ) from None
-    return connection

@@ -20,12 +20,12 @@ from typing import Any
 
 import smsgate
 from smsgate import Message, send_many
-from smsgate.journal import sqlite
+from smsgate.journal._sqlite_store import writing
 from smsgate.journal.sqlite import SqliteJournal
 
 
 def stall_in_commit(k: int) -> None:
-    exit_writing = sqlite._writing.__exit__
+    exit_writing = writing.__exit__
     seen = [0]
 
     def exiting(self: Any, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -35,7 +35,7 @@ def stall_in_commit(k: int) -> None:
             time.sleep(30)
         exit_writing(self, exc_type, exc, tb)
 
-    sqlite._writing.__exit__ = exiting  # type: ignore[method-assign]
+    writing.__exit__ = exiting  # type: ignore[method-assign]
 
 
 async def main(config: dict[str, Any], journal_path: str, first: int, count: int) -> None:
