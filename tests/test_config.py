@@ -66,8 +66,11 @@ def plugin(tmp_path, monkeypatch):
         )
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+    # Installed plug-ins are read once a process; this one comes and goes within a test.
+    smsgate.model._known_providers.cache_clear()
     yield
     sys.modules.pop("acme_sms", None)
+    smsgate.model._known_providers.cache_clear()
 
 
 # --- the registry ----------------------------------------------------------------------------
