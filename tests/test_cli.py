@@ -5,6 +5,7 @@ import csv
 import json
 import os
 import re
+import runpy
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from smsgate import __version__
 from smsgate.cli import main
 from smsgate.cli._common import FAILED, OK, UNCERTAIN, USAGE, exit_code
 from smsgate.cli._progress import line_ranges
@@ -282,6 +284,16 @@ def test_the_version(capsys):
     code, out, _ = run(capsys, "--version")
 
     assert (code, out) == (OK, "smsgate, version 0.1.0.dev0\n")
+
+
+def test_python_m_smsgate_runs_the_command_and_exits_with_its_code(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["smsgate", "--version"])
+
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_module("smsgate", run_name="__main__")
+
+    assert exited.value.code == OK
+    assert capsys.readouterr().out == f"smsgate, version {__version__}\n"
 
 
 def test_without_the_cli_extra_the_command_says_what_to_install(capsys, monkeypatch):

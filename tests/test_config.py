@@ -5,7 +5,7 @@ from typing import Protocol, cast
 import pytest
 
 import smsgate
-from smsgate import ConfigurationError, SmsGateway
+from smsgate import ConfigurationError, Message, SmsGateway
 from smsgate.testing import FakeGateway
 
 PLUGIN = """
@@ -66,8 +66,11 @@ def plugin(tmp_path, monkeypatch):
         )
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+    # Installed plug-ins are read once a process; this one comes and goes within a test.
+    smsgate.model._known_providers.cache_clear()
     yield
     sys.modules.pop("acme_sms", None)
+    smsgate.model._known_providers.cache_clear()
 
 
 # --- the registry ----------------------------------------------------------------------------
@@ -83,6 +86,13 @@ def test_an_installed_plugin_adds_its_providers(plugin):
     assert isinstance(gateway, SmsGateway)
     acme = cast(Acme, gateway)
     assert (type(gateway).__name__, acme.name, acme.flash) == ("AcmeGateway", "acme", True)
+
+
+@pytest.mark.usefixtures("plugin")
+def test_a_message_may_carry_options_for_an_installed_plugin():
+    message = Message("+447700900123", "Hi", provider_options={"acme": {"flash": True}})
+
+    assert dict(message.provider_options["acme"]) == {"flash": True}
 
 
 def test_a_plugin_that_fails_to_load_is_a_configuration_error(plugin):

@@ -276,6 +276,12 @@ async def test_search_pages_past_1000_matches(works, sandbox):
     assert {r.to for r in found} == {m.to for m in rows}
 
 
+@pytest.mark.parametrize("ref", ["", "  ", None, 42])
+async def test_find_refuses_what_is_neither_a_key_nor_an_outcome(ref):
+    with pytest.raises(ValidationError, match="ref: must be an idempotency key or an Outcome"):
+        await FakeGateway().find(ref)
+
+
 async def test_the_fake_finds_by_key_and_refuses_a_shared_one():
     gateway = FakeGateway()
     once, twice = Message(number(1), "Hi"), Message(number(2), "Hi")

@@ -4,7 +4,7 @@ classes, functions and constants they and the tests use live here.
 - `tests.support.servers`: TCP servers on 127.0.0.1 that misbehave as told.
 - `tests.support.faults`: a provider stand-in that fails on cue and remembers what it took.
 - `tests.support.providers`: The SMS Works and SMS Scheduler as the tests meet them: base
-  URLs, tokens, recorded answers, the calls a mocked session made, The SMS Works' spec.
+  URLs, tokens, recorded answers, the calls aioresponses recorded, The SMS Works' spec.
 - `tests.support.mocking`: aioresponses on every aiohttp release we support.
 - `tests.support.sandbox`: the sandbox at test speed, over raw HTTP, or on a thread.
 - `tests.support.leaks`: where a secret shows, in everything reachable from an error.

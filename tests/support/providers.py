@@ -1,6 +1,6 @@
 """The SMS Works and SMS Scheduler as the tests meet them: where each lives, a token, its
-recorded answers (``tests/fixtures/<name>/``), and what a mocked session sent it. The SMS
-Works publishes an OpenAPI spec; `schema_errors` checks bodies against it."""
+recorded answers (``tests/fixtures/<name>/``), and the calls aioresponses recorded to it.
+The SMS Works publishes an OpenAPI spec; `schema_errors` checks bodies against it."""
 
 from __future__ import annotations
 
