@@ -92,7 +92,7 @@ def parse_inbound(data: Any, *, received_at: datetime | None = None) -> InboundM
         raise ValidationError("content", "is missing from the incoming message")
     try:
         incoming = read(data, schema.IncomingMessage)
-    except WireError as exc:
+    except WireError as exc:  # pragma: no cover - _require has refused every such value
         raise ValidationError("incoming message", str(exc)) from None
     return InboundMessage(
         provider=NAME,
