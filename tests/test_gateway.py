@@ -145,30 +145,28 @@ async def test_a_gateway_without_a_search_says_so():
 # --- optional capabilities, one protocol each -------------------------------------------------
 
 
-def capabilities(gateway):
-    from smsgate import gateway as contract
-
-    names = (
-        "BatchingGateway",
-        "BatchTrackingGateway",
-        "BalanceGateway",
-        "FindingGateway",
-        "AnnouncingGateway",
-    )
-    return {name for name in names if isinstance(gateway, getattr(contract, name))}
-
-
-def test_each_provider_offers_the_capabilities_it_has():
-    from smsgate.providers.smsscheduler import SmsSchedulerGateway
-    from smsgate.providers.smsworks import SmsWorksGateway
-
-    every = {
+CAPABILITIES = frozenset(
+    {
         "BatchingGateway",
         "BatchTrackingGateway",
         "BalanceGateway",
         "FindingGateway",
         "AnnouncingGateway",
     }
+)
+
+
+def capabilities(gateway):
+    from smsgate import gateway as contract
+
+    return {name for name in CAPABILITIES if isinstance(gateway, getattr(contract, name))}
+
+
+def test_each_provider_offers_the_capabilities_it_has():
+    from smsgate.providers.smsscheduler import SmsSchedulerGateway
+    from smsgate.providers.smsworks import SmsWorksGateway
+
+    every = CAPABILITIES
     assert capabilities(SmsWorksGateway(token="JWT t")) == every
     assert capabilities(SmsSchedulerGateway(token="t")) == every - {"BalanceGateway"}
     assert capabilities(Complete()) == {"FindingGateway", "AnnouncingGateway"}

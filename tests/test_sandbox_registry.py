@@ -3,10 +3,6 @@ built-in ones."""
 
 import asyncio
 import json
-import os
-import re
-import signal
-import subprocess
 import sys
 import textwrap
 import urllib.request
@@ -30,6 +26,7 @@ from smsgate.sandbox import (
     registered_emulators,
     unregister_emulator,
 )
+from tests.support.sandbox import sandbox_command
 
 FAST: dict[str, Any] = {"send_delay": 0.02, "deliver_delay": 0.02}
 
@@ -389,21 +386,7 @@ def test_a_plugin_under_a_name_taken_already_is_refused(install):
 
 def test_the_sandbox_command_serves_an_installed_plugin(install):
     path = install("acme = acme_emulator:EMULATOR\n")
-    environment = {**os.environ, "PYTHONPATH": str(path)}
-    command = [sys.executable, "-m", "smsgate", "sandbox", "--port", "0"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environment) as process:
-        try:
-            assert process.stdout is not None
-            started = re.match(r"sandbox on (http://127\.0\.0\.1:\d+) ", process.stdout.readline())
-            assert started is not None
-            url = started[1]
-            lines = [process.stdout.readline() for _ in range(3)]
-            assert lines[2].startswith(
-                f"acme: SMSGATE_PROVIDER=acme SMSGATE_BASE_URL={url}/acme/v1"
-            )
-            with urllib.request.urlopen(url + "/acme/v1/ping", timeout=5) as answer:
-                assert json.loads(answer.read()) == {"pong": "acme"}
-            process.send_signal(signal.SIGINT)
-            assert process.wait(timeout=10) == 0
-        finally:
-            process.kill()
+    with sandbox_command(str(path)) as (url, lines):
+        assert lines[2].startswith(f"acme: SMSGATE_PROVIDER=acme SMSGATE_BASE_URL={url}/acme/v1")
+        with urllib.request.urlopen(url + "/acme/v1/ping", timeout=5) as answer:
+            assert json.loads(answer.read()) == {"pong": "acme"}

@@ -5,11 +5,6 @@ tests/providers/test_contract.py.)"""
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
-import sys
 import textwrap
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -24,6 +19,7 @@ from smsgate.routing import RoutingGateway
 from smsgate.sandbox import Sandbox
 from tests.pigeon.adapter import PigeonGateway
 from tests.pigeon.emulator import EMULATOR, KEY
+from tests.support.sandbox import sandbox_command
 
 REPO = Path(__file__).resolve().parents[2]
 UK, FR = "+447700900123", "+33612345678"
@@ -115,25 +111,11 @@ def test_smsgate_sandbox_serves_it_when_installed_by_entry_point(tmp_path):
             """
         )
     )
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
-    command = [sys.executable, "-m", "smsgate", "sandbox", "--port", "0"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environment) as process:
-        try:
-            assert process.stdout is not None
-            started = re.match(r"sandbox on (http://127\.0\.0\.1:\d+) ", process.stdout.readline())
-            assert started is not None
-            url = started[1]
-            lines = [process.stdout.readline() for _ in range(3)]
-            assert lines[2].startswith(
-                f"pigeon: SMSGATE_PROVIDER=pigeon SMSGATE_BASE_URL={url}/pigeon/v2"
-            )
-            request = urllib.request.Request(
-                url + "/pigeon/v2/balance", headers={"X-Pigeon-Key": KEY}
-            )
-            with urllib.request.urlopen(request, timeout=5) as answer:
-                assert answer.status == 200
-            process.send_signal(signal.SIGINT)
-            assert process.wait(timeout=10) == 0
-        finally:
-            process.kill()
+    with sandbox_command(str(tmp_path), str(REPO)) as (url, lines):
+        assert lines[2].startswith(
+            f"pigeon: SMSGATE_PROVIDER=pigeon SMSGATE_BASE_URL={url}/pigeon/v2"
+        )
+        request = urllib.request.Request(url + "/pigeon/v2/balance", headers={"X-Pigeon-Key": KEY})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.status == 200
     assert EMULATOR.name == "pigeon"

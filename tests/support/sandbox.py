@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
 from typing import Any, TypedDict
 
 import aiohttp
@@ -76,3 +83,21 @@ class ThreadedSandbox:
         self._loop.call_soon_threadsafe(self._loop.stop)
         assert self._thread is not None
         self._thread.join(10)
+
+
+@contextlib.contextmanager
+def sandbox_command(*pythonpath: str) -> Iterator[tuple[str, list[str]]]:
+    """Run ``smsgate sandbox`` in its own process with ``pythonpath``; yield its address and
+    the three lines after the first, then stop it with SIGINT and check it ended cleanly."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(pythonpath)}
+    command = [sys.executable, "-m", "smsgate", "sandbox", "--port", "0"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environment) as process:
+        try:
+            assert process.stdout is not None
+            started = re.match(r"sandbox on (http://127\.0\.0\.1:\d+) ", process.stdout.readline())
+            assert started is not None
+            yield started[1], [process.stdout.readline() for _ in range(3)]
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=10) == 0
+        finally:
+            process.kill()
