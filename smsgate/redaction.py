@@ -9,6 +9,8 @@ escapes, with ``********``.
 
 >>> Redactor(["12|Ab/Cd+Ef/SECRET0099"]).text('{"token":"Ab\\\\/Cd+Ef\\\\/SECRET0099"}')
 '{"token":"********"}'
+
+`Secret` holds a credential so that it never shows itself in a ``repr``, log line or error.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import re
 import urllib.parse
 from collections.abc import Iterable
 
-__all__ = ["MIN_SECRET", "REDACTED", "Redactor", "forms"]
+__all__ = ["MIN_SECRET", "REDACTED", "Redactor", "Secret", "forms"]
 
 REDACTED = "********"
 MIN_SECRET = 6
@@ -186,3 +188,31 @@ class Redactor:
 
 
 _REDACTED_BYTES = REDACTED.encode()
+
+
+class Secret:
+    """A credential that never shows itself in a ``repr``, ``str``, log line or error.
+
+    >>> Secret("s3cr3t")
+    Secret('********')
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The credential itself, for the one header that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({REDACTED!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)

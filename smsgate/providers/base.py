@@ -5,6 +5,7 @@ lazily and closed by ``aclose``), timeouts, the ``User-Agent``, logging without 
 one place where aiohttp and JSON failures become `TransportError` and HTTP error answers become
 `ProviderError` (through the `HttpGateway.error_from_response` hook). Adapters build payloads
 and read answers with pure functions, and call `HttpGateway.request`.
+Adapters hold each credential in a `Secret` (from `smsgate.redaction`, re-exported here).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import json
 import logging
 import platform
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypedDict, TypeVar, cast, overload
 
@@ -32,10 +32,11 @@ from smsgate.errors import (
     ValidationError,
 )
 from smsgate.gateway import BaseGateway, announce_dispatch, announce_refused
+from smsgate.providers._urls import checked_base_url
 from smsgate.providers._wire import WireError, write
 from smsgate.providers._wire import read as read_as
 from smsgate.providers.codec import ErrorAnswer, parse_retry_after, provider_error, provider_options
-from smsgate.redaction import REDACTED, Redactor
+from smsgate.redaction import Redactor, Secret
 from smsgate.retry import RetryPolicy
 
 __all__ = [
@@ -55,65 +56,6 @@ logger = logging.getLogger("smsgate")
 USER_AGENT = (
     f"smsgate/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
 )
-
-
-def _checked_base_url(base_url: object) -> str:
-    """``base_url`` if it is an http(s) URL with a host and no credentials in it.
-
-    Raises:
-        ConfigurationError: it is not; the message never repeats it (it may hold a password).
-    """
-    if not isinstance(base_url, str) or not base_url.strip():
-        raise ConfigurationError(
-            "base_url: must be a URL such as https://api.example.com/v1; it is empty or not "
-            "text (an unset variable?)"
-        )
-    url = base_url.strip()
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 (an impossible port raises here)
-    except ValueError:
-        raise ConfigurationError("base_url: is not a valid URL") from None
-    if parts.username is not None or parts.password is not None:
-        raise ConfigurationError(
-            "base_url: must not hold a user name or password (user:pass@); give credentials "
-            "as the provider's options"
-        )
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigurationError("base_url: must start with https:// or http:// and name a host")
-    if parts.query or parts.fragment or "?" in url or "#" in url:
-        raise ConfigurationError(
-            "base_url: must hold no query (?...) or fragment (#...): paths are added to it"
-        )
-    return url
-
-
-class Secret:
-    """A credential that never shows itself in a ``repr``, ``str``, log line or error.
-
-    >>> Secret("s3cr3t")
-    Secret('********')
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The credential itself, for the one header that needs it."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"Secret({REDACTED!r})"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 @attrs.frozen
@@ -212,7 +154,7 @@ class HttpGateway(BaseGateway):
         messages_per_second: float | None = None,
     ) -> None:
         super().__init__(default_region=default_region)
-        url = _checked_base_url(self.default_base_url if base_url is None else base_url)
+        url = checked_base_url(self.default_base_url if base_url is None else base_url)
         if not is_seconds(timeout):
             raise ConfigurationError("timeout: must be a positive number of seconds")
         if connect_timeout is None:

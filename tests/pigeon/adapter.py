@@ -21,8 +21,9 @@ from smsgate.errors import ConfigurationError, InvalidRequest, NotFound, Provide
 from smsgate.model import check_send_time, message_id_of, with_receipt
 from smsgate.numbers import read_number
 from smsgate.providers._wire import converter, read, register
-from smsgate.providers.base import HttpGateway, HttpOptions, HttpResponse, Secret
+from smsgate.providers.base import HttpGateway, HttpOptions, HttpResponse
 from smsgate.providers.codec import ErrorAnswer, provider_error
+from smsgate.redaction import Secret
 
 NAME = "pigeon"
 

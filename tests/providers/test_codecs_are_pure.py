@@ -15,6 +15,7 @@ CODECS = [
     "smsgate.providers.codec",
     "smsgate.providers._wire",
     "smsgate.providers.smsworks.codec",
+    "smsgate.providers.smsworks.credentials",
     "smsgate.providers.smsworks.schema",
     "smsgate.providers.smsworks.webhooks",
     "smsgate.providers.smsscheduler.codec",

@@ -27,7 +27,7 @@ from smsgate.model import (
     with_receipt,
 )
 from smsgate.providers._wire import array_of
-from smsgate.providers.base import HttpGateway, HttpOptions, HttpResponse, Secret
+from smsgate.providers.base import HttpGateway, HttpOptions, HttpResponse
 from smsgate.providers.smsscheduler.codec import (
     BASE_URL,
     NAME,
@@ -41,6 +41,7 @@ from smsgate.providers.smsscheduler.codec import (
     parse_success,
     sms_payload,
 )
+from smsgate.redaction import Secret
 from smsgate.status import DeliveryStatus
 
 __all__ = ["SmsSchedulerGateway"]

@@ -29,8 +29,8 @@ The SMS Works also POSTs to the account's own URLs: a delivery report for each m
 each incoming SMS (`parse_webhook` reads both; `smsgate.webhooks` serves them).
 
 The package is a pure codec — `schema` (the wire classes), `codec` (tables, builders,
-readers, `parse_error`) and `webhooks` — beside a thin `SmsWorksGateway` (`gateway`) that holds
-the credentials and does the I/O.
+readers, `parse_error`), `credentials` (their checks) and `webhooks` — beside a thin
+`SmsWorksGateway` (`gateway`) that holds the credentials and does the I/O.
 
 The contract is the provider's developer guide and OpenAPI spec 1.10.0. Where they disagree
 (content length, tag length, the schedule date format, the shape of ``/message/schedule``'s

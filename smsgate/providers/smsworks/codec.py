@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 
@@ -26,6 +26,7 @@ from smsgate.errors import (
     PermissionDenied,
     ProviderError,
     ProviderUnavailable,
+    UnsupportedFeature,
     ValidationError,
 )
 from smsgate.model import Message, StatusReport, normalize_number
@@ -248,6 +249,30 @@ def check_metadata(message: Message) -> None:
         raise ValidationError(
             "metadata", f"{KEY_NAME!r} is smsgate's own key (the idempotency key); rename yours"
         )
+
+
+def check_batch(messages: Sequence[object]) -> Sequence[Message]:
+    """Refuse what cannot go as one batch request, before any request: 1 to `MAX_BATCH`
+    `Message` objects, none of them flash, none using smsgate's metadata key.
+
+    Raises:
+        ValidationError: the batch is empty or too big, or holds something else.
+        UnsupportedFeature: a message is to be sent as flash.
+    """
+    if not messages:
+        raise ValidationError("messages", "is empty; a batch needs at least one message")
+    if len(messages) > MAX_BATCH:
+        raise ValidationError(
+            "messages",
+            f"has {len(messages)} messages; The SMS Works takes at most {MAX_BATCH} a batch",
+        )
+    for message in messages:
+        if not isinstance(message, Message):
+            raise ValidationError("messages", f"holds a {type(message).__name__}, not a Message")
+        if message_options(message).get("flash"):
+            raise UnsupportedFeature(NAME, "flash messages in a batch", "send them one by one")
+        check_metadata(message)
+    return cast(Sequence[Message], messages)
 
 
 def checked_payload(

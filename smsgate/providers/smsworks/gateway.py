@@ -33,7 +33,7 @@ from smsgate.model import (
 )
 from smsgate.outcomes import Outcome, lookup_key, the_match
 from smsgate.providers._wire import array_of, write
-from smsgate.providers.base import HttpGateway, HttpOptions, HttpResponse, Secret
+from smsgate.providers.base import HttpGateway, HttpOptions, HttpResponse
 from smsgate.providers.smsworks import schema
 from smsgate.providers.smsworks.codec import (
     BASE_URL,
@@ -42,6 +42,7 @@ from smsgate.providers.smsworks.codec import (
     MAX_SEARCH,
     NAME,
     batch_payload,
+    check_batch,
     check_metadata,
     check_sender,
     checked_payload,
@@ -54,6 +55,8 @@ from smsgate.providers.smsworks.codec import (
     search_query,
     validity_minutes,
 )
+from smsgate.providers.smsworks.credentials import configured_sender, read_credentials
+from smsgate.redaction import Secret
 
 __all__ = ["SmsWorksGateway"]
 
@@ -101,48 +104,11 @@ class SmsWorksGateway(HttpGateway):
         if not isinstance(idempotency_keys, bool):
             raise ConfigurationError("idempotency_keys: must be true or false")
         self.idempotency_keys = idempotency_keys
-        pair = (customer_id, key, secret)
-        if token is not None and any(part is not None for part in pair):
-            raise ConfigurationError(
-                "smsworks: give either token, or customer_id, key and secret, not both"
-            )
-        if token is None and not all(pair):
-            raise ConfigurationError(
-                "smsworks needs credentials: token, or all of customer_id, key and secret"
-            )
-        for option, value in (
-            ("token", token),
-            *zip(("customer_id", "key", "secret"), pair, strict=True),
-        ):
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                raise ConfigurationError(f"{option}: must be non-empty text (an unset variable?)")
-        # A credential pasted from a file keeps its line break: it is no part of it.
-        token = None if token is None else token.strip()
-        customer_id, key, secret = (None if v is None else v.strip() for v in pair)
-        self._token = None if token is None else Secret(token)
-        self._credentials = (
-            None
-            if token is not None
-            else {
-                "customerid": Secret(customer_id or ""),
-                "key": Secret(key or ""),
-                "secret": Secret(secret or ""),
-            }
-        )
+        login = read_credentials(token=token, customer_id=customer_id, key=key, secret=secret)
+        self._token, self._credentials = login.token, login.login
         self._token_lock = asyncio.Lock()
-        self.auth_advice = (
-            "check the token; regenerating the API key and secret revokes old tokens"
-            if token is not None
-            else "check customer_id, key and secret"
-        )
-        if sender is not None:
-            if not isinstance(sender, str):
-                raise ConfigurationError("sender: must be text")
-            try:
-                check_sender(sender)
-            except ValidationError as exc:
-                raise ConfigurationError(f"sender: {exc.rule}") from None
-        self.sender = sender
+        self.auth_advice = login.advice
+        self.sender = configured_sender(sender)
 
     # -- credentials ------------------------------------------------------------------------
 
@@ -298,25 +264,8 @@ class SmsWorksGateway(HttpGateway):
     # -- batches ----------------------------------------------------------------------------
 
     def _senders(self, messages: Sequence[Message]) -> list[str]:
-        """Check a batch before any request; return each message's sender."""
-        if not messages:
-            raise ValidationError("messages", "is empty; a batch needs at least one message")
-        if len(messages) > MAX_BATCH:
-            raise ValidationError(
-                "messages",
-                f"has {len(messages)} messages; The SMS Works takes at most {MAX_BATCH} a batch",
-            )
-        for message in messages:
-            if not isinstance(message, Message):
-                raise ValidationError(
-                    "messages", f"holds a {type(message).__name__}, not a Message"
-                )
-            if message_options(message).get("flash"):
-                raise UnsupportedFeature(
-                    self.name, "flash messages in a batch", "send them one by one"
-                )
-            check_metadata(message)
-        return [check_sender(self._sender(m)) for m in messages]
+        """Check a batch before any request (`check_batch`); return each message's sender."""
+        return [check_sender(self._sender(m)) for m in check_batch(messages)]
 
     async def send_batch(self, messages: Sequence[Message]) -> BatchReceipt:
         """Send up to 5000 messages in one request, as distinct messages with their
