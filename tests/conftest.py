@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 import smsgate.providers.base
 import smsgate.retry
 from smsgate.webhooks import WebhookReceiver
+from tests.support.conformance import Conformance, watch
 from tests.support.mocking import mocked_http
 from tests.support.webhooks import Inbox
 
@@ -25,6 +26,17 @@ def no_retries() -> Iterator[None]:
     smsgate.retry.set_testing(True)
     yield
     smsgate.retry.set_testing(False)
+
+
+@pytest.fixture(autouse=True)
+def conformance(monkeypatch: pytest.MonkeyPatch) -> Iterator[Conformance]:
+    """Every answer The SMS Works emulator gives in a test is held to the provider's OpenAPI
+    spec (`tests.support.conformance`); a test whose sandbox answered outside it fails."""
+    with watch(monkeypatch) as found:
+        yield found
+    assert not found.problems, "the sandbox answered outside the spec:\n" + "\n".join(
+        found.problems
+    )
 
 
 class Sleeps(list[float]):

@@ -266,8 +266,12 @@ def _misbehave(
         # Close the connection without answering, as a crashed server or a proxy would.
         assert request.transport is not None
         request.transport.abort()
-        return web.Response()  # never written: the connection is gone
+        return web.Response(headers={"X-Sandbox-Fault": "drop"})  # never written
     response = fault.answer()
+    if response is not None:
+        # What stands in front of an API answers these, not the API: say so, for the tests
+        # that hold the API's answers to its documents.
+        response.headers["X-Sandbox-Fault"] = fault.kind
     if response is None and answer is not None:
         response = answer(fault.kind, stored)
     if response is None:

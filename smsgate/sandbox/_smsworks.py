@@ -1,48 +1,83 @@
-"""The SMS Works, emulated: the endpoints, answers and error codes of its developer guide.
+"""The SMS Works, emulated: the endpoints, answers and error codes of its developer guide and
+OpenAPI spec (the rules themselves are in `smsgate.sandbox._smsworks_rules`).
 
 Auth: ``POST /auth/token`` trades the account's customer id, key and secret for a JWT; every
-other call needs a JWT it issued (or the account's fixed token) in ``Authorization``.
-Refusals use the guide's ExtendedErrorModel (``message``, ``errorCode``, ``status``,
-``permanent``) and codes: 4002 content too long, 4003 bad sender, 4004 bad destination,
-4005 tag too long, 4011 bad key/secret, 4021 not enough credit; injected faults add 5001
-(rejected, logged, not charged) and 5002 (not taken, "please try again").
+other call needs a JWT it issued (or the account's fixed token) in ``Authorization``. Every
+refusal is the spec's ExtendedErrorModel with the guide's codes: 4002 content too long, 4003
+bad sender, 4004 bad destination (``+``, ``00`` or no number), 4005 tag too long, 4011 not
+authenticated (a bad key/secret, or no valid token), 4021 not enough credit; injected faults
+add 5001 (rejected, logged, not charged) and 5002 (not taken, "please try again").
+
+Dates (``schedule``, a search's ``from`` and ``to``) are read as the server reads them, with
+JavaScript's ``new Date()`` in Europe/London: ISO 8601, ``Date.toString()``, RFC 1123 and the
+free forms of the guide's SDK examples. A schedule date more than `PAST_GRACE` in the past is
+refused (400): the documents do not say what the service does with one, and refusing is the
+answer that neither texts anyone at a time they did not choose nor spends credits.
+
+Credits: one a part (160 GSM characters, or 153 a part; 70 other characters, or 67 a part),
+double outside the UK. A message that ends UNDELIVERED or EXPIRED in the UK is refunded; one
+abroad is not; one REJECTED is never charged.
 
 Every message keeps its ``metadata`` pairs, and ``POST /messages`` searches the account's log
 as the spec's Query describes: by status word, destination, sender, tag, credits, date range
 (``from``/``to``, on the time it was created) and metadata pairs (all must match), oldest first,
-``limit`` (1,000 at most, the default) at a time after ``skip``.
+``limit`` (1,000 at most, the default) at a time after ``skip``. ``POST /messages/failed``
+searches the failed ones; ``POST /messages/inbox`` finds none (the sandbox receives no SMS).
+``GET /messages/volume``, ``DELETE /messages/{id}`` (a message that is final or cancelled;
+a scheduled one must be cancelled first), ``GET /utils/test`` and ``GET /utils/errors/{code}``
+are emulated; the endpoints it does not emulate (``GET /messages/schedule``, ``/otp/*``,
+``/binary/send``) answer ``501`` with error 5010, and any other path a JSON 404 (405 for a
+method a path does not take).
 """
 
 from __future__ import annotations
 
-import math
 import re
 import secrets
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
-from smsgate.checks import is_whole
-from smsgate.errors import ValidationError
-from smsgate.model import normalize_number
 from smsgate.sandbox._emulator import Context, Emulator, register_emulator
 from smsgate.sandbox._engine import Sms, Stage
+from smsgate.sandbox._smsworks_rules import (
+    BAD_METHOD,
+    BAD_REQUEST,
+    LONDON,
+    NOT_EMULATED,
+    NOT_FOUND,
+    SAMPLE_ERRORS,
+    Refusal,
+    charge,
+    count,
+    date,
+    destination,
+    error,
+    fields,
+    pairs,
+    read_json,
+)
 
 NAME = "smsworks"
 TOKEN = "JWT sandbox-token"
 CUSTOMER_ID, KEY, SECRET = "sandbox", "sandbox-key", "sandbox-secret"
 SENDER = "Sandbox"
+PAST_GRACE = timedelta(seconds=5)
+"""How far in the past a schedule date may be (clocks differ) and still be sent at once."""
 
-# The provider's rules, written from the guide rather than imported from the adapter: an
-# emulator that shared the client's checks could not catch a mistake in them.
-_SENDER = re.compile(r"[A-Za-z0-9]{3,11}|[0-9]{1,15}")
-_MAX_CONTENT = 640
-_MAX_TAG = 20
 _MAX_SEARCH = 1000  # "Retrieve up to 1000 messages matching your search criteria"
 # The Query's status words; UNDELIVERABLE is how it names an UNDELIVERED message.
 _QUERY_WORDS = {"UNDELIVERABLE": "UNDELIVERED"}
+_FAILED_WORDS = frozenset({"UNDELIVERED", "EXPIRED", "REJECTED"})
+_NOT_EMULATED = [
+    ("GET", "/messages/schedule"),
+    ("POST", "/binary/send"),
+    ("POST", "/otp/send"),
+    ("POST", "/otp/verify"),
+    ("GET", "/otp/{messageid}"),
+]
 
 WORDS = {
     Stage.SCHEDULED: "SCHEDULED",
@@ -60,20 +95,6 @@ FAILURES = [
 ]
 
 
-class Refusal(Exception):
-    """An error answer, in the guide's ExtendedErrorModel."""
-
-    def __init__(self, http: int, code: int | None, message: str, permanent: bool = True) -> None:
-        self.http, self.code, self.message, self.permanent = http, code, message, permanent
-
-
-def _error(refusal: Refusal) -> web.Response:
-    body: dict[str, Any] = {"message": refusal.message}
-    if refusal.code is not None:
-        body.update(errorCode=refusal.code, status=refusal.http, permanent=refusal.permanent)
-    return web.json_response(body, status=refusal.http)
-
-
 class SmsWorks:
     """The routes of one emulated The SMS Works account."""
 
@@ -87,16 +108,26 @@ class SmsWorks:
         # Messages by each metadata pair they carry, in the order they came: a search by
         # metadata (looking a message up by its key) reads only those.
         self._by_pair: dict[tuple[str, str], list[Sms]] = {}
+        self._deleted: set[str] = set()  # ids of messages deleted from the log
+        self._paths: list[tuple[str, re.Pattern[str]]] = []
 
     def routes(self) -> list[web.RouteDef]:
         handle, sending = self._guarded, self._sending
-        return [
+        known = [
             web.post("/auth/token", self.token),
             web.post("/message/send", sending(self.send)),
             web.post("/message/flash", sending(self.send)),
             web.post("/message/schedule", sending(self.schedule)),
             web.post("/messages", handle(self.search)),
+            web.post("/messages/failed", handle(self.search_failed)),
+            web.post("/messages/inbox", handle(self.search_inbox)),
+            web.get("/messages/volume", handle(self.volume)),
+            *(
+                web.route(method, path, handle(self._not_emulated(method, path)))
+                for method, path in _NOT_EMULATED
+            ),
             web.get("/messages/{id}", handle(self.message)),
+            web.delete("/messages/{id}", handle(self.delete)),
             web.delete("/messages/schedule/{id}", handle(self.cancel)),
             web.post("/batch/send", sending(self.batch_send)),
             web.post("/batch/any", sending(self.batch_any)),
@@ -104,15 +135,27 @@ class SmsWorks:
             web.get("/batch/{id}", handle(self.batch)),
             web.delete("/batches/schedule/{id}", handle(self.cancel_batch)),
             web.get("/credits/balance", handle(self.balance)),
+            web.get("/utils/test", handle(self.test)),
+            web.get("/utils/errors/{code}", handle(self.sample_error)),
         ]
+        self._paths = [
+            (route.method, re.compile(re.sub(r"\{[^}]+\}", "[^/]+", route.path)))
+            for route in known
+            if isinstance(route, web.RouteDef)
+        ]
+        # Last: every other path answers JSON, as the API does, not the server's plain text.
+        return [*known, web.route("*", "/{path:.*}", self.unknown)]
 
     def config(self, base_url: str) -> dict[str, Any]:
         return {"provider": NAME, "base_url": base_url, "token": TOKEN, "sender": SENDER}
 
     def on_final(self, sms: Sms) -> None:
-        """Refund a failed message within the UK, and post its delivery report."""
-        if sms.failed and sms.to.startswith("+44"):
-            self.account.credits += sms.credits
+        """Refund a failed message as the guide says, and post its delivery report."""
+        if sms.outcome == "REJECTED" and sms.credits:
+            self.account.credits += sms.credits  # "No credit will be deducted"
+            sms.credits = 0
+        elif sms.failed and sms.to.startswith("+44"):
+            self.account.credits += sms.credits  # UK only: international texts are paid for
         url = sms.report_url or self.context.webhook_url()
         if url is not None:
             self.context.reporter.post(url, self.logged(sms))
@@ -120,12 +163,12 @@ class SmsWorks:
     def _guarded(self, handler: Callable[[web.Request], Any]) -> Callable[[web.Request], Any]:
         async def guarded(request: web.Request) -> web.StreamResponse:
             if request.headers.get("Authorization") not in self._tokens:
-                return web.json_response({"message": "Unauthorized"}, status=401)
+                return error(Refusal(401, 4011, "Not authenticated"))
             self.engine.advance(self._now())
             try:
                 response: web.StreamResponse = await handler(request)
             except Refusal as refusal:
-                return _error(refusal)
+                return error(refusal)
             return response
 
         return guarded
@@ -144,56 +187,44 @@ class SmsWorks:
                 sms.outcome = "REJECTED"
                 sms.failure = {"code": 5001, "details": "SMS Message Rejected", "permanent": True}
                 sms.stage, sms.modified = Stage.FINAL, now
-            return _error(Refusal(503, 5001, "SMS Message Rejected"))
-        return _error(Refusal(503, 5002, "Service database error. Please try again.", False))
+            return error(Refusal(503, 5001, "SMS Message Rejected"))
+        return error(Refusal(503, 5002, "Service database error. Please try again.", False))
+
+    async def unknown(self, request: web.Request) -> web.Response:
+        """Any path the API does not have: 404, or 405 for a method a path does not take."""
+        path = "/" + request.match_info["path"]
+        allowed = sorted({method for method, found in self._paths if found.fullmatch(path)})
+        if allowed:
+            refusal = Refusal(405, BAD_METHOD, f"{request.method} is not allowed on {path}")
+            return error(refusal, headers={"Allow": ", ".join(allowed)})
+        return error(Refusal(404, NOT_FOUND, f"Not found: {request.method} {path}"))
+
+    @staticmethod
+    def _not_emulated(method: str, path: str) -> Callable[[web.Request], Any]:
+        async def answer(_: web.Request) -> web.Response:
+            what = f"{method} {path}"
+            return error(Refusal(501, NOT_EMULATED, f"The sandbox does not emulate {what}"))
+
+        return answer
 
     # -- auth -------------------------------------------------------------------------------
 
     async def token(self, request: web.Request) -> web.Response:
-        body = await _json(request)
+        try:
+            body = await read_json(request)
+        except Refusal as refusal:
+            return error(refusal)
         given = (body.get("customerid"), body.get("key"), body.get("secret"))
         if given != (self.customer_id, self._key, self._secret):
-            return _error(Refusal(401, 4011, "Not authenticated"))
+            return error(Refusal(401, 4011, "Not authenticated"))
         token = "JWT " + secrets.token_urlsafe(24)
         self._tokens.add(token)
         return web.json_response({"token": token})
 
-    # -- reading requests -------------------------------------------------------------------
-
-    def _destination(self, written: Any) -> str:
-        if not isinstance(written, str) or not written.isdigit():
-            raise Refusal(400, 4004, "Invalid destination number")
-        try:
-            return normalize_number(written if written.startswith("0") else "+" + written, "GB")
-        except ValidationError:
-            raise Refusal(400, 4004, "Invalid destination number") from None
-
-    def _fields(self, item: Any) -> dict[str, Any]:
-        """Check one Message (or BatchMessage without its destinations)."""
-        if not isinstance(item, dict):
-            raise Refusal(400, None, "Request body must be a JSON object")
-        content, sender, tag = item.get("content"), item.get("sender"), item.get("tag")
-        if not isinstance(content, str) or not content:
-            raise Refusal(400, None, "content is required")
-        if len(content) > _MAX_CONTENT:
-            raise Refusal(400, 4002, "Message is too long")
-        if not isinstance(sender, str) or not _SENDER.fullmatch(sender):
-            raise Refusal(400, 4003, "SenderID is invalid or too long")
-        if tag is not None and (not isinstance(tag, str) or len(tag) > _MAX_TAG):
-            raise Refusal(400, 4005, "Tag longer than 20 characters")
-        report_url = item.get("deliveryreporturl")
-        return {
-            "content": content,
-            "sender": sender,
-            "tag": tag,
-            "metadata": _pairs(item.get("metadata"), "metadata"),
-            "report_url": report_url if isinstance(report_url, str) else None,
-            "schedule": item.get("schedule"),
-        }
+    # -- sending ----------------------------------------------------------------------------
 
     def _create(self, fields: dict[str, Any], to: str, send_at: datetime) -> Sms:
-        parts = min(4, math.ceil(len(fields["content"]) / 160))
-        cost = parts * (1 if to.startswith("+44") else 2)  # international costs double
+        parts, cost = charge(fields["content"], to)
         outcome, failure = "DELIVERED", None
         if self.engine.fails():
             outcome, failure = self.engine.random.choice(FAILURES)
@@ -230,12 +261,17 @@ class SmsWorks:
         if batch_id is not None:
             self.account.batches[batch_id] = created
 
-    # -- endpoints --------------------------------------------------------------------------
+    def _schedule(self, written: Any) -> datetime:
+        """The time a schedule date asks for; refused when it is in the past."""
+        when = date(written, "schedule")
+        if when < self._now() - PAST_GRACE:
+            raise Refusal(400, BAD_REQUEST, "schedule must not be in the past")
+        return when
 
     async def send(self, request: web.Request) -> web.Response:
-        body = await _json(request)
-        fields = self._fields(body)
-        sms = self._create(fields, self._destination(body.get("destination")), self._now())
+        body = await read_json(request)
+        checked = fields(body)
+        sms = self._create(checked, destination(body.get("destination")), self._now())
         self._accept([sms])
         return web.json_response(
             {
@@ -249,36 +285,34 @@ class SmsWorks:
         )
 
     async def schedule(self, request: web.Request) -> web.Response:
-        body = await _json(request)
-        fields = self._fields(body)
-        now = self._now()
-        sms = self._create(fields, self._destination(body.get("destination")), now)
-        sms.send_at = _date(fields["schedule"], "schedule")
+        body = await read_json(request)
+        checked = fields(body)
+        send_at = self._schedule(checked["schedule"])
+        sms = self._create(checked, destination(body.get("destination")), send_at)
         self._accept([sms])
         return web.json_response([{"messageid": sms.id, "status": "SCHEDULED"}])
 
     async def batch_send(self, request: web.Request) -> web.Response:
-        body = await _json(request)
-        fields = self._fields(body)
+        body = await read_json(request)
+        checked = fields(body)
         destinations = body.get("destinations")
         if not isinstance(destinations, list) or not destinations:
-            raise Refusal(400, None, "destinations must be a non-empty array")
-        now = self._now()
-        send_at = now
+            raise Refusal(400, BAD_REQUEST, "destinations must be a non-empty array")
+        send_at = self._now()
         if request.path.endswith("/schedule"):
-            send_at = _date(fields["schedule"], "schedule")
-        numbers = [self._destination(d) for d in destinations]
-        return self._batch([self._create(fields, to, send_at) for to in numbers], send_at)
+            send_at = self._schedule(checked["schedule"])
+        numbers = [destination(d) for d in destinations]
+        return self._batch([self._create(checked, to, send_at) for to in numbers], send_at)
 
     async def batch_any(self, request: web.Request) -> web.Response:
-        items = await _json(request, array=True)
+        items = await read_json(request, array=True)
         if not items:
-            raise Refusal(400, None, "the batch is empty")
+            raise Refusal(400, BAD_REQUEST, "the batch is empty")
         now = self._now()
         created = []
         for item in items:
-            fields = self._fields(item)
-            created.append(self._create(fields, self._destination(item.get("destination")), now))
+            checked = fields(item)
+            created.append(self._create(checked, destination(item.get("destination")), now))
         return self._batch(created, now)
 
     def _batch(self, created: list[Sms], send_at: datetime) -> web.Response:
@@ -290,19 +324,33 @@ class SmsWorks:
         # processing).
         return web.json_response({"batchid": batch_id, "status": "SCHEDULED"}, status=201)
 
-    async def search(self, request: web.Request) -> web.Response:
-        query = await _json(request)
-        limit = min(_count(query, "limit", _MAX_SEARCH), _MAX_SEARCH)
-        skip = _count(query, "skip", 0)
+    # -- the log ----------------------------------------------------------------------------
+
+    async def search(
+        self, request: web.Request, only: Callable[[Sms], bool] | None = None
+    ) -> web.Response:
+        query = await read_json(request)
+        limit = min(count(query, "limit", _MAX_SEARCH), _MAX_SEARCH)
+        skip = count(query, "skip", 0)
         tests = self._tests(query)
-        pairs = _pairs(query.get("metadata"), "metadata")
+        if only is not None:
+            tests.append(only)
+        wanted = pairs(query.get("metadata"), "metadata")
         logged: Iterable[Sms] = (
-            self._by_pair.get((pairs[0]["key"], pairs[0]["value"]), [])
-            if pairs
+            self._by_pair.get((wanted[0]["key"], wanted[0]["value"]), [])
+            if wanted
             else self.account.messages.values()
         )
-        found = [sms for sms in logged if all(t(sms) for t in tests)]
+        tests.append(lambda sms: sms.id not in self._deleted)
+        found = [sms for sms in logged if all(test(sms) for test in tests)]
         return web.json_response([self.logged(sms) for sms in found[skip : skip + limit]])
+
+    async def search_failed(self, request: web.Request) -> web.Response:
+        return await self.search(request, lambda sms: self.word(sms) in _FAILED_WORDS)
+
+    async def search_inbox(self, request: web.Request) -> web.Response:
+        # Only incoming messages are in the inbox, and the sandbox receives none.
+        return await self.search(request, lambda sms: False)
 
     def _tests(self, query: dict[str, Any]) -> list[Callable[[Sms], bool]]:
         """One test per criterion of a Query; every one must pass."""
@@ -310,13 +358,13 @@ class SmsWorks:
         text_fields = {"status", "destination", "sender", "tag", "keyword"}
         for field in text_fields & query.keys():
             if not isinstance(query[field], str):
-                raise Refusal(400, None, f"{field} must be a string")
+                raise Refusal(400, BAD_REQUEST, f"{field} must be a string")
         if "status" in query:
             word = query["status"].upper()
             word = _QUERY_WORDS.get(word, word)
             tests.append(lambda sms: self.word(sms) == word)
         if "destination" in query:
-            to = self._destination(query["destination"])
+            to = destination(query["destination"])
             tests.append(lambda sms: sms.to == to)
         if "sender" in query:
             tests.append(lambda sms: sms.sender == query["sender"])
@@ -327,52 +375,85 @@ class SmsWorks:
         if "credits" in query:
             credits = query["credits"]
             if isinstance(credits, bool) or not isinstance(credits, int | float):
-                raise Refusal(400, None, "credits must be a number")
+                raise Refusal(400, BAD_REQUEST, "credits must be a number")
             tests.append(lambda sms: sms.credits == credits)
         if "from" in query:
-            since = _date(query["from"], "from")
+            since = date(query["from"], "from")
             tests.append(lambda sms: sms.created >= since)
         if "to" in query:
-            until = _date(query["to"], "to")
+            until = date(query["to"], "to")
             tests.append(lambda sms: sms.created <= until)
         if "metadata" in query:
-            wanted = _pairs(query["metadata"], "metadata") or []
+            wanted = pairs(query["metadata"], "metadata") or []
             tests.append(lambda sms: all(pair in (sms.metadata or ()) for pair in wanted))
         return tests
+
+    async def volume(self, _: web.Request) -> web.Response:
+        """The messages sent since midnight, London time."""
+        midnight = datetime.combine(self._now().astimezone(LONDON).date(), datetime.min.time())
+        since = midnight.replace(tzinfo=LONDON)
+        gone = (Stage.QUEUED, Stage.SENT, Stage.FINAL)
+        sent = sum(
+            sms.stage in gone and sms.send_at >= since for sms in self.account.messages.values()
+        )
+        return web.json_response({"volume": sent})
 
     async def message(self, request: web.Request) -> web.Response:
         return web.json_response(self.logged(self._find(request.match_info["id"])))
 
+    async def delete(self, request: web.Request) -> web.Response:
+        """Delete a message from the log: one that is final or cancelled (a scheduled one is
+        cancelled first, so that deleting never cancels a send by the way)."""
+        sms = self._find(request.match_info["id"])
+        if sms.stage not in (Stage.FINAL, Stage.CANCELLED):
+            raise Refusal(
+                400, BAD_REQUEST, f"Message {sms.id} is not final yet; cancel it or wait for it"
+            )
+        self._deleted.add(sms.id)
+        return web.json_response({"messageid": sms.id, "status": "DELETED"})
+
     async def batch(self, request: web.Request) -> web.Response:
         batch = self.account.batches.get(request.match_info["id"])
         if batch is None:
-            raise Refusal(404, None, "Batch not found")
-        return web.json_response([self.logged(sms) for sms in batch])
+            raise Refusal(404, NOT_FOUND, "Batch not found")
+        return web.json_response([self.logged(s) for s in batch if s.id not in self._deleted])
 
     async def cancel(self, request: web.Request) -> web.Response:
         sms = self._find(request.match_info["id"])
         if not self.engine.cancel(sms, self.account, self._now()):
-            raise Refusal(400, None, f"Message {sms.id} is not scheduled")
+            raise Refusal(400, BAD_REQUEST, f"Message {sms.id} is not scheduled")
         return web.json_response({"messageid": sms.id, "status": "CANCELLED"})
 
     async def cancel_batch(self, request: web.Request) -> web.Response:
         batch_id = request.match_info["id"]
         batch = self.account.batches.get(batch_id)
         if batch is None:
-            raise Refusal(404, None, "Batch not found")
+            raise Refusal(404, NOT_FOUND, "Batch not found")
         now = self._now()
         cancelled = sum(self.engine.cancel(sms, self.account, now) for sms in batch)
         if not cancelled:
-            raise Refusal(400, None, f"Batch {batch_id} is not scheduled")
+            raise Refusal(400, BAD_REQUEST, f"Batch {batch_id} is not scheduled")
         return web.json_response({"messageid": batch_id, "status": "CANCELLED"})
 
     async def balance(self, _: web.Request) -> web.Response:
         return web.json_response({"credits": self.account.credits})
 
+    async def test(self, _: web.Request) -> web.Response:
+        return web.json_response({"message": self.customer_id})
+
+    async def sample_error(self, request: web.Request) -> web.Response:
+        """The error the guide documents under a code, as the API would answer it."""
+        code = request.match_info["code"]
+        sample = SAMPLE_ERRORS.get(int(code)) if code.isascii() and code.isdigit() else None
+        if sample is None:
+            raise Refusal(404, NOT_FOUND, f"No error has the code {code}")
+        http, message, permanent = sample
+        return error(Refusal(http, int(code), message, permanent))
+
     def _find(self, message_id: str) -> Sms:
         sms = self.account.messages.get(message_id)
-        if sms is None:
-            raise Refusal(404, None, "Message not found")
+        if sms is None or sms.id in self._deleted:
+            raise Refusal(404, NOT_FOUND, "Message not found")
         return sms
 
     # -- what it tells -------------------------------------------------------------------------
@@ -402,65 +483,6 @@ class SmsWorks:
         if sms.stage is Stage.FINAL and sms.failure is not None:
             data["failurereason"] = sms.failure
         return data
-
-
-def _pairs(given: Any, field: str) -> list[dict[str, str]] | None:
-    """Metadata as the spec writes it: an array of ``{key, value}`` strings."""
-    if given is None:
-        return None
-    if not isinstance(given, list) or not all(
-        isinstance(p, dict)
-        and set(p) == {"key", "value"}
-        and all(isinstance(v, str) for v in p.values())
-        for p in given
-    ):
-        raise Refusal(400, None, f"{field} must be an array of {{key, value}} strings")
-    return [{"key": p["key"], "value": p["value"]} for p in given]
-
-
-def read_date(written: Any) -> datetime | None:
-    """A date as the guide writes one: "the JavaScript date format, which is the same as the
-    ISO 8601 syntax. E.g Sun Sep 03 2017 15:34:23 GMT+0100 (BST)" — so either ISO 8601
-    (``2017-03-25T21:43:05.665Z``) or ``Date.toString()``, whose zone name in brackets is
-    optional. A date without an offset is UTC; ``None`` when it is neither form."""
-    if not isinstance(written, str) or not written:
-        return None
-    try:
-        when = datetime.fromisoformat(written)
-    except ValueError:
-        try:
-            when = datetime.strptime(written.split(" (")[0], "%a %b %d %Y %H:%M:%S GMT%z")
-        except ValueError:
-            return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _date(written: Any, field: str) -> datetime:
-    when = read_date(written)
-    if when is None:
-        raise Refusal(400, None, f"{field} must be a date")
-    return when
-
-
-def _count(query: dict[str, Any], field: str, default: int) -> int:
-    value = query.get(field, default)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not is_whole(value):
-        raise Refusal(400, None, f"{field} must be a whole number")
-    return value
-
-
-async def _json(request: web.Request, *, array: bool = False) -> Any:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise Refusal(400, None, "Request body must be JSON") from None
-    if array and not isinstance(body, list):
-        raise Refusal(400, None, "Request body must be a JSON array")
-    if not array and not isinstance(body, dict):
-        raise Refusal(400, None, "Request body must be a JSON object")
-    return body
 
 
 EMULATOR = Emulator(

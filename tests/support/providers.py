@@ -57,10 +57,13 @@ SMSSCHEDULER = Provider(
 
 
 @functools.cache
-def _smsworks_components() -> dict[str, Any]:
-    spec = yaml.safe_load((FIXTURES / "smsworks" / "openapi.yaml").read_text())
-    components: dict[str, Any] = copy.deepcopy(spec["components"])
-    schemas = components["schemas"]
+def smsworks_spec() -> dict[str, Any]:
+    """The SMS Works' OpenAPI spec 1.10.0 with the bugs its own header lists patched, and
+    ``POST /auth/token`` added as spec 1.5.0 and the guide document it."""
+    spec: dict[str, Any] = copy.deepcopy(
+        yaml.safe_load((FIXTURES / "smsworks" / "openapi.yaml").read_text())
+    )
+    schemas = spec["components"]["schemas"]
     # The spec's own header lists these bugs (Message.metadata; Query.metadata has the same
     # declaration, and its example is an array too): the live API takes arrays here.
     for name in ("Message", "Query"):
@@ -69,6 +72,7 @@ def _smsworks_components() -> dict[str, Any]:
             "items": {"$ref": "#/components/schemas/MetaData"},
         }
     schemas["MessageArray"] = {"type": "array", "items": {"$ref": "#/components/schemas/Message"}}
+    schemas["SendMessageResponse"]["properties"]["messageparts"] = {"type": "number"}
     # /auth/token is documented in spec 1.5.0 and the guide, not in 1.10.0.
     schemas["TokenRequest"] = {
         "type": "object",
@@ -76,6 +80,30 @@ def _smsworks_components() -> dict[str, Any]:
         "properties": {name: {"type": "string"} for name in ("customerid", "key", "secret")},
         "additionalProperties": False,
     }
+    schemas["TokenResponse"] = {
+        "type": "object",
+        "required": ["token"],
+        "properties": {"token": {"type": "string"}},
+    }
+    error = {"$ref": "#/components/schemas/ExtendedErrorModel"}
+    spec["paths"]["/auth/token"] = {
+        "post": {
+            "responses": {
+                200: _json_schema({"$ref": "#/components/schemas/TokenResponse"}),
+                401: _json_schema(error),
+                "default": _json_schema(error),
+            }
+        }
+    }
+    return spec
+
+
+def _json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json;charset=UTF-8": {"schema": schema}}}
+
+
+def _smsworks_components() -> dict[str, Any]:
+    components: dict[str, Any] = smsworks_spec()["components"]
     return components
 
 
