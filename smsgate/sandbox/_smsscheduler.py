@@ -1,41 +1,97 @@
 """SMS Scheduler, emulated: the endpoints, answers and status codes of its API page.
 
-Auth: ``Authorization: Bearer <token>`` (any case of "bearer"); anything else is a bare 401.
-``POST /sms`` is refused with 400 ``{"errors": {field: [message, ...]}}``, every bad field
-listed. A ``delivery_date`` at or before now, read in the account's time zone, goes out at
-once; a later one waits, as status 10. Credits are checked per SMS: one the account cannot
-pay for is created with status 25 ("Cancelled - Not enough credits"), as the page lists.
-Failed messages are refunded.
+Where the page is silent or its published versions disagree, the emulator chooses so that a
+client that works here meets no surprise in production; usually the stricter reading:
+
+- Auth: ``Authorization: Bearer <token>`` (any case of "bearer"). The page documents no body
+  for 401 and 404: every 401 is ``text/plain`` "Unauthorized" and every 404 of a listed
+  route "Not Found", so a client must go by the status alone.
+- A method or path the page does not list under the prefix gets a JSON
+  ``{"error": ...}``: 405 (with ``Allow``) on a listed path, else 404, token or not. That
+  body is the sandbox's, to tell a developer their URL is wrong; not the provider's.
+- ``POST /sms`` is refused with 400 ``{"errors": {field: [message, ...]}}``, every bad
+  field listed (`smsgate.sandbox._smsscheduler_rules`): a required field missing, null or
+  empty is ``The field "x" is required``; a wrong JSON type ``The field "x" must be a value
+  of type "t"``; ``phone_numbers`` that is not a list of strings ``The field
+  "phone_numbers" must be a list of type "string"``, before one ``The following phone
+  number is invalid: <as sent>`` per bad number (a ``+``, then digits only: no spaces or
+  hyphens, and a real number). ``message_stop`` must be true or false if given (null is
+  refused). A body that is not a JSON object is refused under ``body``; unknown fields are
+  ignored. ``phone_numbers`` may be one string.
+- ``sms_ids`` keys are the numbers in E.164 (``+330101010101`` answers under
+  ``+33101010101``). Each maps to a list of ids (the page in hand; a number listed twice
+  gets two SMS and two ids) or, with ``sms_ids_shape = "integer"`` set on the running
+  emulator, to one integer, as the en-us and fr pages show (a number listed twice still
+  gets two SMS, and the map keeps the last id).
+- ``delivery_date`` is exactly ``YYYY-MM-DD HH:MM:SS`` (zero-padded, 19 characters), read in
+  the sandbox's ``timezone``. A date at or before now goes out at once; a later one waits,
+  as status 10. A wall-clock time that does not exist there (clocks go forward) or happens
+  twice (clocks go back) is refused with a 400 on ``delivery_date`` when it is still to
+  come, rather than sent at an hour the sender may not mean; when each of its readings is
+  past, it goes out at once.
+- ``message_stop`` is checked but its STOP mention, whose wording the page does not give,
+  is neither added to the stored text nor counted in its parts.
+- Credits are checked per SMS: one the account cannot pay for is created with status 25
+  ("Cancelled - Not enough credits"). Failed messages are refunded. Other failures are
+  drawn from the listed codes; with ``unlisted_codes = True`` on the running emulator, the
+  draw takes unlisted Missed codes (34, 37) too, which clients must read by their tens
+  digit. (Every code from 20 to 29 is listed, so there is no unlisted Cancelled code.)
+- Deleting: ``DELETE /sms/{id}`` answers ``{"success": true}`` for a scheduled SMS and
+  ``{"success": false}`` (200) for one already on its way or done, which is left as it is;
+  ``DELETE /message/{id}`` answers ``{"success": <how many were still scheduled>}``, 0
+  included. A deleted SMS is gone: ``GET``/``DELETE /sms/{id}`` answer 404, and
+  ``GET /message/{id}`` lists the others (404 once none is left).
 """
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from smsgate.encoding import segments
-from smsgate.errors import ConfigurationError, ValidationError
-from smsgate.model import normalize_number
+from smsgate.errors import ConfigurationError
 from smsgate.sandbox._emulator import Context, Emulator, register_emulator
 from smsgate.sandbox._engine import Sms, Stage
+from smsgate.sandbox._smsscheduler_rules import SmsRequest, check_sms
 
 NAME = "smsscheduler"
 TOKEN = "sandbox-token"
 SENDER, SENDER_ID = "Sandbox", 1
-DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 CODES = {Stage.SCHEDULED: 10, Stage.QUEUED: 11, Stage.SENT: 12}
 DELIVERED = 13
 NOT_ENOUGH_CREDITS = 25
 FAILURES = [22, 24, 26, 28, 30, 31, 32, 33, 38]
+UNLISTED_FAILURES = [34, 37]
+"""Missed codes the page does not list, drawn only when ``unlisted_codes`` is set."""
+SMS_IDS_SHAPES = ("list", "integer")
+
+# The page's routes, for the answer to a method or path it does not list.
+_LISTED = [
+    (re.compile(r"/sms"), ("POST",)),
+    (re.compile(r"/sms/[^/]+"), ("GET", "DELETE")),
+    (re.compile(r"/message/[^/]+"), ("GET", "DELETE")),
+]
+_LISTED_TEXT = "POST /sms, GET and DELETE /sms/{id}, GET and DELETE /message/{id}"
+
+
+def _bare(status: int) -> web.Response:
+    """A 401 or 404 as the page documents it: no body to read, only a reason phrase."""
+    return web.Response(status=status, text="Unauthorized" if status == 401 else "Not Found")
 
 
 class SmsScheduler:
-    """The routes of one emulated SMS Scheduler account."""
+    """The routes of one emulated SMS Scheduler account.
+
+    Attributes:
+        sms_ids_shape: how ``POST /sms`` maps each number in ``sms_ids``: ``"list"`` (a list
+            of ids, the default) or ``"integer"`` (one id).
+        unlisted_codes: whether failures are drawn from unlisted codes too (34, 37).
+    """
 
     def __init__(self, context: Context) -> None:
         """Raises `ConfigurationError` when the sandbox's ``timezone`` is not an IANA name."""
@@ -51,6 +107,18 @@ class SmsScheduler:
                 "timezone: must be an IANA name such as 'Europe/Paris'"
             ) from None
         self._now = context.now
+        self._shape = "list"
+        self.unlisted_codes = False
+
+    @property
+    def sms_ids_shape(self) -> str:
+        return self._shape
+
+    @sms_ids_shape.setter
+    def sms_ids_shape(self, shape: str) -> None:
+        if shape not in SMS_IDS_SHAPES:
+            raise ConfigurationError("sms_ids_shape: must be 'list' or 'integer'")
+        self._shape = shape
 
     def routes(self) -> list[web.RouteDef]:
         handle = self._guarded
@@ -60,6 +128,7 @@ class SmsScheduler:
             web.delete("/sms/{id}", handle(self.delete_sms)),
             web.get("/message/{id}", handle(self.message)),
             web.delete("/message/{id}", handle(self.delete_message)),
+            web.route("*", "/{tail:.*}", self.unlisted),  # last: what no route above takes
         ]
 
     def config(self, base_url: str) -> dict[str, Any]:
@@ -81,57 +150,30 @@ class SmsScheduler:
         async def guarded(request: web.Request) -> web.StreamResponse:
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or token != self._token:
-                return web.Response(status=401, text="Unauthorized")
+                return _bare(401)
             self.engine.advance(self._now())
             response: web.StreamResponse = await handler(request)
             return response
 
         return guarded
 
+    async def unlisted(self, request: web.Request) -> web.Response:
+        """A method or path the page does not list: 405 on a listed path, else 404."""
+        path = "/" + request.match_info["tail"]
+        for pattern, methods in _LISTED:
+            if pattern.fullmatch(path):
+                allowed = " or ".join(methods)
+                return web.json_response(
+                    {"error": f"{request.method} {path} is not allowed; use {allowed}"},
+                    status=405,
+                    headers={"Allow": ", ".join(methods)},
+                )
+        return web.json_response(
+            {"error": f"no such endpoint: {request.method} {path}; the API has {_LISTED_TEXT}"},
+            status=404,
+        )
+
     # -- POST /sms --------------------------------------------------------------------------
-
-    def _check(self, body: dict[str, Any]) -> tuple[dict[str, list[str]], list[str], datetime]:
-        errors: dict[str, list[str]] = {}
-
-        def refuse(field: str, message: str) -> None:
-            errors.setdefault(field, []).append(message)
-
-        text = body.get("message_text")
-        if not isinstance(text, str) or not text:
-            refuse("message_text", 'The field "message_text" is required')
-        stop = body.get("message_stop", False)
-        if not isinstance(stop, bool):
-            refuse("message_stop", 'The field "message_stop" must be a value of type "boolean"')
-        sender = body.get("sender_id")
-        if isinstance(sender, bool) or not isinstance(sender, int):
-            refuse("sender_id", 'The field "sender_id" must be a value of type "integer"')
-        elif sender not in self.sender_ids:
-            refuse("sender_id", f"The sender {sender} does not exist")
-        when = self._date(body.get("delivery_date"), refuse)
-        numbers = body.get("phone_numbers")
-        if isinstance(numbers, str):
-            numbers = [numbers]
-        read: list[str] = []
-        if not isinstance(numbers, list) or not numbers:
-            refuse("phone_numbers", 'The field "phone_numbers" must be a list of type "string"')
-        else:
-            for number in numbers:
-                try:
-                    if not isinstance(number, str) or not number.startswith("+"):
-                        raise ValidationError("phone_numbers", "no country prefix")
-                    read.append(normalize_number(number))
-                except ValidationError:
-                    refuse("phone_numbers", f"The following phone number is invalid: {number}")
-        return errors, read, when
-
-    def _date(self, written: Any, refuse: Callable[[str, str], None]) -> datetime:
-        try:
-            if not isinstance(written, str):
-                raise ValueError(written)
-            return datetime.strptime(written, DATE_FORMAT).replace(tzinfo=self.zone)
-        except ValueError:
-            refuse("delivery_date", 'The field "delivery_date" must be a date "Y-m-d H:i:s"')
-            return self._now()
 
     async def create(self, request: web.Request) -> web.Response:
         try:
@@ -140,29 +182,30 @@ class SmsScheduler:
             return web.json_response({"errors": {"body": ["Invalid JSON"]}}, status=400)
         if not isinstance(body, dict):
             return web.json_response({"errors": {"body": ["Expected an object"]}}, status=400)
-        errors, numbers, send_at = self._check(body)
-        if errors:
-            return web.json_response({"errors": errors}, status=400)
         now = self._now()
+        checked = check_sms(body, senders=self.sender_ids, zone=self.zone, now=now)
+        if not isinstance(checked, SmsRequest):
+            return web.json_response({"errors": checked}, status=400)
         message_id = self.account.next_id()
-        text = body["message_text"]
+        text = checked.text
         parts = segments(text).parts
+        failures = FAILURES + UNLISTED_FAILURES if self.unlisted_codes else FAILURES
         created = []
-        sms_ids: dict[str, list[int]] = {}
-        for to in numbers:
+        sms_ids: dict[str, Any] = {}
+        for to in checked.numbers:
             outcome, failure = DELIVERED, None
             if self.engine.fails():
-                outcome = failure = self.engine.random.choice(FAILURES)
+                outcome = failure = self.engine.random.choice(failures)
             sms = Sms(
                 id=self.account.next_id(),
                 provider=NAME,
                 to=to,
                 text=text,
-                sender=str(body["sender_id"]),
+                sender=str(checked.sender_id),
                 parts=parts,
                 credits=parts,
                 created=now,
-                send_at=send_at,
+                send_at=checked.send_at,
                 outcome=outcome,
                 batch_id=message_id,
                 failure=failure,
@@ -176,7 +219,10 @@ class SmsScheduler:
             self.account.messages[sms.id] = sms
             self.engine.add(sms, now)
             created.append(sms)
-            sms_ids.setdefault(to, []).append(int(sms.id))
+            if self._shape == "integer":
+                sms_ids[to] = int(sms.id)
+            else:
+                sms_ids.setdefault(to, []).append(int(sms.id))
         self.account.batches[message_id] = created
         return web.json_response({"message_id": int(message_id), "sms_ids": sms_ids})
 
@@ -196,13 +242,13 @@ class SmsScheduler:
     async def sms(self, request: web.Request) -> web.Response:
         sms = self._live(request.match_info["id"])
         if sms is None:
-            return web.Response(status=404, text="Not Found")
+            return _bare(404)
         return web.json_response(self._report(sms))
 
     async def delete_sms(self, request: web.Request) -> web.Response:
         sms = self._live(request.match_info["id"])
         if sms is None:
-            return web.Response(status=404, text="Not Found")
+            return _bare(404)
         deleted = self.engine.cancel(sms, self.account, self._now())
         return web.json_response({"success": deleted})
 
@@ -214,13 +260,13 @@ class SmsScheduler:
     async def message(self, request: web.Request) -> web.Response:
         batch = self._message(request)
         if batch is None:
-            return web.Response(status=404, text="Not Found")
+            return _bare(404)
         return web.json_response([self._report(sms, with_id=True) for sms in batch])
 
     async def delete_message(self, request: web.Request) -> web.Response:
         batch = self._message(request)
         if batch is None:
-            return web.Response(status=404, text="Not Found")
+            return _bare(404)
         now = self._now()
         deleted = sum(self.engine.cancel(sms, self.account, now) for sms in batch)
         return web.json_response({"success": deleted})
