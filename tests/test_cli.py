@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+import smsgate
 from smsgate import __version__
 from smsgate.cli import main
 from smsgate.cli._common import FAILED, OK, UNCERTAIN, USAGE, exit_code
@@ -23,12 +24,14 @@ from smsgate.cli._progress import line_ranges
 from smsgate.errors import (
     AuthenticationError,
     ConfigurationError,
+    InsufficientCredit,
     InvalidRequest,
     ProviderUnavailable,
     TransportError,
     UnsupportedFeature,
     ValidationError,
 )
+from smsgate.gateway import BalanceGateway
 from smsgate.journal import JournalError
 from smsgate.journal._sqlite_store import writing
 from smsgate.journal.sqlite import SqliteJournal
@@ -411,6 +414,83 @@ def test_the_sandbox_command_serves_until_interrupted():
             assert process.wait(timeout=10) == OK
         finally:
             process.kill()
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a script's background job starts
+
+
+@pytest.mark.parametrize(
+    ("stop", "sigint_ignored"),
+    [(signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)],
+)
+def test_the_sandbox_command_stops_cleanly_on_sigint_or_sigterm(stop, sigint_ignored):
+    command = [sys.executable, "-m", "smsgate", "sandbox", "--port", "0"]
+    setup = _ignore_sigint if sigint_ignored else None
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=setup) as process:
+        assert process.stdout is not None
+        try:
+            lines = [process.stdout.readline()]
+            while not lines[-1].startswith("credits:"):
+                assert lines[-1]
+                lines.append(process.stdout.readline())
+            process.send_signal(stop)
+            assert process.wait(timeout=10) == OK
+            rest = process.stdout.read()
+        finally:
+            process.kill()
+
+    assert lines[0].endswith("Ctrl-C or SIGTERM to stop\n")
+    assert rest == f"sandbox stopped ({stop.name})\n"
+
+
+def test_the_sandbox_command_shows_the_key_and_secret_and_takes_credits():
+    command = [
+        sys.executable,
+        "-m",
+        "smsgate",
+        "--json",
+        "sandbox",
+        "--port",
+        "0",
+        "--credits",
+        "0",
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        try:
+            shown = json.loads(process.stdout.readline())
+            login = shown["logins"]["smsworks"]["key and secret"]
+
+            async def send_and_ask_balance():
+                async with smsgate.from_config(login) as gateway:
+                    assert isinstance(gateway, BalanceGateway)
+                    with pytest.raises(InsufficientCredit):
+                        await gateway.send(gateway.message("+447700900123", "Hi"))
+                    return await gateway.balance()
+
+            balance = asyncio.run(send_and_ask_balance())
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=10) == OK
+        finally:
+            process.kill()
+
+    assert shown["credits"] == {"smsworks": 0, "smsscheduler": 0}
+    assert login == {
+        "provider": "smsworks",
+        "base_url": shown["url"] + "/smsworks/v1",
+        "customer_id": "sandbox",
+        "key": "sandbox-key",
+        "secret": "sandbox-secret",
+        "sender": "Sandbox",
+    }
+    assert shown["logins"]["smsscheduler"] == {}
+    assert balance == 0
+
+
+def test_the_sandbox_command_refuses_negative_credits(capsys):
+    assert main(["sandbox", "--credits", "-1"]) == USAGE
+    assert "--credits" in capsys.readouterr().err
 
 
 # --- uncertain outcomes ----------------------------------------------------------------------

@@ -94,11 +94,36 @@ async def test_every_answer_of_a_test_is_checked(sandbox, conformance):
         ("POST", "/batch/any", [], "the batch is empty"),
         ("POST", "/batch/any", GOOD, "Request body must be a JSON array"),
         ("POST", "/messages", {"limit": "ten"}, "limit must be a whole number"),
+        ("POST", "/batch/any", ["not a message"], "Request body must be a JSON object"),
     ],
 )
 async def test_every_bad_request_is_an_extended_error(sandbox, method, path, body, message):
     assert await raw(sandbox, method, path, json=body) == extended(400, 4000, message)
     assert sandbox.messages("smsworks") == []
+
+
+async def test_a_limit_may_be_written_as_a_json_float(sandbox):
+    for _ in range(3):
+        await raw(sandbox, "POST", "/message/send", json=GOOD)
+
+    status, found = await raw(sandbox, "POST", "/messages", json={"limit": 2.0})
+
+    assert (status, len(found)) == (200, 2)
+
+
+async def test_an_unknown_batch_is_an_extended_404(sandbox):
+    not_found = extended(404, 4040, "Batch not found")
+    assert await raw(sandbox, "GET", "/batch/b1") == not_found
+    assert await raw(sandbox, "DELETE", "/batches/schedule/b1") == not_found
+
+
+async def test_the_key_and_secret_login_is_offered_and_works(sandbox):
+    [login] = sandbox.logins("smsworks").values()
+    async with smsgate.from_config(login) as gateway:
+        receipt = await gateway.send(gateway.message("+447700900123", "Hi"))
+
+    assert sandbox.logins("smsscheduler") == {}
+    assert [sms.id for sms in sandbox.messages("smsworks")] == [receipt.message_id]
 
 
 async def test_cancelling_what_is_not_scheduled_is_an_extended_error(sandbox):
@@ -227,6 +252,9 @@ async def test_a_date_in_the_past_is_refused_and_one_a_moment_ago_is_sent_at_onc
         ("2030-07-14T24:00:00Z", datetime(2030, 7, 15, tzinfo=UTC)),
         ("Jul 14 2030 17:00:00.5 GMT", datetime(2030, 7, 14, 17, 0, 0, 500000, tzinfo=UTC)),
         ("2030-07-14T17:00+0200", datetime(2030, 7, 14, 15, tzinfo=UTC)),
+        ("Jul 14 2030 17:: GMT", datetime(2030, 7, 14, 17, tzinfo=UTC)),
+        ("Jul 14 2030 17:00 GMT+1", datetime(2030, 7, 14, 16, tzinfo=UTC)),
+        ("2030 Jul 14 17:00 GMT", datetime(2030, 7, 14, 17, tzinfo=UTC)),  # year first
     ],
 )
 def test_dates_are_read_as_javascript_reads_them(written, meant):
@@ -246,6 +274,11 @@ def test_dates_are_read_as_javascript_reads_them(written, meant):
         "Jul 14 2030 17:00 GMT+2400",
         "Jul 14 2030 17:00) GMT",
         "1 2 3 4",
+        "2030-07-14T17:00+25:00",  # an offset of a day or more
+        "10:00 17:: Jul 14 2030",
+        "Jul 14 2030 17:00 18: GMT",  # a time after a finished time
+        "Jul 14 2030 17:00:00. GMT",
+        "9999-12-31T24:00:00Z",  # past the last day Python can hold
         "Jul 14 2030 17 EST +0100",  # an offset comes after a time or UTC only
     ],
 )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -36,6 +37,9 @@ from smsgate.errors import (
 )
 from smsgate.gateway import BalanceGateway, SmsGateway, announces_dispatch, on_dispatch
 from smsgate.model import MessageFields
+
+if TYPE_CHECKING:
+    from smsgate.sandbox import Sandbox
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -275,6 +279,14 @@ def providers(context: click.Context) -> int:
 @click.option("--send-delay", default=0.5, show_default=True, help="Seconds queued.")
 @click.option("--deliver-delay", default=1.5, show_default=True, help="Seconds from sent to final.")
 @click.option("--webhook-url", help="Where to post The SMS Works' delivery reports.")
+@click.option(
+    "--credits",
+    "credits_",
+    default=1_000_000.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Credits each account starts with (try 0 to see 'insufficient credit').",
+)
 @click.pass_context
 def sandbox(
     context: click.Context,
@@ -284,8 +296,9 @@ def sandbox(
     send_delay: float,
     deliver_delay: float,
     webhook_url: str | None,
+    credits_: float,
 ) -> int:
-    """Run the local stand-in for every emulated provider until interrupted (Ctrl-C)."""
+    """Run the local stand-in for every emulated provider until Ctrl-C, SIGINT or SIGTERM."""
     from smsgate.sandbox import Sandbox
 
     settings = settings_of(context)
@@ -295,28 +308,54 @@ def sandbox(
         send_delay=send_delay,
         deliver_delay=deliver_delay,
         webhook_url=webhook_url,
+        credits=credits_,
         port=port,
     )
 
-    async def main() -> None:
-        async with running:
-            configs = {name: running.config(name) for name in running.providers}
-            if settings.as_json:
-                settings.out.print_json(json.dumps({"url": running.url, "providers": configs}))
-            else:
-                settings.out.print(f"sandbox on {running.url} — Ctrl-C to stop")
-                for name, config in configs.items():
-                    variables = " ".join(
-                        f"SMSGATE_{key.upper()}={_shell(value)}" for key, value in config.items()
-                    )
-                    settings.out.print(f"{name}: {variables}", soft_wrap=True)
-            await asyncio.Event().wait()
+    async def main() -> str:
+        stop = asyncio.Event()
+        stopped_by: list[str] = []
 
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        return OK
-    return OK  # pragma: no cover - main() only ends by interruption
+        def on_signal(number: signal.Signals) -> None:
+            stopped_by.append(number.name)
+            stop.set()
+
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            # Handled here, not left to Python: a background job of a script starts with
+            # SIGINT ignored, and SIGTERM would end the process without closing the server.
+            loop.add_signal_handler(number, on_signal, number)
+        async with running:
+            _announce(settings, running)
+            await stop.wait()
+        return stopped_by[0]
+
+    name = asyncio.run(main())
+    if not settings.as_json:
+        settings.out.print(f"sandbox stopped ({name})")
+    return OK
+
+
+def _announce(settings: Settings, running: Sandbox) -> None:
+    """Say where the sandbox is, and how to point a gateway at each provider in it."""
+    configs = {name: running.config(name) for name in running.providers}
+    logins = {name: running.logins(name) for name in running.providers}
+    credits = {name: running.credits(name) for name in running.providers}
+    if settings.as_json:
+        answer = {"url": running.url, "providers": configs, "logins": logins, "credits": credits}
+        settings.out.print_json(json.dumps(answer), indent=None)  # one line: read as it comes
+        return
+    settings.out.print(f"sandbox on {running.url} — Ctrl-C or SIGTERM to stop")
+    for name, config in configs.items():
+        settings.out.print(f"{name}: {_variables(config)}", soft_wrap=True)
+        for way, login in logins[name].items():
+            settings.out.print(f"{name} ({way}): {_variables(login)}", soft_wrap=True)
+    first = next(iter(credits.values()), 0)
+    settings.out.print(f"credits: {first:g} on each account (--credits)")
+
+
+def _variables(config: dict[str, Any]) -> str:
+    return " ".join(f"SMSGATE_{key.upper()}={_shell(value)}" for key, value in config.items())
 
 
 def _shell(value: Any) -> str:

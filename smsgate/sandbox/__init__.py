@@ -52,6 +52,7 @@ from smsgate.sandbox._emulator import (
     EMULATORS_GROUP,
     Context,
     Emulator,
+    LoginsEmulator,
     RunningEmulator,
     register_emulator,
     registered_emulators,
@@ -77,6 +78,7 @@ __all__ = [
     "PROVIDERS",
     "Context",
     "Emulator",
+    "LoginsEmulator",
     "RunningEmulator",
     "Sandbox",
     "Sms",
@@ -221,6 +223,15 @@ class Sandbox:
         """A configuration for `smsgate.from_config` that sends to this sandbox."""
         base_url = self.base_url(provider)
         return self.emulators[provider].config(base_url)
+
+    def logins(self, provider: str) -> dict[str, dict[str, Any]]:
+        """Configurations that log in to ``provider`` here in other ways than `config`
+        (The SMS Works: ``"key and secret"``), by name; empty when it has no other."""
+        base_url = self.base_url(provider)
+        emulator = self.emulators[provider]
+        if not isinstance(emulator, LoginsEmulator):
+            return {}
+        return {name: dict(config) for name, config in emulator.logins(base_url).items()}
 
     def inject(
         self,

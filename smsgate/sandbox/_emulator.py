@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from importlib.metadata import entry_points
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 from aiohttp import web
@@ -49,6 +49,7 @@ __all__ = [
     "EMULATORS_GROUP",
     "Context",
     "Emulator",
+    "LoginsEmulator",
     "RunningEmulator",
     "register_emulator",
     "registered_emulators",
@@ -132,6 +133,17 @@ class RunningEmulator(Protocol):
     def on_final(self, sms: Sms) -> None:
         """Called when one of its messages reaches its final status, to refund it or to post
         a delivery report, as the provider does."""
+        ...
+
+
+@runtime_checkable
+class LoginsEmulator(Protocol):
+    """A running emulator that takes more than one kind of credentials (a token, or a key
+    and secret that buy one): `Sandbox.logins` and ``smsgate sandbox`` show each."""
+
+    def logins(self, base_url: str) -> Mapping[str, Mapping[str, Any]]:
+        """A configuration for `smsgate.from_config` per way to log in, by a short name
+        (``{"key and secret": {...}}``); `RunningEmulator.config` is the usual one."""
         ...
 
 

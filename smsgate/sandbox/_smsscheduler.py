@@ -31,7 +31,9 @@ client that works here meets no surprise in production; usually the stricter rea
   past, it goes out at once.
 - ``message_stop`` is checked but its STOP mention, whose wording the page does not give,
   is neither added to the stored text nor counted in its parts.
-- Credits are checked per SMS: one the account cannot pay for is created with status 25
+- Each SMS costs a credit a part (the page gives no prices; parts are counted by
+  `smsgate.sandbox._gsm`, the sandbox's own reading of GSM 03.38, not the library's).
+  Credits are checked per SMS: one the account cannot pay for is created with status 25
   ("Cancelled - Not enough credits"). Failed messages are refunded. Other failures are
   drawn from the listed codes; with ``unlisted_codes = True`` on the running emulator, the
   draw takes unlisted Missed codes (34, 37) too, which clients must read by their tens
@@ -52,10 +54,10 @@ from typing import Any
 
 from aiohttp import web
 
-from smsgate.encoding import segments
 from smsgate.errors import ConfigurationError
 from smsgate.sandbox._emulator import Context, Emulator, register_emulator
 from smsgate.sandbox._engine import Sms, Stage
+from smsgate.sandbox._gsm import sms_parts
 from smsgate.sandbox._smsscheduler_rules import SmsRequest, check_sms
 
 NAME = "smsscheduler"
@@ -188,7 +190,7 @@ class SmsScheduler:
             return web.json_response({"errors": checked}, status=400)
         message_id = self.account.next_id()
         text = checked.text
-        parts = segments(text).parts
+        parts = sms_parts(text)
         failures = FAILURES + UNLISTED_FAILURES if self.unlisted_codes else FAILURES
         created = []
         sms_ids: dict[str, Any] = {}

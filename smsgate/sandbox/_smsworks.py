@@ -149,6 +149,14 @@ class SmsWorks:
     def config(self, base_url: str) -> dict[str, Any]:
         return {"provider": NAME, "base_url": base_url, "token": TOKEN, "sender": SENDER}
 
+    def logins(self, base_url: str) -> dict[str, dict[str, Any]]:
+        """The account's customer id, key and secret, which ``POST /auth/token`` trades for
+        a token, as the guide's set-up does."""
+        login = {"customer_id": self.customer_id, "key": self._key, "secret": self._secret}
+        return {
+            "key and secret": {"provider": NAME, "base_url": base_url, **login, "sender": SENDER}
+        }
+
     def on_final(self, sms: Sms) -> None:
         """Refund a failed message as the guide says, and post its delivery report."""
         if sms.outcome == "REJECTED" and sms.credits:

@@ -112,7 +112,7 @@ def test_smsgate_sandbox_serves_it_when_installed_by_entry_point(tmp_path):
         )
     )
     with sandbox_command(str(tmp_path), str(REPO)) as (url, lines):
-        assert lines[2].startswith(
+        assert lines[3].startswith(
             f"pigeon: SMSGATE_PROVIDER=pigeon SMSGATE_BASE_URL={url}/pigeon/v2"
         )
         request = urllib.request.Request(url + "/pigeon/v2/balance", headers={"X-Pigeon-Key": KEY})

@@ -88,7 +88,8 @@ class ThreadedSandbox:
 @contextlib.contextmanager
 def sandbox_command(*pythonpath: str) -> Iterator[tuple[str, list[str]]]:
     """Run ``smsgate sandbox`` in its own process with ``pythonpath``; yield its address and
-    the three lines after the first, then stop it with SIGINT and check it ended cleanly."""
+    the lines after the first, up to its ``credits:`` line, then stop it with SIGINT and check
+    it ended cleanly."""
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(pythonpath)}
     command = [sys.executable, "-m", "smsgate", "sandbox", "--port", "0"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environment) as process:
@@ -96,7 +97,11 @@ def sandbox_command(*pythonpath: str) -> Iterator[tuple[str, list[str]]]:
             assert process.stdout is not None
             started = re.match(r"sandbox on (http://127\.0\.0\.1:\d+) ", process.stdout.readline())
             assert started is not None
-            yield started[1], [process.stdout.readline() for _ in range(3)]
+            lines = [process.stdout.readline()]
+            while not lines[-1].startswith("credits:"):
+                assert lines[-1], "the sandbox ended before it said how to use it"
+                lines.append(process.stdout.readline())
+            yield started[1], lines
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=10) == 0
         finally:
