@@ -28,14 +28,22 @@ def no_retries() -> Iterator[None]:
     smsgate.retry.set_testing(False)
 
 
-@pytest.fixture(autouse=True)
-def conformance(monkeypatch: pytest.MonkeyPatch) -> Iterator[Conformance]:
-    """Every answer The SMS Works emulator gives in a test is held to the provider's OpenAPI
-    spec (`tests.support.conformance`); a test whose sandbox answered outside it fails."""
-    with watch(monkeypatch) as found:
+@pytest.fixture(scope="session", autouse=True)
+def _spec_check() -> Iterator[Conformance]:
+    """Watch every sandbox of the session, those of module-scoped fixtures too."""
+    with watch() as found:
         yield found
-    assert not found.problems, "the sandbox answered outside the spec:\n" + "\n".join(
-        found.problems
+
+
+@pytest.fixture(autouse=True)
+def conformance(_spec_check: Conformance) -> Iterator[Conformance]:
+    """Every answer The SMS Works emulator gives while a test runs is held to the provider's
+    OpenAPI spec (`tests.support.conformance`); a test whose sandbox answered outside it
+    fails."""
+    _spec_check.problems, _spec_check.checked = [], 0
+    yield _spec_check
+    assert not _spec_check.problems, "the sandbox answered outside the spec:\n" + "\n".join(
+        _spec_check.problems
     )
 
 

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
+from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,7 +21,7 @@ from smsgate.sandbox import Sandbox
 from smsgate.sandbox._engine import Stage
 from smsgate.sandbox._gsm import sms_parts
 from smsgate.sandbox._jsdate import read_js_date
-from tests.support.conformance import problems_with
+from tests.support.conformance import Conformance, problems_with
 from tests.support.sandbox import FAST, raw
 
 LONDON = ZoneInfo("Europe/London")
@@ -69,6 +72,31 @@ def test_the_spec_check_takes_answers_the_spec_declares():
     assert problems_with("GET", "/messages/schedule", 501, "application/json", error) == []
     assert problems_with("GET", "/credits/balance", 200, "text/plain", b"{}") == [
         "GET /credits/balance -> 200: answered text/plain, not JSON"
+    ]
+
+
+async def test_the_spec_check_sees_what_aiohttp_raises_and_what_crashes(web_server):
+    found = Conformance()
+
+    async def refused(_):
+        raise web.HTTPRequestEntityTooLarge(max_size=1, actual_size=2)
+
+    async def crashed(_):
+        raise RuntimeError("boom")
+
+    app = web.Application(middlewares=[found.middleware("/api")])
+    app.add_routes([web.post("/api/message/send", refused), web.get("/api/utils/test", crashed)])
+    server = await web_server(app)
+    async with aiohttp.ClientSession() as session:
+        async with session.post(server.make_url("/api/message/send")) as answer:
+            assert answer.status == 413
+        async with session.get(server.make_url("/api/utils/test")) as answer:
+            assert answer.status == 500
+
+    assert found.checked == 2
+    assert found.problems == [
+        "POST /message/send -> 413: answered text/plain, not JSON",
+        "GET /utils/test: the handler raised RuntimeError('boom')",
     ]
 
 
@@ -253,6 +281,7 @@ async def test_a_date_in_the_past_is_refused_and_one_a_moment_ago_is_sent_at_onc
         ("Jul 14 2030 17:00:00.5 GMT", datetime(2030, 7, 14, 17, 0, 0, 500000, tzinfo=UTC)),
         ("2030-07-14T17:00+0200", datetime(2030, 7, 14, 15, tzinfo=UTC)),
         ("Jul 14 2030 17:: GMT", datetime(2030, 7, 14, 17, tzinfo=UTC)),
+        ("2030-07-14t17:00:00.000z", datetime(2030, 7, 14, 17, tzinfo=UTC)),  # any case
         ("Jul 14 2030 17:00 GMT+1", datetime(2030, 7, 14, 16, tzinfo=UTC)),
         ("2030 Jul 14 17:00 GMT", datetime(2030, 7, 14, 17, tzinfo=UTC)),  # year first
     ],
@@ -332,10 +361,12 @@ async def test_an_unknown_path_or_method_answers_json(sandbox):
 async def test_a_wrong_method_names_the_allowed_ones(sandbox):
     url = sandbox.base_url("smsworks") + "/messages/5"
     async with aiohttp.ClientSession() as session, session.put(url) as answer:
-        assert (answer.status, answer.headers["Allow"]) == (405, "DELETE, GET")
+        assert (answer.status, answer.headers["Allow"]) == (405, "DELETE, GET, HEAD")
 
 
 async def test_the_volume_counts_the_messages_sent_today(sandbox):
+    sandbox.inject("smsworks", "5001")  # logged as REJECTED, never sent
+    await raw(sandbox, "POST", "/message/send", json=GOOD)
     await raw(sandbox, "POST", "/message/send", json=GOOD)
     await raw(sandbox, "POST", "/batch/send", json={**GOOD, "destinations": [UK, FR]})
     await raw(sandbox, "POST", "/message/schedule", json={**GOOD, "schedule": LATER})
@@ -401,6 +432,26 @@ async def test_the_utility_endpoints(sandbox):
     assert await raw(sandbox, "GET", "/utils/errors/42") == extended(
         404, 4040, "No error has the code 42"
     )
+    long = "4" * 5000  # beyond what int() reads
+    assert await raw(sandbox, "GET", f"/utils/errors/{long}") == extended(
+        404, 4040, f"No error has the code {long}"
+    )
+
+
+async def test_a_batch_takes_5000_messages_of_640_characters_and_no_more(sandbox):
+    def body(data):  # a stream: aiohttp warns about a body of bytes this large
+        return io.BytesIO(json.dumps(data).encode())
+
+    item = {**GOOD, "content": "x" * 640}
+    full = await raw(sandbox, "POST", "/batch/any", data=body([item] * 5000))
+    over = await raw(sandbox, "POST", "/batch/any", data=body([item] * 5001))
+    over_too = await raw(sandbox, "POST", "/batch/send", json={**GOOD, "destinations": [UK] * 5001})
+
+    assert full[0] == 201
+    assert (
+        over == over_too == extended(400, 4000, "Batches may contain up to 5000 messages at a time")
+    )
+    assert len(sandbox.messages("smsworks")) == 5000
 
 
 # --- 4. credits -----------------------------------------------------------------------------

@@ -351,7 +351,7 @@ def _announce(settings: Settings, running: Sandbox) -> None:
         for way, login in logins[name].items():
             settings.out.print(f"{name} ({way}): {_variables(login)}", soft_wrap=True)
     first = next(iter(credits.values()), 0)
-    settings.out.print(f"credits: {first:g} on each account (--credits)")
+    settings.out.print(f"credits: {first:,.10g} on each account (--credits)")
 
 
 def _variables(config: dict[str, Any]) -> str:

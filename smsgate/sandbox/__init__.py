@@ -200,7 +200,8 @@ class Sandbox:
 
     def app(self) -> web.Application:
         """The aiohttp application serving every provider, each under its prefix."""
-        app = web.Application()
+        # Room for the largest batch a provider takes (5,000 messages of 640 characters).
+        app = web.Application(client_max_size=32 * 1024 * 1024)
         for name, emulator in self.providers.items():
             app.add_routes(
                 web.route(route.method, emulator.prefix + route.path, route.handler, **route.kwargs)

@@ -42,7 +42,7 @@ _ISO = re.compile(
     r"(?P<year>[+-]\d{6}|\d{4})(?:-(?P<month>\d\d)(?:-(?P<day>\d\d))?)?"
     r"(?:T(?P<hour>\d\d):(?P<minute>\d\d)(?::(?P<second>\d\d)(?:\.(?P<fraction>\d+))?)?"
     r"(?P<zone>Z|[+-]\d\d:?\d\d)?)?",
-    re.ASCII,
+    re.ASCII | re.IGNORECASE,
 )
 _TOKEN = re.compile(r"(?P<number>\d+)|(?P<word>[^\W\d_]+)|(?P<space>\s+)|(?P<symbol>.)", re.DOTALL)
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -71,8 +71,9 @@ def read_js_date(text: str, local: tzinfo) -> datetime | None:
 def _iso(found: re.Match[str], local: tzinfo) -> datetime | None:
     part = found.group
     fraction = (part("fraction") or "0")[:3].ljust(3, "0")
-    zone: tzinfo = UTC if part("hour") is None or part("zone") == "Z" else local
-    if part("zone") not in (None, "Z"):
+    written_zone = (part("zone") or "").upper()
+    zone: tzinfo = UTC if part("hour") is None or written_zone == "Z" else local
+    if written_zone not in ("", "Z"):
         sign = -1 if part("zone")[0] == "-" else 1
         digits = part("zone")[1:].replace(":", "")
         fixed = _fixed(sign, int(digits[:2]), int(digits[2:]))

@@ -68,6 +68,7 @@ PAST_GRACE = timedelta(seconds=5)
 """How far in the past a schedule date may be (clocks differ) and still be sent at once."""
 
 _MAX_SEARCH = 1000  # "Retrieve up to 1000 messages matching your search criteria"
+MAX_BATCH = 5000  # "Batches may contain up to 5000 messages at a time"
 # The Query's status words; UNDELIVERABLE is how it names an UNDELIVERED message.
 _QUERY_WORDS = {"UNDELIVERABLE": "UNDELIVERED"}
 _FAILED_WORDS = frozenset({"UNDELIVERED", "EXPIRED", "REJECTED"})
@@ -139,9 +140,7 @@ class SmsWorks:
             web.get("/utils/errors/{code}", handle(self.sample_error)),
         ]
         self._paths = [
-            (route.method, re.compile(re.sub(r"\{[^}]+\}", "[^/]+", route.path)))
-            for route in known
-            if isinstance(route, web.RouteDef)
+            (route.method, re.compile(re.sub(r"\{[^}]+\}", "[^/]+", route.path))) for route in known
         ]
         # Last: every other path answers JSON, as the API does, not the server's plain text.
         return [*known, web.route("*", "/{path:.*}", self.unknown)]
@@ -177,6 +176,8 @@ class SmsWorks:
                 response: web.StreamResponse = await handler(request)
             except Refusal as refusal:
                 return error(refusal)
+            except web.HTTPException as exc:  # what aiohttp refuses itself, such as a 413
+                return error(Refusal(exc.status, exc.status * 10, exc.reason))
             return response
 
         return guarded
@@ -201,10 +202,11 @@ class SmsWorks:
     async def unknown(self, request: web.Request) -> web.Response:
         """Any path the API does not have: 404, or 405 for a method a path does not take."""
         path = "/" + request.match_info["path"]
-        allowed = sorted({method for method, found in self._paths if found.fullmatch(path)})
+        allowed = {method for method, found in self._paths if found.fullmatch(path)}
+        allowed |= {"HEAD"} if "GET" in allowed else set()
         if allowed:
             refusal = Refusal(405, BAD_METHOD, f"{request.method} is not allowed on {path}")
-            return error(refusal, headers={"Allow": ", ".join(allowed)})
+            return error(refusal, headers={"Allow": ", ".join(sorted(allowed))})
         return error(Refusal(404, NOT_FOUND, f"Not found: {request.method} {path}"))
 
     @staticmethod
@@ -309,6 +311,7 @@ class SmsWorks:
         send_at = self._now()
         if request.path.endswith("/schedule"):
             send_at = self._schedule(checked["schedule"])
+        _check_size(destinations)
         numbers = [destination(d) for d in destinations]
         return self._batch([self._create(checked, to, send_at) for to in numbers], send_at)
 
@@ -316,6 +319,7 @@ class SmsWorks:
         items = await read_json(request, array=True)
         if not items:
             raise Refusal(400, BAD_REQUEST, "the batch is empty")
+        _check_size(items)
         now = self._now()
         created = []
         for item in items:
@@ -397,12 +401,15 @@ class SmsWorks:
         return tests
 
     async def volume(self, _: web.Request) -> web.Response:
-        """The messages sent since midnight, London time."""
+        """The messages sent since midnight, London time: gone out to the networks, so
+        neither scheduled, cancelled nor REJECTED (never sent); a message deleted from the
+        log since still counts."""
         midnight = datetime.combine(self._now().astimezone(LONDON).date(), datetime.min.time())
         since = midnight.replace(tzinfo=LONDON)
         gone = (Stage.QUEUED, Stage.SENT, Stage.FINAL)
         sent = sum(
-            sms.stage in gone and sms.send_at >= since for sms in self.account.messages.values()
+            sms.stage in gone and sms.outcome != "REJECTED" and sms.send_at >= since
+            for sms in self.account.messages.values()
         )
         return web.json_response({"volume": sent})
 
@@ -452,7 +459,8 @@ class SmsWorks:
     async def sample_error(self, request: web.Request) -> web.Response:
         """The error the guide documents under a code, as the API would answer it."""
         code = request.match_info["code"]
-        sample = SAMPLE_ERRORS.get(int(code)) if code.isascii() and code.isdigit() else None
+        known = code.isascii() and code.isdigit() and len(code) <= 4
+        sample = SAMPLE_ERRORS.get(int(code)) if known else None
         if sample is None:
             raise Refusal(404, NOT_FOUND, f"No error has the code {code}")
         http, message, permanent = sample
@@ -491,6 +499,11 @@ class SmsWorks:
         if sms.stage is Stage.FINAL and sms.failure is not None:
             data["failurereason"] = sms.failure
         return data
+
+
+def _check_size(batch: list[Any]) -> None:
+    if len(batch) > MAX_BATCH:
+        raise Refusal(400, BAD_REQUEST, f"Batches may contain up to {MAX_BATCH} messages at a time")
 
 
 EMULATOR = Emulator(

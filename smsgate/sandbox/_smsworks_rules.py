@@ -8,7 +8,8 @@ permanent}``, with ``status`` a string (the HTTP status, ``"400"``), which also 
 ErrorModel that some operations declare. The guide's codes are used where it has one (4002
 ... 4021, 5001, 5002); where it has none the emulator answers its own, which no client
 should act on: 4000 for any other bad request, 4040 for an unknown message, batch or path,
-4050 for a method a path does not take, and 5010 for an endpoint it does not emulate.
+4050 for a method a path does not take, 5010 for an endpoint it does not emulate, and ten
+times the HTTP status for what the web server refuses by itself (4130: a body too large).
 """
 
 from __future__ import annotations

@@ -84,24 +84,35 @@ class Conformance:
     def middleware(self, prefix: str) -> Any:
         @web.middleware
         async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-            response = await handler(request)
-            if not request.path.startswith(prefix + "/") or "X-Sandbox-Fault" in response.headers:
-                return response
-            assert isinstance(response, web.Response)
-            body = response.body if isinstance(response.body, bytes) else b""
+            if not request.path.startswith(prefix + "/"):
+                return await handler(request)
             path = request.path[len(prefix) :]
-            self.checked += 1
-            self.problems += problems_with(
-                request.method, path, response.status, response.content_type, body
-            )
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:  # aiohttp's own answer, such as a 413
+                self._check(request.method, path, exc)
+                raise
+            except Exception as exc:
+                self.checked += 1
+                self.problems.append(f"{request.method} {path}: the handler raised {exc!r}")
+                raise
+            if "X-Sandbox-Fault" not in response.headers:
+                self._check(request.method, path, response)
             return response
 
         return check
 
+    def _check(self, method: str, path: str, response: web.StreamResponse) -> None:
+        assert isinstance(response, web.Response)
+        body = response.body if isinstance(response.body, bytes) else b""
+        self.checked += 1
+        self.problems += problems_with(method, path, response.status, response.content_type, body)
+
 
 @contextlib.contextmanager
-def watch(monkeypatch: pytest.MonkeyPatch) -> Iterator[Conformance]:
-    """Check every answer of The SMS Works emulator in each `Sandbox` made meanwhile."""
+def watch() -> Iterator[Conformance]:
+    """Check every answer of The SMS Works emulator in each `Sandbox` made meanwhile (and
+    served in this process)."""
     found = Conformance()
     app_of = Sandbox.app
 
@@ -111,5 +122,6 @@ def watch(monkeypatch: pytest.MonkeyPatch) -> Iterator[Conformance]:
             served.middlewares.append(found.middleware(sandbox.providers["smsworks"].prefix))
         return served
 
-    monkeypatch.setattr(Sandbox, "app", app)
-    yield found
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Sandbox, "app", app)
+        yield found
