@@ -231,7 +231,7 @@ class HttpGateway(BaseGateway):
         Args:
             method: ``"GET"``, ``"POST"``, ``"DELETE"`` ...
             path: the path below ``base_url``, starting with ``/``.
-            json_body: what to send as JSON, if anything.
+            json_body: what to send as JSON, if anything (``bytes``: JSON encoded already).
             authenticate: whether to add `auth_headers` (``False`` for a token request).
             messages: how many messages the request sends, for ``messages_per_second``; a
                 request that sends any is announced (`smsgate.gateway.announce_dispatch`)
@@ -247,7 +247,9 @@ class HttpGateway(BaseGateway):
         """
         self._ensure_open()  # outside the retries: a closed gateway is not a transient failure
         data: bytes | None = None
-        if json_body is not None:
+        if isinstance(json_body, bytes):
+            data = json_body  # encoded already
+        elif json_body is not None:
             try:
                 data = json.dumps(json_body, separators=(",", ":")).encode()
             except (TypeError, ValueError) as exc:

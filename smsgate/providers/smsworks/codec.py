@@ -10,6 +10,7 @@ in `smsgate.providers.smsworks.schema`; what the provider posts to webhooks is r
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -31,7 +32,7 @@ from smsgate.errors import (
 )
 from smsgate.model import Message, StatusReport, normalize_number
 from smsgate.numbers import read_number
-from smsgate.providers._wire import read
+from smsgate.providers._wire import read, write
 from smsgate.providers.codec import ErrorAnswer, provider_error, provider_options
 from smsgate.providers.smsworks import schema
 from smsgate.status import DeliveryStatus, FailureReason
@@ -273,6 +274,108 @@ def check_batch(messages: Sequence[object]) -> Sequence[Message]:
             raise UnsupportedFeature(NAME, "flash messages in a batch", "send them one by one")
         check_metadata(message)
     return cast(Sequence[Message], messages)
+
+
+def message_body(
+    message: Message, sender: str, *, at: datetime | None = None, key: str | None = None
+) -> dict[str, Any]:
+    """`message_payload` as JSON-ready data: what is sent, byte for byte.
+
+    Raises:
+        ValidationError: as `message_payload`.
+    """
+    check_sender(sender)
+    message_options(message)
+    validity_minutes(message)
+    check_metadata(message)
+    return item_of(message, sender, at, key)
+
+
+def message_json(message: Message, sender: str, *, key: str | None = None) -> bytes:
+    """The body of ``/message/send`` and ``/message/flash``, encoded: `message_body`,
+    written as `item_json` writes it.
+
+    Raises:
+        ValidationError: as `message_payload`.
+    """
+    check_sender(sender)
+    message_options(message)
+    validity_minutes(message)
+    check_metadata(message)
+    return item_json(message, sender, key).encode()
+
+
+def item_of(
+    message: Message, sender: str, at: datetime | None = None, key: str | None = None
+) -> dict[str, Any]:
+    """`checked_payload` as JSON-ready data, for a message already checked. A plain message
+    (no tag, validity, metadata, options or time: a bulk run's usual one) is written
+    directly, as the one converter would write it."""
+    if (
+        at is None
+        and message.tag is None
+        and message.validity is None
+        and not message.metadata
+        and not message.provider_options.get(NAME)
+    ):
+        item: dict[str, Any] = {
+            "sender": sender,
+            "destination": message.to[1:],
+            "content": message.text,
+        }
+        if key is not None:
+            item["metadata"] = [{"key": KEY_NAME, "value": key}]
+        return item
+    written: dict[str, Any] = write(checked_payload(message, sender, at, key))
+    return written
+
+
+_quote = json.encoder.encode_basestring_ascii  # a JSON string, as json.dumps writes it
+_KEY_PAIR = '"metadata":[{"key":' + _quote(KEY_NAME) + ',"value":'
+
+
+def item_json(message: Message, sender: str, key: str | None = None) -> str:
+    """`item_of` (sent now) encoded as ``json.dumps(..., separators=(",", ":"))`` encodes
+    it, byte for byte; a plain message is written without building its object first."""
+    if (
+        message.tag is None
+        and message.validity is None
+        and not message.metadata
+        and not message.provider_options.get(NAME)
+    ):
+        text = (
+            '{"sender":'
+            + _quote(sender)
+            + ',"destination":'
+            + _quote(message.to[1:])
+            + ',"content":'
+            + _quote(message.text)
+        )
+        return text + "}" if key is None else text + "," + _KEY_PAIR + _quote(key) + "}]}"
+    return json.dumps(item_of(message, sender, None, key), separators=(",", ":"))
+
+
+def read_sent(data: Any) -> schema.SendMessageResponse:
+    """The answer of ``/message/send`` (and ``/message/flash``). The usual answer — an
+    object with a text id and status, and numbers where numbers go — is read directly;
+    anything else through the one converter, which names what is wrong.
+
+    Raises:
+        WireError: the answer is not a SendMessageResponse.
+    """
+    if type(data) is dict:
+        message_id, status = data.get("messageid"), data.get("status")
+        used, parts = data.get("creditsUsed"), data.get("messageparts")
+        if (
+            type(message_id) is str
+            and type(status) is str
+            and (used is None or type(used) is int or type(used) is float)
+            and (parts is None or type(parts) is int)
+        ):
+            return schema.SendMessageResponse(
+                message_id, status, None if used is None else float(used), parts
+            )
+    return read(data, schema.SendMessageResponse)
 
 
 def checked_payload(
