@@ -189,8 +189,11 @@ class BatchingGateway(Protocol):
         """
         ...
 
-    async def send_chunk(self, messages: Sequence[Message], at: datetime | None) -> list[Receipt]:
-        """Send (or schedule for ``at``) messages of one key in one request; a receipt each."""
+    async def send_chunk(
+        self, messages: Sequence[Message], at: datetime | None
+    ) -> Sequence[Receipt]:
+        """Send (or schedule for ``at``) messages of one key in one request; a receipt each,
+        in their order (a list, or a sequence that makes each when it is asked for)."""
         ...
 
 

@@ -34,7 +34,15 @@ from smsgate.journal import Claim, Journal, JournalRun
 from smsgate.model import Message, Receipt, check_send_time
 from smsgate.outcomes import Lookups, Outcome, OutcomeStatus
 
-__all__ = ["MISSING", "SINGLE_SEND_CHUNK", "Item", "RunCore", "Work", "outcome_of"]
+__all__ = [
+    "MISSING",
+    "SINGLE_SEND_CHUNK",
+    "Accepted",
+    "Item",
+    "RunCore",
+    "Work",
+    "outcome_of",
+]
 
 Item: TypeAlias = Message | Mapping[str, Any]
 """An input: a `Message`, or a mapping of its fields (``{"to": ..., "text": ...}``)."""
@@ -56,6 +64,40 @@ class Work:
 
 MISSING: Any = object()
 """What a dict lookup finds for an input that has its outcome already."""
+
+
+class Accepted:
+    """The outcomes of one accepted request, counted when it answered and built one by one
+    as the caller takes them.
+
+    A bulk run hands over thousands of outcomes a second; built when their request answers,
+    each (and its receipt) would wait in the queue long enough to be walked by the garbage
+    collector again and again. Built as they are taken, they live only as long as the caller
+    keeps them.
+    """
+
+    __slots__ = ("_items", "_receipts", "_taken")
+
+    def __init__(self, items: list[tuple[int, Message]], receipts: Sequence[Receipt]) -> None:
+        self._items, self._receipts, self._taken = items, receipts, 0
+
+    def __len__(self) -> int:
+        """The outcomes not taken yet."""
+        return len(self._items) - self._taken
+
+    def take(self) -> Outcome:
+        """The next outcome."""
+        at = self._taken
+        self._taken = at + 1
+        index, message = self._items[at]
+        receipt = self._receipts[at]
+        return Outcome(
+            index, OutcomeStatus.ACCEPTED, message.reference, message, receipt, None, receipt.key
+        )
+
+    def rest(self) -> list[Outcome]:
+        """Every outcome not taken yet."""
+        return [self.take() for _ in range(len(self))]
 
 
 class RunCore:
@@ -127,7 +169,8 @@ class RunCore:
         # Inputs taken from the source that have no outcome yet (``None``: not a message):
         # whatever happens, each gets exactly one, from here.
         self._held: dict[int, Message | None] = {}
-        self._ready: collections.deque[Outcome] = collections.deque()
+        # Outcomes for the caller, in order; an accepted request's as one `Accepted`.
+        self._ready: collections.deque[Outcome | Accepted] = collections.deque()
         self._woken = asyncio.Event()
         self._work: asyncio.Queue[Work | None] = asyncio.Queue(maxsize=concurrency)
         # Outcomes that may still be held: taken when an input is read, given back when its
@@ -176,6 +219,34 @@ class RunCore:
                 ready.append(outcome)
                 taken.append(outcome)
             self._record(taken)
+        finally:
+            self._delivering = False
+        self._woken.set()
+
+    def _deliver_accepted(
+        self, items: list[tuple[int, Message]], receipts: Sequence[Receipt]
+    ) -> None:
+        """`_deliver` the outcomes of an accepted request, built as the caller takes them
+        (see `Accepted`); with a journal, which records each, built now."""
+        if self._log is not None or self._closed:
+            accepted = OutcomeStatus.ACCEPTED
+            self._deliver(
+                [
+                    outcome_of(index, accepted, message, receipt=receipt, key=receipt.key)
+                    for (index, message), receipt in zip(items, receipts, strict=True)
+                ]
+            )
+            return
+        held = self._held
+        self._delivering = True  # a dropped stream waits until this is counted
+        try:
+            fresh = [held.pop(index, MISSING) is not MISSING for index, _ in items]
+            if not all(fresh):  # some have their outcome already: keep the others
+                items = [item for item, new in zip(items, fresh, strict=True) if new]
+                receipts = [r for r, new in zip(receipts, fresh, strict=True) if new]
+            if items:
+                self.summary.accepted += len(items)
+                self._ready.append(Accepted(items, receipts))
         finally:
             self._delivering = False
         self._woken.set()

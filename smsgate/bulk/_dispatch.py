@@ -97,13 +97,12 @@ class Dispatch(RunCore):
                 return
             await self._send_chunk(work, items[middle:], budget)
         else:
-            accepted = OutcomeStatus.ACCEPTED
-            self._deliver(
-                [
-                    outcome_of(index, accepted, message, receipt=receipt, key=receipt.key)
-                    for (index, message), receipt in zip(items, receipts, strict=True)
-                ]
-            )
+            if len(receipts) != len(items):
+                raise ValueError(
+                    f"{self._gateway.name}: send_chunk gave {len(receipts)} receipts for "
+                    f"{len(items)} messages"
+                )
+            self._deliver_accepted(items, receipts)
 
     def _fail(self, work: Work, items: list[tuple[int, Message]], exc: Exception) -> None:
         if isinstance(exc, JournalError):

@@ -65,7 +65,9 @@ class Intake(RunCore):
             self._read += 1
             message = self._admit(index, item)
             if message is not None:
-                await self._enqueue(index, message)
+                work = self._group(index, message)
+                if work is not None:
+                    await self._put(work)
             if self._read % 256 == 0:
                 await asyncio.sleep(0)  # let requests progress while a fast iterator is read
             if self._room <= 0:
@@ -201,6 +203,13 @@ class Intake(RunCore):
 
     async def _enqueue(self, index: int, message: Message) -> None:
         """Queue the work to send now, if any: a full group, or a message that goes alone."""
+        work = self._group(index, message)
+        if work is not None:
+            await self._put(work)
+
+    def _group(self, index: int, message: Message) -> Work | None:
+        """Put ``message`` in its group; return the work to send now, if any. (Not a
+        coroutine: most messages only join a group, and a bulk run does this for each.)"""
         key: Hashable | None = None
         if self._batching is not None:
             try:
@@ -209,15 +218,17 @@ class Intake(RunCore):
                 raise
             except SmsGateError as exc:
                 self._deliver([outcome_of(index, OutcomeStatus.FAILED, message, exc)])
-                return
+                return None
         if key is None:
-            await self._put(Work([(index, message)], batched=False))
-            return
-        buffer = self._buffers.setdefault(key, [])
+            return Work([(index, message)], batched=False)
+        buffer = self._buffers.get(key)
+        if buffer is None:
+            buffer = self._buffers[key] = []
         buffer.append((index, message))
-        if len(buffer) >= self.chunk_size:
-            del self._buffers[key]
-            await self._put(Work(buffer, batched=True))
+        if len(buffer) < self.chunk_size:
+            return None
+        del self._buffers[key]
+        return Work(buffer, batched=True)
 
     async def _put(self, work: Work) -> None:
         self._flush_claims()  # claims go in the journal before the dispatch of their request

@@ -13,7 +13,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-from smsgate.bulk._core import MISSING, Item, outcome_of
+from smsgate.bulk._core import MISSING, Accepted, Item, outcome_of
 from smsgate.bulk._dispatch import Dispatch
 from smsgate.bulk._intake import Intake
 from smsgate.bulk._summary import Progress, Summary
@@ -125,10 +125,16 @@ class BulkSend(Intake, Dispatch):
         if not self._tasks and not self._closed:
             self._start()
         while True:
-            if self._ready:
+            ready = self._ready
+            if ready:
                 self._room += 1
                 self._room_freed.set()
-                return self._ready.popleft()
+                head = ready[0]
+                if type(head) is not Accepted:
+                    return ready.popleft()  # type: ignore[return-value]
+                if len(head) == 1:
+                    ready.popleft()
+                return head.take()
             if self._closed:
                 failure, self._failure = self._failure, None
                 if failure is not None:
@@ -212,7 +218,11 @@ class BulkSend(Intake, Dispatch):
             self._stash_ready()
 
     def _stash_ready(self) -> None:
-        self.summary.unseen.extend(self._ready)
+        for ready in self._ready:
+            if isinstance(ready, Accepted):
+                self.summary.unseen.extend(ready.rest())
+            else:
+                self.summary.unseen.append(ready)
         self._ready.clear()
 
     async def _finish(

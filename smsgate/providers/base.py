@@ -421,7 +421,7 @@ class HttpGateway(BaseGateway):
         try:
             if isinstance(read, type) and attrs.has(read):
                 return cast(T, read_as(data, read))
-            parse = cast(Callable[[Any], T], read)
+            parse = cast("Callable[[Any], T]", read)
             return parse(data)
         except WireError as exc:
             raise self.unusable_answer(method, path, f"an unexpected answer: {exc}") from exc
