@@ -14,6 +14,7 @@ ROOT = Path(smsgate.__file__).parent
 CODECS = [
     "smsgate.providers.codec",
     "smsgate.providers._wire",
+    "smsgate.providers.smsworks.answers",
     "smsgate.providers.smsworks.codec",
     "smsgate.providers.smsworks.credentials",
     "smsgate.providers.smsworks.schema",

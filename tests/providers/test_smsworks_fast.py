@@ -10,9 +10,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from smsgate import Message, ValidationError
+from smsgate import DeliveryStatus, Message, ValidationError
+from smsgate.model import BatchReceipt, Receipt
 from smsgate.providers._wire import WireError, read, write
 from smsgate.providers.smsworks import schema
+from smsgate.providers.smsworks.answers import BatchReceipts
 from smsgate.providers.smsworks.codec import checked_payload, item_json, item_of, read_sent
 
 # Any text a Message takes: every plane, quotes, backslashes, line breaks and tabs (it
@@ -86,3 +88,31 @@ def test_the_usual_send_answer_is_read_directly():
     answer = {"messageid": "7", "status": "SENT", "credits": 9, "creditsUsed": 1, "messageparts": 1}
 
     assert read_sent(answer) == schema.SendMessageResponse("7", "SENT", 1.0, 1)
+
+
+def test_a_batchs_receipts_are_made_when_asked_for_and_all_alike():
+    messages = [Message(f"+44770090012{i}", "Hi", reference=str(i)) for i in range(3)]
+    batch = BatchReceipt(
+        provider="smsworks",
+        batch_id="b1",
+        status=DeliveryStatus.QUEUED,
+        recipients=tuple(m.to for m in messages),
+        raw={"batchid": "b1"},
+    )
+
+    receipts = BatchReceipts(messages, batch, None, True)
+
+    assert len(receipts) == 3
+    assert receipts[1] == Receipt(
+        provider="smsworks",
+        message_id=None,
+        to=messages[1].to,
+        status=DeliveryStatus.QUEUED,
+        batch_id="b1",
+        reference="1",
+        key=messages[1].key,
+        raw={"batchid": "b1"},
+    )
+    assert receipts[-1].to == messages[2].to
+    assert [r.reference for r in receipts[1:]] == ["1", "2"]
+    assert BatchReceipts(messages, batch, None, False)[0].key is None

@@ -28,9 +28,10 @@ and scheduled batches go without keys (their messages cannot be looked up).
 The SMS Works also POSTs to the account's own URLs: a delivery report for each message, and
 each incoming SMS (`parse_webhook` reads both; `smsgate.webhooks` serves them).
 
-The package is a pure codec — `schema` (the wire classes), `codec` (tables, builders,
-readers, `parse_error`), `credentials` (their checks) and `webhooks` — beside a thin
-`SmsWorksGateway` (`gateway`) that holds the credentials and does the I/O.
+The package is a pure codec — `schema` (the wire classes and the API's names), `codec`
+(checks and request builders), `answers` (tables and readers, `parse_error`), `credentials`
+(their checks) and `webhooks` — beside a thin `SmsWorksGateway` (`gateway`) that holds the
+credentials and does the I/O.
 
 The contract is the provider's developer guide and OpenAPI spec 1.10.0. Where they disagree
 (content length, tag length, the schedule date format, the shape of ``/message/schedule``'s

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final, Unpack, overload
+from typing import Any, Final, Unpack
 from urllib.parse import quote
 
 import attrs
@@ -35,6 +35,7 @@ from smsgate.outcomes import Outcome, lookup_key, the_match
 from smsgate.providers._wire import array_of, write
 from smsgate.providers.base import HttpGateway, HttpOptions, HttpResponse
 from smsgate.providers.smsworks import schema
+from smsgate.providers.smsworks.answers import BatchReceipts
 from smsgate.providers.smsworks.codec import (
     BASE_URL,
     KEY_NAME,
@@ -64,44 +65,6 @@ __all__ = ["SmsWorksGateway"]
 
 _ANY_MESSAGE: Final = "any"  # the batch key of messages that can all share /batch/any
 _LOGGED_ARRAY = array_of(parse_logged)
-
-
-class _BatchReceipts(Sequence[Receipt]):
-    """A receipt for each message of a batch request, made when it is asked for (a bulk run
-    asks as its caller takes each outcome)."""
-
-    __slots__ = ("_at", "_batch", "_keyed", "_messages")
-
-    def __init__(
-        self, messages: Sequence[Message], batch: BatchReceipt, at: datetime | None, keyed: bool
-    ) -> None:
-        self._messages, self._batch, self._at, self._keyed = messages, batch, at, keyed
-
-    def __len__(self) -> int:
-        return len(self._messages)
-
-    @overload
-    def __getitem__(self, index: int) -> Receipt: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[Receipt]: ...
-
-    def __getitem__(self, index: int | slice) -> Receipt | list[Receipt]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(len(self))[index]]
-        message, batch = self._messages[index], self._batch
-        return Receipt(
-            provider=NAME,
-            message_id=None,
-            to=message.to,
-            status=batch.status,
-            batch_id=batch.batch_id,
-            reference=message.reference,
-            metadata=message.metadata,
-            scheduled_at=self._at,
-            key=message.key if self._keyed else None,
-            raw=batch.raw,
-        )
 
 
 class SmsWorksGateway(HttpGateway):
@@ -444,7 +407,7 @@ class SmsWorksGateway(HttpGateway):
             batch = await self._post_batch(messages, [self._sender(m) for m in messages])
         else:
             batch = await self.schedule_batch(messages, at)
-        return _BatchReceipts(messages, batch, at, keyed)
+        return BatchReceipts(messages, batch, at, keyed)
 
     # -- looking messages up ----------------------------------------------------------------
 

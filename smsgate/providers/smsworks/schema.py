@@ -2,18 +2,23 @@
 
 Each class lists the fields smsgate writes or reads, with Python names; the wire names are
 given once, below, on the one converter (`smsgate.providers._wire.converter`). Unknown keys
-in answers are ignored.
+in answers are ignored. The API's own names and limits come first.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
 from smsgate.providers._wire import converter, register
 
 __all__ = [
+    "BASE_URL",
+    "KEY_NAME",
+    "MAX_BATCH",
+    "MAX_SEARCH",
+    "NAME",
     "BatchMessage",
     "BatchMessageResponse",
     "CancelledMessageResponse",
@@ -28,6 +33,15 @@ __all__ = [
     "SendMessageResponse",
     "TokenResponse",
 ]
+
+NAME: Final = "smsworks"
+BASE_URL: Final = "https://api.thesmsworks.co.uk/v1"
+MAX_BATCH: Final = 5000
+"""Messages in one batch request (the guide once said 500; the spec and SDK say 5000)."""
+KEY_NAME: Final = "smsgate_key"
+"""The metadata key under which each message carries smsgate's idempotency key."""
+MAX_SEARCH: Final = 1000
+"""Messages one ``POST /messages`` returns at most (the spec's limit and default)."""
 
 
 @attrs.frozen
