@@ -94,22 +94,33 @@ class RetryPolicy:
             return error.retry_after
         return float(wait_random_exponential(self.backoff, self.max_backoff)(state))
 
+    def worth_retrying(self, error: Exception, *, idempotent: bool) -> bool:
+        """Whether a first try that failed with ``error`` is to be tried again."""
+        return not _testing and self.attempts >= 2 and self._retryable(idempotent)(error)
+
     async def call(
         self,
         attempt: Callable[[], Awaitable[T]],
         *,
         idempotent: bool,
         sleep: Callable[[float], Awaitable[None]],
+        failed: Exception | None = None,
     ) -> T:
-        """Run ``attempt`` until it succeeds, fails for good, or the tries run out."""
+        """Run ``attempt`` until it succeeds, fails for good, or the tries run out.
+
+        ``failed``: the error of a first try the caller made itself (`worth_retrying` it);
+        the tries go on from there.
+        """
         # Most requests succeed at once: try without the retry machinery (about 25 us a
         # call), and hand over to tenacity only after a failure worth retrying.
-        try:
-            return await attempt()
-        except Exception as error:
-            if _testing or self.attempts < 2 or not self._retryable(idempotent)(error):
-                raise
-            first_failure: Exception | None = error
+        if failed is None:
+            try:
+                return await attempt()
+            except Exception as error:
+                if not self.worth_retrying(error, idempotent=idempotent):
+                    raise
+                failed = error
+        first_failure: Exception | None = failed
 
         async def again() -> T:
             nonlocal first_failure

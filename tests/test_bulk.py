@@ -1,7 +1,9 @@
 import asyncio
+import gc
 import itertools
 import json
 import re
+import weakref
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,6 +22,7 @@ from smsgate import (
     Progress,
     ProviderUnavailable,
     RateLimited,
+    Receipt,
     TransportError,
     UnsupportedFeature,
     ValidationError,
@@ -668,3 +671,42 @@ async def test_a_group_refused_for_one_number_is_split(mock_http):
     assert isinstance(outcomes[5].error, InvalidRequest)
     assert bad in str(outcomes[5].error)
     assert sum(o.status is OutcomeStatus.ACCEPTED for o in outcomes.values()) == 19
+
+
+async def test_messages_sent_are_let_go_though_their_request_left_a_timer_behind():
+    """A request leaves timers behind (its timeout, cancelled, which asyncio keeps until its
+    time), with a copy of the context the request ran in; what the run heard the request
+    with must not keep the request's messages alive through it."""
+    loop = asyncio.get_running_loop()
+
+    class Timing(FakeGateway):
+        batch_limit = 10
+
+        def batch_key(self, message, at):
+            return "all"
+
+        async def send_chunk(self, chunk, at):
+            loop.call_later(3600, lambda: None).cancel()  # as a request's timeout does
+            await announce_dispatch(keyed=True)
+            # (Receipts of its own: the fake provider keeps what it is sent.)
+            return [
+                Receipt(provider="fake", message_id=None, to=m.to, status=DeliveryStatus.QUEUED)
+                for m in chunk
+            ]
+
+    alive: list[weakref.ref[Message]] = []
+
+    def messages():
+        for i in range(30):
+            message = Message(f"+4477009001{i:02d}", "Hi")
+            alive.append(weakref.ref(message))
+            yield message
+
+    # A timer due sooner keeps the cancelled ones in the loop's heap, as a busy loop's do.
+    sooner = loop.call_later(60, lambda: None)
+    summary = await send_all(Timing(), messages(), chunk_size=10)
+    gc.collect()
+    sooner.cancel()
+
+    assert summary.accepted == 30
+    assert [m for m in alive if m() is not None] == []

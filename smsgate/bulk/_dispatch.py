@@ -10,7 +10,7 @@ import math
 
 from smsgate.bulk._core import RunCore, Work, outcome_of
 from smsgate.errors import InvalidRequest, SmsGateError, may_have_sent
-from smsgate.gateway import DispatchHook, on_dispatch
+from smsgate.gateway import on_dispatch
 from smsgate.journal import JournalError
 from smsgate.model import Message
 from smsgate.outcomes import OutcomeStatus, as_gateway_error, status_after
@@ -37,24 +37,9 @@ class Dispatch(RunCore):
             if isinstance(self._failure, JournalError):
                 raise self._failure  # nothing may leave unrecorded: end the run
 
-    def _listener(self, work: Work, items: list[tuple[int, Message]]) -> DispatchHook:
-        async def heard(left: bool, keyed: bool) -> None:
-            if not left:  # refused: none of them was taken, and the journal says so
-                for index, _ in items:
-                    work.left.pop(index, None)
-                self._record([outcome_of(index, OutcomeStatus.UNSENT, m) for index, m in items])
-                return
-            if self._log is not None:
-                self._flush_claims()
-                await self._log.dispatch([index for index, _ in items], keyed=keyed)
-            for index, _ in items:
-                work.left[index] = keyed
-
-        return heard
-
     async def _send_one(self, work: Work) -> None:
         [(index, message)] = work.items
-        heard = self._listener(work, work.items)
+        heard = _Listener(self, work, work.items)
         try:
             with on_dispatch(heard):
                 if not self._announces:
@@ -63,7 +48,9 @@ class Dispatch(RunCore):
                     receipt = await self._gateway.send(message)
                 else:
                     receipt = await self._gateway.schedule(message, self._at)
+            heard.release()
         except Exception as exc:
+            heard.release()
             self._fail(work, work.items, exc)
         else:
             accepted = OutcomeStatus.ACCEPTED
@@ -75,13 +62,15 @@ class Dispatch(RunCore):
         """Send ``items`` in one request; split a refused batch to isolate bad messages."""
         assert self._batching is not None
         budget[0] -= 1
-        heard = self._listener(work, items)
+        heard = _Listener(self, work, items)
         try:
             with on_dispatch(heard):
                 if not self._announces:
                     await heard(True, False)
                 receipts = await self._batching.send_chunk([m for _, m in items], self._at)
+            heard.release()
         except Exception as exc:
+            heard.release()
             refused = isinstance(exc, InvalidRequest) and not may_have_sent(exc)
             if not refused or len(items) == 1 or budget[0] < 2:
                 self._fail(work, items, exc)
@@ -122,6 +111,42 @@ class Dispatch(RunCore):
                 for index, message in items
             ]
         )
+
+
+class _Listener:
+    """Hears whether the request of some messages left (`smsgate.gateway.on_dispatch`), and
+    records it in their work and the journal.
+
+    Released once the request is over: copies of the context made during it keep the
+    listener — a timer's, such as the request's own timeout, which asyncio keeps until its
+    time even when cancelled — and must not keep the messages with it.
+    """
+
+    __slots__ = ("_items", "_run", "_work")
+
+    def __init__(self, run: Dispatch, work: Work, items: list[tuple[int, Message]]) -> None:
+        self._run: Dispatch | None = run
+        self._work: Work | None = work
+        self._items = items
+
+    def release(self) -> None:
+        self._run = self._work = None
+        self._items = []
+
+    async def __call__(self, left: bool, keyed: bool) -> None:
+        run, work, items = self._run, self._work, self._items
+        if run is None or work is None:
+            return  # its request is over
+        if not left:  # refused: none of them was taken, and the journal says so
+            for index, _ in items:
+                work.left.pop(index, None)
+            run._record([outcome_of(index, OutcomeStatus.UNSENT, m) for index, m in items])
+            return
+        if run._log is not None:
+            run._flush_claims()
+            await run._log.dispatch([index for index, _ in items], keyed=keyed)
+        for index, _ in items:
+            work.left[index] = keyed
 
 
 def _detached(error: SmsGateError) -> SmsGateError:

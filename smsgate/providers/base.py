@@ -257,10 +257,21 @@ class HttpGateway(BaseGateway):
         if idempotent is None:
             idempotent = method in _IDEMPOTENT
 
+        # The first try is made here, without the retry machinery: most requests need no
+        # other.
+        try:
+            return await self._attempt(method, path, data, authenticate, messages, keyed)
+        except Exception as error:
+            if not self.retry.worth_retrying(error, idempotent=idempotent):
+                raise
+            failed = error
+
         async def attempt() -> HttpResponse:
             return await self._attempt(method, path, data, authenticate, messages, keyed)
 
-        return await self.retry.call(attempt, idempotent=idempotent, sleep=_retry_sleep)
+        return await self.retry.call(
+            attempt, idempotent=idempotent, sleep=_retry_sleep, failed=failed
+        )
 
     async def _throttle(self, messages: int) -> None:
         if self._request_rate is not None:
@@ -281,7 +292,8 @@ class HttpGateway(BaseGateway):
         keyed: bool,
     ) -> HttpResponse:
         session = self._client()
-        await self._throttle(messages)
+        if self._request_rate is not None or self._message_rate is not None:
+            await self._throttle(messages)
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"

@@ -168,9 +168,6 @@ class SmsWorksGateway(HttpGateway):
             )
         return sender
 
-    async def _post(self, path: str, payload: bytes | dict[str, Any], *, keyed: bool) -> Any:
-        return await self.request_json("POST", path, json_body=payload, messages=1, keyed=keyed)
-
     def _key(self, message: Message) -> str | None:
         return message.key if self.idempotency_keys else None
 
@@ -181,7 +178,9 @@ class SmsWorksGateway(HttpGateway):
         payload = message_json(message, self._sender(message), key=key)
         flash = message.provider_options.get(NAME, {}).get("flash")
         path = "/message/flash" if flash else "/message/send"
-        data = await self._post(path, payload, keyed=key is not None)
+        data = await self.request_json(
+            "POST", path, json_body=payload, messages=1, keyed=key is not None
+        )
         sent = self.read_answer("POST", path, data, read_sent)
         return Receipt(
             provider=self.name,
@@ -204,7 +203,9 @@ class SmsWorksGateway(HttpGateway):
             raise UnsupportedFeature(self.name, "scheduled flash messages", "send it at its time")
         key = self._key(message)
         payload = message_body(message, self._sender(message), at=at, key=key)
-        data = await self._post("/message/schedule", payload, keyed=key is not None)
+        data = await self.request_json(
+            "POST", "/message/schedule", json_body=payload, messages=1, keyed=key is not None
+        )
         # The spec answers 200 with an array of one; older versions 201 with the object.
         item = data[0] if isinstance(data, list) and data else data
         accepted = self.read_answer(
