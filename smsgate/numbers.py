@@ -20,6 +20,9 @@ __all__ = ["check_region", "normalize_number", "read_number"]
 # would read "0800 FLOWERS" as digits, and a stray word must never turn into someone's number.
 _NUMBER_SHAPE = re.compile(r"[0-9+\-.()/\s]+")
 
+# The region codes phonenumbers knows, upper-case: those check_region returns unchanged.
+_REGIONS = phonenumbers.SUPPORTED_REGIONS
+
 _IMPOSSIBLE = {
     phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "its country code does not exist",
     phonenumbers.ValidationResult.TOO_SHORT: "it is too short",
@@ -72,9 +75,7 @@ def normalize_number(number: str, region: str | None = None, *, field: str = "to
     # _normalize_slowly: not empty, only the characters allowed, national only with a
     # region, the region as check_region returns it. Every other number, and so every
     # refusal, goes the slow way.
-    if isinstance(number, str) and (
-        region is None or (type(region) is str and region in phonenumbers.SUPPORTED_REGIONS)
-    ):
+    if isinstance(number, str) and (region is None or (type(region) is str and region in _REGIONS)):
         e164 = e164_or_none(number.strip(), region)
         if e164 is not None:
             return e164
