@@ -366,7 +366,7 @@ def e164_or_none(written: str, region: str | None) -> str | None:
     if not digits.isdigit():
         if len(written) > _MAX_INPUT:
             return None
-        digits = digits.replace(" ", "")  # often the only punctuation
+        digits = digits.replace(" ", "").replace("-", "")  # most often the only punctuation
         if not digits.isdigit():
             digits = _without_punctuation(digits)
             if not digits.isdigit():
