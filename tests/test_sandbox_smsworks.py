@@ -528,3 +528,13 @@ async def test_a_destination_with_00_or_plus_is_refused(sandbox, destination):
 
     assert answer == extended(400, 4004, "Invalid destination number")
     assert sandbox.messages("smsworks") == []
+
+
+async def test_the_gateway_sends_a_batch_of_several_megabytes(sandbox):
+    async with smsgate.from_config(sandbox.config("smsworks")) as gateway:
+        assert isinstance(gateway, smsgate.BatchingGateway)
+        messages = [gateway.message(f"+44770090{i:04d}", "x" * 640) for i in range(5000)]
+        receipts = await gateway.send_chunk(messages, None)
+
+    assert len(receipts) == 5000
+    assert [sms.to for sms in sandbox.messages("smsworks")] == [m.to for m in messages]

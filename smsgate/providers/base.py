@@ -11,6 +11,7 @@ Adapters hold each credential in a `Secret` (from `smsgate.redaction`, re-export
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import platform
@@ -80,6 +81,7 @@ class HttpResponse:
 
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE"})
+_LARGE = 512 * 1024  # bytes of body sent as a stream
 
 
 async def _retry_sleep(seconds: float) -> None:
@@ -324,7 +326,9 @@ class HttpGateway(BaseGateway):
             async with session.request(
                 method,
                 url,
-                data=data,
+                # A large body as a stream: aiohttp warns that bytes this large may hold up
+                # the event loop (a batch of thousands of long texts passes a megabyte).
+                data=io.BytesIO(data) if data is not None and len(data) > _LARGE else data,
                 headers=headers,
                 timeout=self._timeout,
                 allow_redirects=False,

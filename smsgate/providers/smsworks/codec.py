@@ -47,6 +47,7 @@ __all__ = [
     "NAME",
     "STATUSES",
     "ErrorRule",
+    "any_body",
     "batch_payload",
     "check_batch",
     "check_metadata",
@@ -278,6 +279,17 @@ def item_json(message: Message, sender: str, key: str | None = None) -> str:
         )
         return text + "}" if key is None else text + "," + _KEY_PAIR + _quote(key) + "}]}"
     return json.dumps(item_of(message, sender, None, key), separators=(",", ":"))
+
+
+def any_body(messages: Sequence[Message], senders: Sequence[str], *, keyed: bool) -> bytes:
+    """The body of ``/batch/any``, encoded: an `item_json` a message (with its idempotency
+    key when ``keyed``). Only the bytes outlive the call: the request may wait long, and a
+    bulk run has several in flight."""
+    items = [
+        item_json(m, sender, m.key if keyed else None)
+        for m, sender in zip(messages, senders, strict=True)
+    ]
+    return ("[" + ",".join(items) + "]").encode()
 
 
 def checked_payload(

@@ -42,11 +42,11 @@ from smsgate.providers.smsworks.codec import (
     MAX_BATCH,
     MAX_SEARCH,
     NAME,
+    any_body,
     batch_payload,
     check_batch,
     check_metadata,
     check_sender,
-    item_json,
     message_body,
     message_json,
     message_options,
@@ -288,12 +288,7 @@ class SmsWorksGateway(HttpGateway):
         if one_text is not None:
             path, payload = "/batch/send", write(one_text)
         else:
-            path = "/batch/any"
-            items = [
-                item_json(m, sender, m.key if keyed else None)
-                for m, sender in zip(messages, senders, strict=True)
-            ]
-            payload = ("[" + ",".join(items) + "]").encode()
+            path, payload = "/batch/any", any_body(messages, senders, keyed=keyed)
         data = await self.request_json(
             "POST", path, json_body=payload, messages=len(messages), keyed=keyed
         )
