@@ -1,7 +1,6 @@
 import asyncio
 import gc
 import itertools
-import json
 import re
 import weakref
 from datetime import UTC, datetime, timedelta
@@ -34,6 +33,7 @@ from smsgate.providers.smsscheduler import SmsSchedulerGateway
 from smsgate.providers.smsworks import SmsWorksGateway
 from smsgate.testing import FakeGateway
 from tests.support.bulk import cancel_after
+from tests.support.mocking import sent_json
 from tests.support.outcomes import message_of
 from tests.support.providers import SMSSCHEDULER, SMSWORKS
 
@@ -149,7 +149,7 @@ async def test_a_message_the_provider_cannot_take_fails_alone_before_any_request
     assert outcomes[2].status is OutcomeStatus.FAILED
     assert outcomes[2].error.field == "sender"
     [call] = mock_http.requests[("POST", smsgate_url(WORKS, "/batch/any"))]
-    assert len(json.loads(call.kwargs["data"])) == 4
+    assert len(sent_json(call.kwargs)) == 4
 
 
 def smsgate_url(base, path):
@@ -420,7 +420,7 @@ def batch_sizes(mocked, base, path):
     calls = mocked.requests.get(("POST", smsgate_url(base, path)), [])
     sizes = []
     for call in calls:
-        body = json.loads(call.kwargs["data"])
+        body = sent_json(call.kwargs)
         sizes.append(
             len(body)
             if isinstance(body, list)
@@ -457,7 +457,7 @@ async def test_one_text_to_many_goes_through_batch_any_with_a_key_for_each(mock_
         outcomes = await collect(send_many(gateway, items))
     assert batch_sizes(mock_http, WORKS, "/batch/any") == [300]
     [call] = mock_http.requests[("POST", smsgate_url(WORKS, "/batch/any"))]
-    body = json.loads(call.kwargs["data"])
+    body = sent_json(call.kwargs)
     assert [item["metadata"] for item in body] == [
         [{"key": "smsgate_key", "value": m.key}] for m in items
     ]
@@ -498,7 +498,7 @@ def refuse_bad_destinations(mocked, bad: set[str]):
     requests = []
 
     def answer(url, **kwargs):
-        body = json.loads(kwargs["data"])
+        body = sent_json(kwargs)
         items = body if isinstance(body, list) else [body]
         requests.append(len(items))
         if any(item["destination"] in bad for item in items):
@@ -572,7 +572,7 @@ def scheduler_answers():
     ids = itertools.count(1000)
 
     def answer(url, **kwargs):
-        body = json.loads(kwargs["data"])
+        body = sent_json(kwargs)
         requests.append(body)
         return CallbackResult(
             payload={
@@ -652,7 +652,7 @@ async def test_a_group_refused_for_one_number_is_split(mock_http):
     bad = number(5)
 
     def answer(url, **kwargs):
-        body = json.loads(kwargs["data"])
+        body = sent_json(kwargs)
         if bad in body["phone_numbers"]:
             return CallbackResult(
                 status=400,

@@ -23,6 +23,7 @@ from smsgate import (
 from smsgate.gateway import on_dispatch
 from smsgate.providers.base import USER_AGENT, HttpGateway, HttpResponse, Secret, parse_retry_after
 from tests.support.leaks import leaks
+from tests.support.mocking import sent_json
 from tests.support.servers import RawServer, read_request, reset
 
 TOKEN = "JWT eyJ0eXAiOiJKV1Qi.s3cr3t-t0ken"
@@ -462,7 +463,7 @@ async def test_requests_can_be_mocked_with_aioresponses_for_adapter_tests(mock_h
     assert answer == {"id": "1"}
     [call] = mock_http.requests[("POST", URL(url))]
     assert call.kwargs["headers"]["Authorization"] == TOKEN
-    assert json.loads(call.kwargs["data"]) == {"a": 1}
+    assert sent_json(call.kwargs) == {"a": 1}
 
 
 # --- configuration ---------------------------------------------------------------------------

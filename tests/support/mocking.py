@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import io
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -44,10 +45,18 @@ def recorded(mocked: aioresponses.aioresponses, method: str, url: str) -> list[R
     return mocked.requests.get((method, URL(url)), [])
 
 
+def sent_json(kwargs: dict[str, Any]) -> Any:
+    """The JSON body of a request aioresponses recorded (bytes, or a stream when large)."""
+    data = kwargs["data"]
+    return json.loads(data.getvalue() if isinstance(data, io.BytesIO) else data)
+
+
 def recorded_request(
     mocked: aioresponses.aioresponses, method: str, url: str, index: int = 0
 ) -> tuple[Any, Any]:
     """The headers and JSON body of one recorded call (``None`` without a body)."""
     call = recorded(mocked, method, url)[index]
     data = call.kwargs.get("data")
+    if isinstance(data, io.BytesIO):  # a large body goes as a stream
+        data = data.getvalue()
     return call.kwargs["headers"], None if data is None else json.loads(data)
