@@ -212,8 +212,8 @@ class WebhookReceiver:
         self.callback_timeout = callback_timeout
         self.answer_after_callback = answer_after_callback
         self._recent = _Recent(remember, remember_bytes)
-        self._pending: set[asyncio.Task[bool]] = set()
-        self._running: dict[tuple[str, ...], asyncio.Task[bool]] = {}
+        self._pending: set[_Call] = set()
+        self._running: dict[tuple[str, ...], _Call] = {}
         self._children: set[asyncio.Task[None]] = set()
         _SECRETS.add(secret)
 
@@ -279,78 +279,101 @@ class WebhookReceiver:
             key, kind = ("report", item.message_id, status), "delivery reports"
         if callback is None:
             return _answer(400, f"this endpoint does not take {kind}")
-        running = self._running.get(key)
-        if running is not None and self.answer_after_callback:
-            # A repeat while its callback runs: it gets the answer the first one gets.
-            return _after(await asyncio.shield(running))
+        if self.answer_after_callback:
+            running = self._running.get(key)
+            if running is not None:
+                # A repeat while its callback runs: it gets the answer the first one gets.
+                return _after(await asyncio.shield(running.outcome()))
         if key in self._recent:
             return _answer(200, "repeat")
         if len(self._pending) >= self.max_pending:
             return _answer(503, "busy", {"Retry-After": str(_RETRY_AFTER_SECONDS)})
-        mark = self._recent.add(key)
-        task = asyncio.create_task(self._call(callback, item, key, mark))
-        self._pending.add(task)
-        self._running[key] = task
-        task.add_done_callback(self._pending.discard)
-        task.add_done_callback(lambda done: self._ended(key, done))
+        call = self._start(callback, item, key)
         if not self.answer_after_callback:
             return _answer(200, "taken")
-        return _after(await asyncio.shield(task))
+        return _after(await asyncio.shield(call.outcome()))
 
-    def _ended(self, key: tuple[str, ...], task: asyncio.Task[bool]) -> None:
-        if self._running.get(key) is task:
-            del self._running[key]
+    # How a callback runs. Each runs in one task of its own, started after the answer: a
+    # timer gives it up at its deadline (cancels it and leaves it to end on its own, so that
+    # one that goes on awaiting after it is cancelled cannot hold its slot), and whichever
+    # comes first, its end or its deadline, settles the call: frees its slot, and, if it did
+    # not take the payload, forgets the payload and tells ``on_failure``.
 
-    async def _call(
-        self,
-        callback: Callable[[Any], Awaitable[None]],
-        item: Any,
-        key: tuple[str, ...],
-        mark: int,
-    ) -> bool:
-        """Run the callback within its deadline; whether it took the payload.
+    def _start(
+        self, callback: Callable[[Any], Awaitable[None]], item: Any, key: tuple[str, ...]
+    ) -> _Call:
+        call = _Call(callback, item, key, self._recent.add(key))
+        loop = asyncio.get_running_loop()
+        call.task = loop.create_task(self._run(call))
+        call.deadline = loop.call_later(self.callback_timeout, self._give_up, call, None)
+        self._pending.add(call)
+        self._children.add(call.task)
+        if self.answer_after_callback:
+            self._running[key] = call
+        return call
 
-        The callback runs as a task of its own, so that one that goes on awaiting after it
-        is cancelled (a rollback on a dead database) cannot hold its slot: at the deadline
-        it is cancelled and left to end on its own, and the slot is free.
-        """
-        work = self._spawn(callback(item))
-        error: BaseException | None = None
+    async def _run(self, call: _Call) -> None:
+        """The call's task: the callback, then the call settled, unless its deadline or
+        `aclose` gave it up first (the task's end is then no news)."""
         try:
-            done, _ = await asyncio.wait({work}, timeout=self.callback_timeout)
-        except asyncio.CancelledError as exc:  # the receiver is closing
-            work.cancel()
-            error = exc
-            logger.error("%s: callback cancelled for message %s", self, item.message_id)
-        else:
-            if not done:
-                work.cancel()
-                logger.error(
-                    "%s: callback for message %s ran past %g s and was stopped",
-                    self,
-                    item.message_id,
-                    self.callback_timeout,
-                )
-                error = TimeoutError(f"the callback ran past {self.callback_timeout:g} s")
-            elif work.cancelled():
-                error = asyncio.CancelledError()
-                logger.error("%s: callback cancelled for message %s", self, item.message_id)
-            elif work.exception() is not None:
-                error = work.exception()
+            await call.callback(call.item)
+        except asyncio.CancelledError as exc:
+            if call.open:
+                logger.error("%s: callback cancelled for message %s", self, call.item.message_id)
+                self._ended(call, exc)
+        except Exception as exc:
+            if call.open:
                 logger.error(
                     "%s: callback failed for message %s",
                     self,
-                    item.message_id,
-                    exc_info=error,
+                    call.item.message_id,
+                    exc_info=exc,
                 )
+                self._ended(call, exc)
+        else:
+            if call.open:
+                self._ended(call, None)
+        finally:
+            self._children.discard(call.task)
+
+    def _give_up(self, call: _Call, error: asyncio.CancelledError | None) -> None:
+        """Stop a callback that ran past its deadline, or (with ``error``) that is still
+        running when the receiver closes."""
+        if not call.open:
+            return
+        call.task.cancel()
         if error is None:
-            return True
-        # Not taken: a repeat of it from the provider gets another chance.
-        self._recent.discard(key, mark)
-        await self._tell_failure(item, error)
-        if isinstance(error, asyncio.CancelledError):
-            raise error
-        return False
+            logger.error(
+                "%s: callback for message %s ran past %g s and was stopped",
+                self,
+                call.item.message_id,
+                self.callback_timeout,
+            )
+            self._ended(call, TimeoutError(f"the callback ran past {self.callback_timeout:g} s"))
+        else:
+            logger.error("%s: callback cancelled for message %s", self, call.item.message_id)
+            self._ended(call, error)
+
+    def _ended(self, call: _Call, error: BaseException | None) -> None:
+        """The callback took the payload (``error`` is ``None``) or did not: settle the call;
+        one that did not is forgotten (a repeat from the provider gets another chance) and
+        settles once ``on_failure`` has been told."""
+        call.open = False
+        call.deadline.cancel()
+        if error is None:
+            self._settle(call, True)
+            return
+        self._recent.discard(call.key, call.mark)
+        if self._on_failure is None:
+            self._settle(call, False)
+        else:
+            self._spawn(self._tell_failure(call, error))
+
+    def _settle(self, call: _Call, taken: bool) -> None:
+        self._pending.discard(call)
+        if self._running.get(call.key) is call:
+            del self._running[call.key]
+        call.settle(taken)
 
     def _spawn(self, work: Awaitable[None]) -> asyncio.Task[None]:
         """A task the receiver keeps until it ends (and cancels when it closes), whose
@@ -366,35 +389,74 @@ class WebhookReceiver:
         task.add_done_callback(ended)
         return task
 
-    async def _tell_failure(self, item: Any, error: BaseException) -> None:
-        if self._on_failure is None:
-            return
-        told = self._spawn(self._on_failure(item, error))
-        done, _ = await asyncio.wait({told}, timeout=self.callback_timeout)
-        if not done:
-            told.cancel()
-            logger.error("%s: on_failure ran past %g s", self, self.callback_timeout)
-        elif not told.cancelled() and told.exception() is not None:
-            logger.error(
-                "%s: on_failure failed for message %s",
-                self,
-                item.message_id,
-                exc_info=told.exception(),
-            )
+    async def _tell_failure(self, call: _Call, error: BaseException) -> None:
+        """Tell ``on_failure``, within the deadline; then settle the call."""
+        assert self._on_failure is not None
+        try:
+            told = self._spawn(self._on_failure(call.item, error))
+            done, _ = await asyncio.wait({told}, timeout=self.callback_timeout)
+            if not done:
+                told.cancel()
+                logger.error("%s: on_failure ran past %g s", self, self.callback_timeout)
+            elif not told.cancelled() and told.exception() is not None:
+                logger.error(
+                    "%s: on_failure failed for message %s",
+                    self,
+                    call.item.message_id,
+                    exc_info=told.exception(),
+                )
+        finally:
+            self._settle(call, False)
 
     async def aclose(self, grace: float = 30) -> None:
         """Wait up to ``grace`` seconds for running callbacks, then cancel the rest (and
         anything a stopped callback left running)."""
         if self._pending:
-            _, late = await asyncio.wait(set(self._pending), timeout=grace)
-            for task in late:
-                task.cancel()
+            calls = list(self._pending)
+            _, late = await asyncio.wait({call.outcome() for call in calls}, timeout=grace)
+            for call in calls:
+                if call.outcome() in late:
+                    self._give_up(call, asyncio.CancelledError())
             if late:
                 await asyncio.wait(late)
         for child in list(self._children):
             child.cancel()
         if self._children:
             await asyncio.wait(set(self._children), timeout=grace)
+
+
+class _Call:
+    """One payload's callback: its task, its deadline, and whether it took the payload."""
+
+    __slots__ = ("_outcome", "callback", "deadline", "item", "key", "mark", "open", "task")
+
+    task: asyncio.Task[None]
+    deadline: asyncio.TimerHandle
+
+    def __init__(
+        self,
+        callback: Callable[[Any], Awaitable[None]],
+        item: Any,
+        key: tuple[str, ...],
+        mark: int,
+    ) -> None:
+        self.callback = callback
+        self.item = item
+        self.key = key
+        self.mark = mark
+        self.open = True  # the callback runs, and has not been given up on
+        self._outcome: asyncio.Future[bool] | None = None
+
+    def outcome(self) -> asyncio.Future[bool]:
+        """Whether the payload was taken, once the call settles: asked of a call that has
+        not, and made only when asked."""
+        if self._outcome is None:
+            self._outcome = asyncio.get_running_loop().create_future()
+        return self._outcome
+
+    def settle(self, taken: bool) -> None:
+        if self._outcome is not None:
+            self._outcome.set_result(taken)
 
 
 def _after(taken: bool) -> web.Response:
