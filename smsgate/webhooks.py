@@ -240,8 +240,11 @@ class WebhookReceiver:
         # A body that was not read to its end leaves the connection unusable: each answer
         # below closes it, rather than have aiohttp read (and fail on) the rest.
         try:
-            async with asyncio.timeout(self.read_timeout):
+            if request.content.is_eof():  # all of it is in (the common case): no waiting
                 body = await _read(request, self.max_body)
+            else:
+                async with asyncio.timeout(self.read_timeout):
+                    body = await _read(request, self.max_body)
         except TimeoutError:
             return _closing(request, 408, f"the body took longer than {self.read_timeout:g} s")
         except (HttpProcessingError, RequestPayloadError):
@@ -474,12 +477,14 @@ async def _read(request: web.Request, limit: int) -> bytes | None:
     """The body, or ``None`` when it is longer than ``limit`` (read no further than that)."""
     if request.content_length is not None and request.content_length > limit:
         return None
-    body = bytearray()
-    while chunk := await request.content.readany():
+    content = request.content
+    chunk = await content.readany()
+    if content.at_eof():  # the whole body in one piece, as a small one arrives
+        return chunk if len(chunk) <= limit else None
+    body = bytearray(chunk)
+    while len(body) <= limit and (chunk := await content.readany()):
         body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
+    return bytes(body) if len(body) <= limit else None
 
 
 def _answer(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
