@@ -213,6 +213,7 @@ class WebhookReceiver:
         self.answer_after_callback = answer_after_callback
         self._recent = _Recent(remember, remember_bytes)
         self._pending: set[_Call] = set()
+        self._sweeping: asyncio.TimerHandle | None = None
         self._running: dict[tuple[str, ...], _Call] = {}
         self._children: set[asyncio.Task[None]] = set()
         _SECRETS.add(secret)
@@ -296,11 +297,12 @@ class WebhookReceiver:
             return _answer(200, "taken")
         return _after(await asyncio.shield(call.outcome()))
 
-    # How a callback runs. Each runs in one task of its own, started after the answer: a
-    # timer gives it up at its deadline (cancels it and leaves it to end on its own, so that
-    # one that goes on awaiting after it is cancelled cannot hold its slot), and whichever
-    # comes first, its end or its deadline, settles the call: frees its slot, and, if it did
-    # not take the payload, forgets the payload and tells ``on_failure``.
+    # How a callback runs. Each runs in one task of its own, started after the answer. At its
+    # deadline it is given up: cancelled and left to end on its own, so that one that goes on
+    # awaiting after it is cancelled cannot hold its slot. Whichever comes first, its end or
+    # its deadline, settles the call: frees its slot, and, if it did not take the payload,
+    # forgets the payload and tells ``on_failure``. One timer, set for the earliest deadline,
+    # serves all calls, rather than a timer each, made and cancelled for every payload.
 
     def _start(
         self, callback: Callable[[Any], Awaitable[None]], item: Any, key: tuple[str, ...]
@@ -308,8 +310,10 @@ class WebhookReceiver:
         call = _Call(callback, item, key, self._recent.add(key))
         loop = asyncio.get_running_loop()
         call.task = loop.create_task(self._run(call))
-        call.deadline = loop.call_later(self.callback_timeout, self._give_up, call, None)
+        call.deadline = loop.time() + self.callback_timeout
         self._pending.add(call)
+        if self._sweeping is None or call.deadline < self._sweeping.when():
+            self._wake_at(loop, call.deadline)
         self._children.add(call.task)
         if self.answer_after_callback:
             self._running[key] = call
@@ -339,6 +343,22 @@ class WebhookReceiver:
         finally:
             self._children.discard(call.task)
 
+    def _sweep(self) -> None:
+        """Give up the calls past their deadline; wake again at the next one's."""
+        self._sweeping = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        late = [call for call in self._pending if call.deadline <= now]
+        for call in late:
+            self._give_up(call, None)
+        if coming := [call.deadline for call in self._pending if call.deadline > now]:
+            self._wake_at(loop, min(coming))
+
+    def _wake_at(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._sweeping is not None:
+            self._sweeping.cancel()
+        self._sweeping = loop.call_at(when, self._sweep)
+
     def _give_up(self, call: _Call, error: asyncio.CancelledError | None) -> None:
         """Stop a callback that ran past its deadline, or (with ``error``) that is still
         running when the receiver closes."""
@@ -362,7 +382,6 @@ class WebhookReceiver:
         one that did not is forgotten (a repeat from the provider gets another chance) and
         settles once ``on_failure`` has been told."""
         call.open = False
-        call.deadline.cancel()
         if error is None:
             self._settle(call, True)
             return
@@ -422,6 +441,9 @@ class WebhookReceiver:
                     self._give_up(call, asyncio.CancelledError())
             if late:
                 await asyncio.wait(late)
+        if self._sweeping is not None and not self._pending:
+            self._sweeping.cancel()
+            self._sweeping = None
         for child in list(self._children):
             child.cancel()
         if self._children:
@@ -434,7 +456,7 @@ class _Call:
     __slots__ = ("_outcome", "callback", "deadline", "item", "key", "mark", "open", "task")
 
     task: asyncio.Task[None]
-    deadline: asyncio.TimerHandle
+    deadline: float  # in the loop's time
 
     def __init__(
         self,
