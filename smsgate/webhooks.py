@@ -103,13 +103,15 @@ class _Recent:
 
     def add(self, key: tuple[str, ...]) -> int:
         """Remember ``key``; the mark that `discard` takes to forget this very entry."""
-        size = sum(len(part.encode("utf-8", "replace")) for part in key) + 64  # and its keeping
+        size = len("".join(key).encode("utf-8", "replace")) + 64  # and its keeping
         mark = next(self._marks)
-        self.discard(key)
-        self._keys[key] = (size, mark)
+        keys = self._keys
+        if key in keys:
+            self.discard(key)
+        keys[key] = (size, mark)
         self._bytes += size
-        while len(self._keys) > self._size or self._bytes > self._max_bytes:
-            self._bytes -= self._keys.popitem(last=False)[1][0]
+        while len(keys) > self._size or self._bytes > self._max_bytes:
+            self._bytes -= keys.popitem(last=False)[1][0]
         return mark
 
     def discard(self, key: tuple[str, ...], mark: int | None = None) -> None:
