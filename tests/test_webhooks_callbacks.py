@@ -31,15 +31,15 @@ def hung_receiver(told: list[str], **options) -> WebhookReceiver:
 
 async def test_callbacks_started_apart_are_each_stopped_at_their_own_deadline(serve):
     told: list[str] = []
-    receiver = hung_receiver(told, callback_timeout=0.3)
+    receiver = hung_receiver(told, callback_timeout=0.6)
     client = await serve(receiver)
 
     await post(client, {**REPORT, "messageid": "first"})
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.4)
     await post(client, {**REPORT, "messageid": "second"})
-    await asyncio.sleep(0.2)  # the first is past its deadline, the second is not
+    await asyncio.sleep(0.4)  # the first is past its deadline, the second is not
     assert told == ["first: TimeoutError"]
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.6)
     assert told == ["first: TimeoutError", "second: TimeoutError"]
     await receiver.aclose(grace=0)
 
