@@ -7,6 +7,7 @@ read is ``None``, never an error, so that an odd answer never loses a report.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -127,9 +128,24 @@ def read_number(written: object, region: str | None = None) -> str | None:
     if not isinstance(written, str) or not written.strip():
         return None
     text = written.strip()
+    if len(text) > _REMEMBERED_LENGTH:
+        return _read(text, region)
+    return _read_remembered(text, region)
+
+
+# Providers write the same few numbers again and again (each message's reports, replies from
+# the same people), and phonenumbers takes some 15 µs to read one: the last numbers read are
+# remembered. Only text as long as a number is written, so the memory stays small.
+_REMEMBERED_LENGTH = 32
+
+
+def _read(text: str, region: str | None) -> str | None:
     if not text.startswith(("+", "0")):
         text = "+" + text
     try:
         return normalize_number(text, region if text.startswith("0") else None)
     except ValidationError:
         return None
+
+
+_read_remembered = functools.lru_cache(maxsize=4096)(_read)

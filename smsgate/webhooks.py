@@ -53,7 +53,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
@@ -103,13 +103,15 @@ class _Recent:
 
     def add(self, key: tuple[str, ...]) -> int:
         """Remember ``key``; the mark that `discard` takes to forget this very entry."""
-        size = sum(len(part.encode("utf-8", "replace")) for part in key) + 64  # and its keeping
+        size = len("".join(key).encode("utf-8", "replace")) + 64  # and its keeping
         mark = next(self._marks)
-        self.discard(key)
-        self._keys[key] = (size, mark)
+        keys = self._keys
+        if key in keys:
+            self.discard(key)
+        keys[key] = (size, mark)
         self._bytes += size
-        while len(self._keys) > self._size or self._bytes > self._max_bytes:
-            self._bytes -= self._keys.popitem(last=False)[1][0]
+        while len(keys) > self._size or self._bytes > self._max_bytes:
+            self._bytes -= keys.popitem(last=False)[1][0]
         return mark
 
     def discard(self, key: tuple[str, ...], mark: int | None = None) -> None:
@@ -212,8 +214,9 @@ class WebhookReceiver:
         self.callback_timeout = callback_timeout
         self.answer_after_callback = answer_after_callback
         self._recent = _Recent(remember, remember_bytes)
-        self._pending: set[asyncio.Task[bool]] = set()
-        self._running: dict[tuple[str, ...], asyncio.Task[bool]] = {}
+        self._pending: set[_Call] = set()
+        self._sweeping: asyncio.TimerHandle | None = None
+        self._running: dict[tuple[str, ...], _Call] = {}
         self._children: set[asyncio.Task[None]] = set()
         _SECRETS.add(secret)
 
@@ -235,13 +238,16 @@ class WebhookReceiver:
         """The aiohttp handler: mount it yourself on a route that may carry ``{secret}``."""
         if not self._authorised(request):
             return _answer(403, "forbidden")
-        if not _is_json(request.content_type):
+        if not _is_json(request):
             return _answer(415, "send application/json")
         # A body that was not read to its end leaves the connection unusable: each answer
         # below closes it, rather than have aiohttp read (and fail on) the rest.
         try:
-            async with asyncio.timeout(self.read_timeout):
+            if request.content.is_eof():  # all of it is in (the common case): no waiting
                 body = await _read(request, self.max_body)
+            else:
+                async with asyncio.timeout(self.read_timeout):
+                    body = await _read(request, self.max_body)
         except TimeoutError:
             return _closing(request, 408, f"the body took longer than {self.read_timeout:g} s")
         except (HttpProcessingError, RequestPayloadError):
@@ -279,78 +285,119 @@ class WebhookReceiver:
             key, kind = ("report", item.message_id, status), "delivery reports"
         if callback is None:
             return _answer(400, f"this endpoint does not take {kind}")
-        running = self._running.get(key)
-        if running is not None and self.answer_after_callback:
-            # A repeat while its callback runs: it gets the answer the first one gets.
-            return _after(await asyncio.shield(running))
+        if self.answer_after_callback:
+            running = self._running.get(key)
+            if running is not None:
+                # A repeat while its callback runs: it gets the answer the first one gets.
+                return _after(await asyncio.shield(running.outcome()))
         if key in self._recent:
             return _answer(200, "repeat")
         if len(self._pending) >= self.max_pending:
             return _answer(503, "busy", {"Retry-After": str(_RETRY_AFTER_SECONDS)})
-        mark = self._recent.add(key)
-        task = asyncio.create_task(self._call(callback, item, key, mark))
-        self._pending.add(task)
-        self._running[key] = task
-        task.add_done_callback(self._pending.discard)
-        task.add_done_callback(lambda done: self._ended(key, done))
+        call = self._start(callback, item, key)
         if not self.answer_after_callback:
             return _answer(200, "taken")
-        return _after(await asyncio.shield(task))
+        return _after(await asyncio.shield(call.outcome()))
 
-    def _ended(self, key: tuple[str, ...], task: asyncio.Task[bool]) -> None:
-        if self._running.get(key) is task:
-            del self._running[key]
+    # How a callback runs. Each runs in one task of its own, started after the answer. At its
+    # deadline it is given up: cancelled and left to end on its own, so that one that goes on
+    # awaiting after it is cancelled cannot hold its slot. Whichever comes first, its end or
+    # its deadline, settles the call: frees its slot, and, if it did not take the payload,
+    # forgets the payload and tells ``on_failure``. One timer, set for the earliest deadline,
+    # serves all calls, rather than a timer each, made and cancelled for every payload.
 
-    async def _call(
-        self,
-        callback: Callable[[Any], Awaitable[None]],
-        item: Any,
-        key: tuple[str, ...],
-        mark: int,
-    ) -> bool:
-        """Run the callback within its deadline; whether it took the payload.
+    def _start(
+        self, callback: Callable[[Any], Awaitable[None]], item: Any, key: tuple[str, ...]
+    ) -> _Call:
+        call = _Call(callback, item, key, self._recent.add(key))
+        loop = asyncio.get_running_loop()
+        call.task = loop.create_task(self._run(call))
+        call.deadline = loop.time() + self.callback_timeout
+        self._pending.add(call)
+        if self._sweeping is None or call.deadline < self._sweeping.when():
+            self._wake_at(loop, call.deadline)
+        self._children.add(call.task)
+        if self.answer_after_callback:
+            self._running[key] = call
+        return call
 
-        The callback runs as a task of its own, so that one that goes on awaiting after it
-        is cancelled (a rollback on a dead database) cannot hold its slot: at the deadline
-        it is cancelled and left to end on its own, and the slot is free.
-        """
-        work = self._spawn(callback(item))
-        error: BaseException | None = None
+    async def _run(self, call: _Call) -> None:
+        """The call's task: the callback, then the call settled, unless its deadline or
+        `aclose` gave it up first (the task's end is then no news)."""
         try:
-            done, _ = await asyncio.wait({work}, timeout=self.callback_timeout)
-        except asyncio.CancelledError as exc:  # the receiver is closing
-            work.cancel()
-            error = exc
-            logger.error("%s: callback cancelled for message %s", self, item.message_id)
-        else:
-            if not done:
-                work.cancel()
-                logger.error(
-                    "%s: callback for message %s ran past %g s and was stopped",
-                    self,
-                    item.message_id,
-                    self.callback_timeout,
-                )
-                error = TimeoutError(f"the callback ran past {self.callback_timeout:g} s")
-            elif work.cancelled():
-                error = asyncio.CancelledError()
-                logger.error("%s: callback cancelled for message %s", self, item.message_id)
-            elif work.exception() is not None:
-                error = work.exception()
+            await call.callback(call.item)
+        except asyncio.CancelledError as exc:
+            if call.open:
+                logger.error("%s: callback cancelled for message %s", self, call.item.message_id)
+                self._ended(call, exc)
+        except Exception as exc:
+            if call.open:
                 logger.error(
                     "%s: callback failed for message %s",
                     self,
-                    item.message_id,
-                    exc_info=error,
+                    call.item.message_id,
+                    exc_info=exc,
                 )
+                self._ended(call, exc)
+        else:
+            if call.open:
+                self._ended(call, None)
+        finally:
+            self._children.discard(call.task)
+
+    def _sweep(self) -> None:
+        """Give up the calls past their deadline; wake again at the next one's."""
+        self._sweeping = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        late = [call for call in self._pending if call.deadline <= now]
+        for call in late:
+            self._give_up(call, None)
+        if coming := [call.deadline for call in self._pending if call.deadline > now]:
+            self._wake_at(loop, min(coming))
+
+    def _wake_at(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._sweeping is not None:
+            self._sweeping.cancel()
+        self._sweeping = loop.call_at(when, self._sweep)
+
+    def _give_up(self, call: _Call, error: asyncio.CancelledError | None) -> None:
+        """Stop a callback that ran past its deadline, or (with ``error``) that is still
+        running when the receiver closes."""
+        if not call.open:
+            return
+        call.task.cancel()
         if error is None:
-            return True
-        # Not taken: a repeat of it from the provider gets another chance.
-        self._recent.discard(key, mark)
-        await self._tell_failure(item, error)
-        if isinstance(error, asyncio.CancelledError):
-            raise error
-        return False
+            logger.error(
+                "%s: callback for message %s ran past %g s and was stopped",
+                self,
+                call.item.message_id,
+                self.callback_timeout,
+            )
+            self._ended(call, TimeoutError(f"the callback ran past {self.callback_timeout:g} s"))
+        else:
+            logger.error("%s: callback cancelled for message %s", self, call.item.message_id)
+            self._ended(call, error)
+
+    def _ended(self, call: _Call, error: BaseException | None) -> None:
+        """The callback took the payload (``error`` is ``None``) or did not: settle the call;
+        one that did not is forgotten (a repeat from the provider gets another chance) and
+        settles once ``on_failure`` has been told."""
+        call.open = False
+        if error is None:
+            self._settle(call, True)
+            return
+        self._recent.discard(call.key, call.mark)
+        if self._on_failure is None:
+            self._settle(call, False)
+        else:
+            self._spawn(self._tell_failure(call, error))
+
+    def _settle(self, call: _Call, taken: bool) -> None:
+        self._pending.discard(call)
+        if self._running.get(call.key) is call:
+            del self._running[call.key]
+        call.settle(taken)
 
     def _spawn(self, work: Awaitable[None]) -> asyncio.Task[None]:
         """A task the receiver keeps until it ends (and cancels when it closes), whose
@@ -366,35 +413,77 @@ class WebhookReceiver:
         task.add_done_callback(ended)
         return task
 
-    async def _tell_failure(self, item: Any, error: BaseException) -> None:
-        if self._on_failure is None:
-            return
-        told = self._spawn(self._on_failure(item, error))
-        done, _ = await asyncio.wait({told}, timeout=self.callback_timeout)
-        if not done:
-            told.cancel()
-            logger.error("%s: on_failure ran past %g s", self, self.callback_timeout)
-        elif not told.cancelled() and told.exception() is not None:
-            logger.error(
-                "%s: on_failure failed for message %s",
-                self,
-                item.message_id,
-                exc_info=told.exception(),
-            )
+    async def _tell_failure(self, call: _Call, error: BaseException) -> None:
+        """Tell ``on_failure``, within the deadline; then settle the call."""
+        assert self._on_failure is not None
+        try:
+            told = self._spawn(self._on_failure(call.item, error))
+            done, _ = await asyncio.wait({told}, timeout=self.callback_timeout)
+            if not done:
+                told.cancel()
+                logger.error("%s: on_failure ran past %g s", self, self.callback_timeout)
+            elif not told.cancelled() and told.exception() is not None:
+                logger.error(
+                    "%s: on_failure failed for message %s",
+                    self,
+                    call.item.message_id,
+                    exc_info=told.exception(),
+                )
+        finally:
+            self._settle(call, False)
 
     async def aclose(self, grace: float = 30) -> None:
         """Wait up to ``grace`` seconds for running callbacks, then cancel the rest (and
         anything a stopped callback left running)."""
         if self._pending:
-            _, late = await asyncio.wait(set(self._pending), timeout=grace)
-            for task in late:
-                task.cancel()
+            calls = list(self._pending)
+            _, late = await asyncio.wait({call.outcome() for call in calls}, timeout=grace)
+            for call in calls:
+                if call.outcome() in late:
+                    self._give_up(call, asyncio.CancelledError())
             if late:
                 await asyncio.wait(late)
+        if self._sweeping is not None and not self._pending:
+            self._sweeping.cancel()
+            self._sweeping = None
         for child in list(self._children):
             child.cancel()
         if self._children:
             await asyncio.wait(set(self._children), timeout=grace)
+
+
+class _Call:
+    """One payload's callback: its task, its deadline, and whether it took the payload."""
+
+    __slots__ = ("_outcome", "callback", "deadline", "item", "key", "mark", "open", "task")
+
+    task: asyncio.Task[None]
+    deadline: float  # in the loop's time
+
+    def __init__(
+        self,
+        callback: Callable[[Any], Awaitable[None]],
+        item: Any,
+        key: tuple[str, ...],
+        mark: int,
+    ) -> None:
+        self.callback = callback
+        self.item = item
+        self.key = key
+        self.mark = mark
+        self.open = True  # the callback runs, and has not been given up on
+        self._outcome: asyncio.Future[bool] | None = None
+
+    def outcome(self) -> asyncio.Future[bool]:
+        """Whether the payload was taken, once the call settles: asked of a call that has
+        not, and made only when asked."""
+        if self._outcome is None:
+            self._outcome = asyncio.get_running_loop().create_future()
+        return self._outcome
+
+    def settle(self, taken: bool) -> None:
+        if self._outcome is not None:
+            self._outcome.set_result(taken)
 
 
 def _after(taken: bool) -> web.Response:
@@ -404,7 +493,10 @@ def _after(taken: bool) -> web.Response:
     return _answer(503, "not taken: try again", {"Retry-After": str(_RETRY_AFTER_SECONDS)})
 
 
-def _is_json(content_type: str) -> bool:
+def _is_json(request: web.Request) -> bool:
+    if request.headers.get(hdrs.CONTENT_TYPE) == "application/json":
+        return True  # as sent, no parameters: the common case needs no parsing
+    content_type = request.content_type
     return content_type == "application/json" or content_type.endswith("+json")
 
 
@@ -412,12 +504,14 @@ async def _read(request: web.Request, limit: int) -> bytes | None:
     """The body, or ``None`` when it is longer than ``limit`` (read no further than that)."""
     if request.content_length is not None and request.content_length > limit:
         return None
-    body = bytearray()
-    while chunk := await request.content.readany():
+    content = request.content
+    chunk = await content.readany()
+    if content.at_eof():  # the whole body in one piece, as a small one arrives
+        return chunk if len(chunk) <= limit else None
+    body = bytearray(chunk)
+    while len(body) <= limit and (chunk := await content.readany()):
         body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
+    return bytes(body) if len(body) <= limit else None
 
 
 def _answer(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:

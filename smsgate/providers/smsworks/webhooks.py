@@ -26,6 +26,7 @@ _SHORT_CODE = re.compile(r"[0-9]{3,8}")
 # else there is no report of its.
 _TEXT_FIELDS = ("status", "batchid", "modified", "content", "tag")
 _ID_FIELDS = ("messageid", "from", "to", "destination")
+_CHECKED = tuple((field, field in _ID_FIELDS) for field in (*_TEXT_FIELDS, *_ID_FIELDS))
 
 
 def _require(data: Any, what: str, fields: Sequence[str]) -> dict[str, Any]:
@@ -36,18 +37,18 @@ def _require(data: Any, what: str, fields: Sequence[str]) -> dict[str, Any]:
         value = data.get(field)
         if value is None or (isinstance(value, str) and not value.strip()):
             raise ValidationError(field, f"is missing from the {what}")
-    for field in (*_TEXT_FIELDS, *_ID_FIELDS):
+    for field, is_id in _CHECKED:
         value = data.get(field)
-        text = isinstance(value, str) or (
-            field in _ID_FIELDS and isinstance(value, int) and not isinstance(value, bool)
-        )
-        if value is not None and not text:
+        if value is None:
+            continue
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValidationError(field, f"is not text in the {what}") from None
+        elif not (is_id and isinstance(value, int) and not isinstance(value, bool)):
             raise ValidationError(field, f"must be text in the {what}, not {kind_of(value)}")
-        if isinstance(value, str) and not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValidationError(field, f"is not text in the {what}") from None
     return data
 
 
