@@ -76,9 +76,9 @@ module does the same in the same order:
 
 The answer is then ``+``, the calling code and the national significant number, which is
 what ``format_number(..., E164)`` writes for a number without an extension. Most
-international numbers take a shorter way to the same answer (`_STRAIGHT`): when their first
-4 digits already tell the calling code and that no national prefix can follow it, only
-their length is left to look at.
+international numbers take a shorter way to the same answer (`_straight_lengths`): when
+their first 4 digits already tell the calling code and that no national prefix can follow
+it, only their length is left to look at.
 
 ``tests/test_numbers_fast.py`` holds the two paths to the same answers, and the same
 refusals, over every calling code, every region and random numbers written every way.
@@ -86,6 +86,7 @@ refusals, over every calling code, every region and random numbers written every
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -265,16 +266,11 @@ class _Plan:
 
 # Plans by region code, and the main region's plan by the first 3 digits of an
 # international number (those hold its calling code), made from the metadata as numbers
-# are read. Where there is no plan, None is held.
-_BY_REGION: dict[str, _Plan | None] = {}
-_BY_FIRST_DIGITS: dict[str, _Plan | None] = {}
+# are read (and kept: functools.cache). Where there is no plan, None is kept.
 
 
+@functools.cache
 def _region_plan(region: str) -> _Plan | None:
-    try:
-        return _BY_REGION[region]
-    except KeyError:
-        pass
     plan = None
     metadata = PhoneMetadata.metadata_for_region(region, None)
     if metadata is not None and metadata.country_code is not None:
@@ -283,15 +279,11 @@ def _region_plan(region: str) -> _Plan | None:
             plan = _Plan.of(metadata, None)
         elif (main_plan := _region_plan(main)) is not None:
             plan = _Plan.of(metadata, main_plan)
-    _BY_REGION[region] = plan
     return plan
 
 
+@functools.cache
 def _first_digits_plan(first: str) -> _Plan | None:
-    try:
-        return _BY_FIRST_DIGITS[first]
-    except KeyError:
-        pass
     plan = None
     code = _CALLING_CODE_OF.get(first)
     if code is not None:
@@ -300,26 +292,21 @@ def _first_digits_plan(first: str) -> _Plan | None:
             plan = _region_plan(main)
         elif (metadata := PhoneMetadata.metadata_for_nongeo_region(int(code), None)) is not None:
             plan = _Plan.of(metadata, None)
-    _BY_FIRST_DIGITS[first] = plan
     return plan
 
 
 # For an international number, by its first 4 digits: the numbers of digits (calling code
 # included) with which it is answered as it is, "+" and its digits, with no national prefix
-# to strip. Made from the plans as numbers are read.
-_STRAIGHT: dict[str, frozenset[int]] = {}
+# to strip. Made from the plans as numbers are read (and kept: functools.cache).
 _FIRST_KNOWN = 4
 
 
+@functools.cache
 def _straight_lengths(first: str) -> frozenset[int]:
     """How many digits an international number starting with the digits ``first`` may
     have for its answer to be ``+`` and its digits: the calling code in them is known, the
     national prefix cannot start what follows it, and its length is possible. Empty when
     the digits known do not tell whether the national prefix starts the national number."""
-    try:
-        return _STRAIGHT[first]
-    except KeyError:
-        pass
     lengths: frozenset[int] = frozenset()
     plan = _first_digits_plan(first[:_MAX_CODE_DIGITS])
     if plan is not None:
@@ -330,7 +317,6 @@ def _straight_lengths(first: str) -> frozenset[int]:
             lengths = frozenset(
                 code + n for n in plan.possible if n >= 2 and 3 <= code + n <= _MAX_DIGITS
             )
-    _STRAIGHT[first] = lengths
     return lengths
 
 
@@ -375,20 +361,17 @@ def e164_or_none(written: str, region: str | None) -> str | None:
         return None
     if home is None:
         first = digits[:_FIRST_KNOWN]
-        straight = _STRAIGHT.get(first)
-        if straight is None:
-            straight = _straight_lengths(first)
-        if len(digits) in straight:
+        if len(digits) in _straight_lengths(first):
             return "+" + digits
         # The shortest of the first 1 to 3 digits that is a calling code, as phonenumbers'
         # _extract_country_code finds it; its main region's plan.
         first = digits[:_MAX_CODE_DIGITS]
-        plan = _BY_FIRST_DIGITS.get(first) or _first_digits_plan(first)
+        plan = _first_digits_plan(first)
         if plan is None or len(digits) < len(plan.calling_code) + 2:
             return None
         national = digits[len(plan.calling_code) :]
     else:
-        plan = _BY_REGION.get(home) or _region_plan(home)
+        plan = _region_plan(home)
         if plan is None or digits.startswith(plan.calling_code):
             return None
         idd = plan.international_prefix
