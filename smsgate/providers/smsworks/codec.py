@@ -55,7 +55,6 @@ __all__ = [
     "checked_payload",
     "item_json",
     "item_of",
-    "message_body",
     "message_json",
     "message_options",
     "message_payload",
@@ -159,11 +158,27 @@ def message_payload(
         ValidationError: the sender, validity, metadata or options cannot be sent to The SMS
             Works.
     """
+    _check(message, sender)
+    return checked_payload(message, sender, at, key)
+
+
+def _check(message: Message, sender: str) -> None:
+    """Every check of a message before its body is written (see `message_payload`)."""
     check_sender(sender)
     message_options(message)
     validity_minutes(message)
     check_metadata(message)
-    return checked_payload(message, sender, at, key)
+
+
+def _plain(message: Message) -> bool:
+    """Whether ``message`` has nothing but its recipient, text and sender to write (a bulk
+    run's usual message), so that its body can be written directly."""
+    return (
+        message.tag is None
+        and message.validity is None
+        and not message.metadata
+        and not message.provider_options.get(NAME)
+    )
 
 
 def check_metadata(message: Message) -> None:
@@ -202,32 +217,14 @@ def check_batch(messages: Sequence[object]) -> Sequence[Message]:
     return cast(Sequence[Message], messages)
 
 
-def message_body(
-    message: Message, sender: str, *, at: datetime | None = None, key: str | None = None
-) -> dict[str, Any]:
-    """`message_payload` as JSON-ready data: what is sent, byte for byte.
-
-    Raises:
-        ValidationError: as `message_payload`.
-    """
-    check_sender(sender)
-    message_options(message)
-    validity_minutes(message)
-    check_metadata(message)
-    return item_of(message, sender, at, key)
-
-
 def message_json(message: Message, sender: str, *, key: str | None = None) -> bytes:
-    """The body of ``/message/send`` and ``/message/flash``, encoded: `message_body`,
+    """The body of ``/message/send`` and ``/message/flash``, encoded: `message_payload`,
     written as `item_json` writes it.
 
     Raises:
         ValidationError: as `message_payload`.
     """
-    check_sender(sender)
-    message_options(message)
-    validity_minutes(message)
-    check_metadata(message)
+    _check(message, sender)
     return item_json(message, sender, key).encode()
 
 
@@ -237,13 +234,7 @@ def item_of(
     """`checked_payload` as JSON-ready data, for a message already checked. A plain message
     (no tag, validity, metadata, options or time: a bulk run's usual one) is written
     directly, as the one converter would write it."""
-    if (
-        at is None
-        and message.tag is None
-        and message.validity is None
-        and not message.metadata
-        and not message.provider_options.get(NAME)
-    ):
+    if at is None and _plain(message):
         item: dict[str, Any] = {
             "sender": sender,
             "destination": message.to[1:],
@@ -263,12 +254,7 @@ _KEY_PAIR = '"metadata":[{"key":' + _quote(KEY_NAME) + ',"value":'
 def item_json(message: Message, sender: str, key: str | None = None) -> str:
     """`item_of` (sent now) encoded as ``json.dumps(..., separators=(",", ":"))`` encodes
     it, byte for byte; a plain message is written without building its object first."""
-    if (
-        message.tag is None
-        and message.validity is None
-        and not message.metadata
-        and not message.provider_options.get(NAME)
-    ):
+    if _plain(message):
         text = (
             '{"sender":'
             + _quote(sender)
@@ -297,8 +283,7 @@ def checked_payload(
 ) -> schema.Message:
     """`message_payload` for a message already checked (by it, or by a batch key)."""
     options = message.provider_options.get(NAME) or {}
-    plain = message.tag is None and message.validity is None and not message.metadata
-    if plain and at is None and not options:  # the common case of a bulk run
+    if at is None and _plain(message):  # the common case of a bulk run
         return schema.Message(
             sender=sender,
             destination=message.to[1:],

@@ -47,9 +47,9 @@ from smsgate.providers.smsworks.codec import (
     check_batch,
     check_metadata,
     check_sender,
-    message_body,
     message_json,
     message_options,
+    message_payload,
     parse_batch_status,
     parse_error,
     parse_logged,
@@ -202,7 +202,7 @@ class SmsWorksGateway(HttpGateway):
         if message_options(message).get("flash"):
             raise UnsupportedFeature(self.name, "scheduled flash messages", "send it at its time")
         key = self._key(message)
-        payload = message_body(message, self._sender(message), at=at, key=key)
+        payload = message_payload(message, self._sender(message), at=at, key=key)
         data = await self.request_json(
             "POST", "/message/schedule", json_body=payload, messages=1, keyed=key is not None
         )
