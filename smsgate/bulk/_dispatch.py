@@ -6,7 +6,9 @@ or the error, into one outcome a message.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 from smsgate.bulk._core import RunCore, Work, outcome_of
 from smsgate.errors import InvalidRequest, SmsGateError, may_have_sent
@@ -41,16 +43,14 @@ class Dispatch(RunCore):
         [(index, message)] = work.items
         heard = _Listener(self, work, work.items)
         try:
-            with on_dispatch(heard):
+            with heard.listening():
                 if not self._announces:
                     await heard(True, False)
                 if self._at is None:
                     receipt = await self._gateway.send(message)
                 else:
                     receipt = await self._gateway.schedule(message, self._at)
-            heard.release()
         except Exception as exc:
-            heard.release()
             self._fail(work, work.items, exc)
         else:
             accepted = OutcomeStatus.ACCEPTED
@@ -64,13 +64,11 @@ class Dispatch(RunCore):
         budget[0] -= 1
         heard = _Listener(self, work, items)
         try:
-            with on_dispatch(heard):
+            with heard.listening():
                 if not self._announces:
                     await heard(True, False)
                 receipts = await self._batching.send_chunk([m for _, m in items], self._at)
-            heard.release()
         except Exception as exc:
-            heard.release()
             refused = isinstance(exc, InvalidRequest) and not may_have_sent(exc)
             if not refused or len(items) == 1 or budget[0] < 2:
                 self._fail(work, items, exc)
@@ -129,9 +127,15 @@ class _Listener:
         self._work: Work | None = work
         self._items = items
 
-    def release(self) -> None:
-        self._run = self._work = None
-        self._items = []
+    @contextlib.contextmanager
+    def listening(self) -> Iterator[None]:
+        """Hear the requests made in this block (`on_dispatch`); let go once it ends."""
+        try:
+            with on_dispatch(self):
+                yield
+        finally:
+            self._run = self._work = None
+            self._items = []
 
     async def __call__(self, left: bool, keyed: bool) -> None:
         run, work, items = self._run, self._work, self._items
