@@ -251,6 +251,20 @@ def test_corner_cases_read_alike(number, region):
     assert_agree(number, region)
 
 
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The numbers ``phonenumbers.parse`` is asked to read from now on, in order."""
+    calls: list[str] = []
+    parse = phonenumbers.parse
+
+    def counted(*args: Any, **kwargs: Any) -> phonenumbers.PhoneNumber:
+        calls.append(args[0])
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(phonenumbers, "parse", counted)
+    return calls
+
+
 @pytest.mark.parametrize(
     ("number", "region", "e164"),
     [
@@ -268,33 +282,17 @@ def test_corner_cases_read_alike(number, region):
         ("+44 07700 900123", None, "+447700900123"),
     ],
 )
-def test_ordinary_numbers_are_read_without_phonenumbers_parser(monkeypatch, number, region, e164):
-    calls: list[str] = []
-    parse = phonenumbers.parse
-
-    def counted(*args: Any, **kwargs: Any) -> phonenumbers.PhoneNumber:
-        calls.append(args[0])
-        return parse(*args, **kwargs)
-
-    monkeypatch.setattr(phonenumbers, "parse", counted)
+def test_ordinary_numbers_are_read_without_phonenumbers_parser(parsed, number, region, e164):
     assert numbers.normalize_number(number, region) == e164
-    assert calls == []
+    assert parsed == []
     # ...and the count does count: the slow path parses it.
     assert numbers._normalize_slowly(number, region) == e164
-    assert calls == [number.strip()]
+    assert parsed == [number.strip()]
 
 
-def test_numbers_phonenumbers_refuses_are_still_refused_by_it(monkeypatch):
-    calls: list[str] = []
-    parse = phonenumbers.parse
-
-    def counted(*args: Any, **kwargs: Any) -> phonenumbers.PhoneNumber:
-        calls.append(args[0])
-        return parse(*args, **kwargs)
-
-    monkeypatch.setattr(phonenumbers, "parse", counted)
+def test_numbers_phonenumbers_refuses_are_still_refused_by_it(parsed):
     with pytest.raises(
         ValidationError, match="cannot be a phone number: it can only be dialled locally"
     ):
         numbers.normalize_number("+44 7700 9001")
-    assert calls == ["+44 7700 9001"]
+    assert parsed == ["+44 7700 9001"]
