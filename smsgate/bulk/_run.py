@@ -122,8 +122,6 @@ class BulkSend(Intake, Dispatch):
         self._tasks = [*workers, *lookups, asyncio.create_task(self._finish(workers, lookups))]
 
     async def _next(self) -> Outcome:
-        if not self._tasks and not self._closed:
-            self._start()
         while True:
             ready = self._ready
             if ready:
@@ -135,21 +133,43 @@ class BulkSend(Intake, Dispatch):
                 if len(head) == 1:
                     ready.popleft()
                 return head.take()
-            if self._closed:
-                failure, self._failure = self._failure, None
-                if failure is not None:
-                    raise failure
-                raise StopAsyncIteration
-            if self._ended:
-                # Whatever is still held gets its outcome now, in the stream.
-                await self._cancel_tasks()
-                self._account_for_the_rest(unseen=False)
-                if self._log is not None:
-                    await self._log.flush()
-                self._closed = True
+            await self._more()
+
+    async def _drain(self) -> None:
+        """Take every outcome to the end of the run without building the accepted ones,
+        which nobody reads (`send_all`: the summary counted them as they came)."""
+        while True:
+            ready = self._ready
+            if ready:
+                head = ready.popleft()
+                self._room += len(head) if type(head) is Accepted else 1
+                self._room_freed.set()
                 continue
-            self._woken.clear()
-            await self._woken.wait()
+            try:
+                await self._more()
+            except StopAsyncIteration:
+                return
+
+    async def _more(self) -> None:
+        """Wait for more outcomes (starting the run the first time). Raises
+        StopAsyncIteration when there will be none, or the run's failure."""
+        if not self._tasks and not self._closed:
+            self._start()
+        if self._closed:
+            failure, self._failure = self._failure, None
+            if failure is not None:
+                raise failure
+            raise StopAsyncIteration
+        if self._ended:
+            # Whatever is still held gets its outcome now, in the stream.
+            await self._cancel_tasks()
+            self._account_for_the_rest(unseen=False)
+            if self._log is not None:
+                await self._log.flush()
+            self._closed = True
+            return
+        self._woken.clear()
+        await self._woken.wait()
 
     async def _cancel_tasks(self) -> None:
         for task in self._tasks:
@@ -321,6 +341,5 @@ async def send_all(
     Takes the same options as `send_many`.
     """
     async with send_many(gateway, messages, **options) as run:
-        async for _ in run:
-            pass
+        await run._drain()
     return run.summary
