@@ -60,15 +60,21 @@ class Intake(RunCore):
             await self._work.put(None)
 
     async def _read_sync(self, items: Iterator[Item]) -> None:
+        held, group = self._held, self._group
+        message: Message | None
         for item in items:  # taken only when there is room for it (checked below)
             index = self._read
-            self._read += 1
-            message = self._admit(index, item)
+            self._read = index + 1
+            if type(item) is Message and self._log is None:  # `_admit`'s usual case, inline
+                self._room -= 1
+                held[index] = message = item
+            else:
+                message = self._admit(index, item)
             if message is not None:
-                work = self._group(index, message)
+                work = group(index, message)
                 if work is not None:
                     await self._put(work)
-            if self._read % 256 == 0:
+            if index & 255 == 255:
                 await asyncio.sleep(0)  # let requests progress while a fast iterator is read
             if self._room <= 0:
                 await self._wait_for_room()

@@ -15,7 +15,13 @@ from smsgate.model import BatchReceipt, Receipt
 from smsgate.providers._wire import WireError, read, write
 from smsgate.providers.smsworks import schema
 from smsgate.providers.smsworks.answers import BatchReceipts
-from smsgate.providers.smsworks.codec import checked_payload, item_json, item_of, read_sent
+from smsgate.providers.smsworks.codec import (
+    any_body,
+    checked_payload,
+    item_json,
+    item_of,
+    read_sent,
+)
 
 # Any text a Message takes: every plane, quotes, backslashes, line breaks and tabs (it
 # refuses lone surrogates and other control characters).
@@ -54,6 +60,22 @@ def test_an_item_is_written_as_the_converter_writes_it(message, sender, key):
 
     assert item_of(message, sender, None, key) == expected
     assert item_json(message, sender, key) == json.dumps(expected, separators=(",", ":"))
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(st.tuples(messages(), st.sampled_from(["Acme", "Shop42", "07900123456"])), max_size=6),
+    st.booleans(),
+)
+def test_a_batch_body_is_written_as_the_converter_writes_it(pairs, keyed):
+    """Mixed senders (each written afresh) and options (each through the converter)."""
+    batch = [m for m, _ in pairs]
+    senders = [s for _, s in pairs]
+    expected = [write(checked_payload(m, s, None, m.key if keyed else None)) for m, s in pairs]
+
+    body = any_body(batch, senders, keyed=keyed)
+
+    assert body == json.dumps(expected, separators=(",", ":")).encode()
 
 
 ANSWER_VALUES = st.one_of(

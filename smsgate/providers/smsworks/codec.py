@@ -271,10 +271,17 @@ def any_body(messages: Sequence[Message], senders: Sequence[str], *, keyed: bool
     """The body of ``/batch/any``, encoded: an `item_json` a message (with its idempotency
     key when ``keyed``). Only the bytes outlive the call: the request may wait long, and a
     bulk run has several in flight."""
-    items = [
-        item_json(m, sender, m.key if keyed else None)
-        for m, sender in zip(messages, senders, strict=True)
-    ]
+    items: list[str] = []
+    add = items.append
+    last, head = None, ""
+    for message, sender in zip(messages, senders, strict=True):
+        if not _plain(message):
+            add(item_json(message, sender, message.key if keyed else None))
+            continue
+        if sender is not last:  # a run's messages mostly share one sender: written once
+            last, head = sender, '{"sender":' + _quote(sender) + ',"destination":'
+        text = head + _quote(message.to[1:]) + ',"content":' + _quote(message.text)
+        add(text + "," + _KEY_PAIR + _quote(message.key) + "}]}" if keyed else text + "}")
     return ("[" + ",".join(items) + "]").encode()
 
 

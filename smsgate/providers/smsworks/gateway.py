@@ -112,6 +112,7 @@ class SmsWorksGateway(HttpGateway):
         self._token_lock = asyncio.Lock()
         self.auth_advice = login.advice
         self.sender = configured_sender(sender)
+        self._sender_checked: str | None = None  # the last sender batch_key found fit
 
     # -- credentials ------------------------------------------------------------------------
 
@@ -366,7 +367,9 @@ class SmsWorksGateway(HttpGateway):
             and message.validity is None
             and not message.metadata
         ):
-            check_sender(self._sender(message))
+            sender = message.sender or self.sender
+            if sender is not self._sender_checked:  # the same sender is checked once
+                self._sender_checked = check_sender(self._sender(message))
             return _ANY_MESSAGE
         self._check_message(message)
         check_metadata(message)
