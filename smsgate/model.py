@@ -11,7 +11,7 @@ import itertools
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum, unique
 from types import MappingProxyType
@@ -241,6 +241,27 @@ class Message:
         if not text.strip():
             raise ValidationError("text", "is empty or only whitespace; there is nothing to send")
         check_text(text)
+        if (
+            sender is None
+            and reference is None
+            and tag is None
+            and metadata is None
+            and validity is None
+            and provider_options is None
+        ):
+            # The usual message of a bulk run: nothing optional to check, each slot set as
+            # attrs' own __init__ would set it (without its call per field).
+            _to, _text, _sender, _reference, _tag, _metadata, _validity, _options, _key = _SLOTS
+            _to(self, normalize_number(to, region))
+            _text(self, text)
+            _sender(self, None)
+            _reference(self, None)
+            _tag(self, None)
+            _metadata(self, _EMPTY)
+            _validity(self, None)
+            _options(self, _EMPTY)
+            _key(self, _checked_key(key))
+            return
         if validity is not None and (not isinstance(validity, timedelta) or validity <= _ZERO):
             raise ValidationError("validity", f"must be a positive timedelta, not {validity!r}")
         self.__attrs_init__(
@@ -257,6 +278,23 @@ class Message:
 
 
 _ZERO = timedelta(0)
+
+
+def slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
+    """The setters of an attrs class's slots, in field order, for code that makes many of its
+    instances (a bulk run: one a message) and sets them as attrs' ``__init__`` would, without
+    its call per field.
+
+    Raises:
+        TypeError: a field converts or validates its value, which the setters would skip.
+    """
+    fields = attrs.fields(cls)
+    if any(a.converter is not None or a.validator is not None for a in fields):
+        raise TypeError(f"{cls.__name__}'s fields check their values: build it the usual way")
+    return tuple(getattr(cls, a.name).__set__ for a in fields)
+
+
+_SLOTS = slot_setters(Message)
 
 
 class MessageFields(TypedDict, total=False):

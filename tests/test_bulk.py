@@ -5,6 +5,7 @@ import re
 import weakref
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 from aioresponses import CallbackResult
 
@@ -17,6 +18,7 @@ from smsgate import (
     InvalidRequest,
     Message,
     NotFound,
+    Outcome,
     OutcomeStatus,
     Progress,
     ProviderUnavailable,
@@ -710,3 +712,18 @@ async def test_messages_sent_are_let_go_though_their_request_left_a_timer_behind
 
     assert summary.accepted == 30
     assert [m for m in alive if m() is not None] == []
+
+
+def test_an_accepted_outcome_is_made_as_outcome_of_makes_it():
+    from smsgate.bulk._core import accepted, outcome_of
+
+    message = Message("+447700900123", "Hi", reference="r")
+    receipt = Receipt(
+        provider="smsworks", message_id=None, to=message.to, status=DeliveryStatus.SENT, key="k"
+    )
+
+    made = accepted(4, message, receipt)
+
+    usual = outcome_of(4, OutcomeStatus.ACCEPTED, message, receipt=receipt, key="k")
+    assert type(made) is Outcome
+    assert attrs.astuple(made, recurse=False) == attrs.astuple(usual, recurse=False)

@@ -15,6 +15,7 @@ from smsgate.model import (
     check_send_time,
     message_id_of,
     normalize_number,
+    slot_setters,
 )
 
 # --- numbers ---------------------------------------------------------------------------------
@@ -353,3 +354,53 @@ def test_a_lone_surrogate_is_refused_in_any_text_field(fields, field):
     with pytest.raises(ValidationError, match="lone surrogate") as caught:
         Message("+447700900123", text, **options)
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("to", "region"), [("+447700900123", None), ("07700 900123", "GB"), ("+33 6 12 34 56 78", None)]
+)
+def test_a_plain_message_is_built_as_one_with_its_options_spelled_out(to, region):
+    """A message with no optional field takes a shorter way through __init__: every slot
+    ends as the full way sets it."""
+    quick = Message(to, "Hello", region=region, key="k-1")
+    full = Message(
+        to, "Hello", region=region, key="k-1", metadata={}, provider_options={}, sender=None
+    )
+
+    assert attrs.astuple(quick, recurse=False) == attrs.astuple(full, recurse=False)
+    assert type(quick.metadata) is type(full.metadata)
+    assert type(quick.provider_options) is type(full.provider_options)
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"to": "+44 7700 9001"}, "it can only be dialled locally"),
+        ({"to": "07700 900123"}, "give a region"),
+        ({"to": 447700900123}, "to"),
+        ({"key": "has space"}, "printable ASCII"),
+        ({"text": "a\x00b"}, "control character"),
+    ],
+)
+def test_a_plain_message_is_checked_as_any_other(fields, error):
+    with pytest.raises(ValidationError, match=error):
+        Message(**{"to": "+447700900123", "text": "Hi", **fields})
+
+
+def test_slot_setters_refuse_a_class_whose_fields_check_their_values():
+    @attrs.frozen
+    class Checked:
+        n: int = attrs.field(converter=int)
+
+    @attrs.frozen
+    class Plain:
+        a: int
+        b: str
+
+    with pytest.raises(TypeError, match="Checked's fields check their values"):
+        slot_setters(Checked)
+    set_a, set_b = slot_setters(Plain)
+    made = object.__new__(Plain)
+    set_a(made, 1)
+    set_b(made, "x")
+    assert made == Plain(1, "x")

@@ -31,7 +31,7 @@ from smsgate.checks import is_whole
 from smsgate.errors import SmsGateError, UnsupportedFeature, ValidationError
 from smsgate.gateway import BatchingGateway, SmsGateway, announces_dispatch, can_find
 from smsgate.journal import Claim, Journal, JournalRun
-from smsgate.model import Message, Receipt, check_send_time
+from smsgate.model import Message, Receipt, check_send_time, slot_setters
 from smsgate.outcomes import Lookups, Outcome, OutcomeStatus
 
 __all__ = [
@@ -76,28 +76,25 @@ class Accepted:
     keeps them.
     """
 
-    __slots__ = ("_items", "_receipts", "_taken")
+    __slots__ = ("_items", "_receipts", "_taken", "left")
 
     def __init__(self, items: list[tuple[int, Message]], receipts: Sequence[Receipt]) -> None:
         self._items, self._receipts, self._taken = items, receipts, 0
-
-    def __len__(self) -> int:
+        self.left = len(items)
         """The outcomes not taken yet."""
-        return len(self._items) - self._taken
 
     def take(self) -> Outcome:
         """The next outcome."""
         at = self._taken
         self._taken = at + 1
+        self.left -= 1
         index, message = self._items[at]
         receipt = self._receipts[at]
-        return Outcome(
-            index, OutcomeStatus.ACCEPTED, message.reference, message, receipt, None, receipt.key
-        )
+        return accepted(index, message, receipt)
 
     def rest(self) -> list[Outcome]:
         """Every outcome not taken yet."""
-        return [self.take() for _ in range(len(self))]
+        return [self.take() for _ in range(self.left)]
 
 
 class RunCore:
@@ -306,6 +303,26 @@ def outcome_of(
 ) -> Outcome:
     """The outcome of one message of a request."""
     return Outcome(index, status, message.reference, message, receipt, error, key)
+
+
+_OUTCOME_SLOTS = slot_setters(Outcome)
+_ACCEPTED = OutcomeStatus.ACCEPTED
+
+
+def accepted(index: int, message: Message, receipt: Receipt) -> Outcome:
+    """``outcome_of(index, ACCEPTED, message, receipt=receipt, key=receipt.key)``, its slots
+    set as attrs' own ``__init__`` sets them, without its call per field: a bulk run makes
+    one for each message it sends."""
+    outcome: Outcome = object.__new__(Outcome)
+    _index, _status, _reference, _message, _receipt, _error, _key = _OUTCOME_SLOTS
+    _index(outcome, index)
+    _status(outcome, _ACCEPTED)
+    _reference(outcome, message.reference)
+    _message(outcome, message)
+    _receipt(outcome, receipt)
+    _error(outcome, None)
+    _key(outcome, receipt.key)
+    return outcome
 
 
 def _interval(patience: float) -> float:

@@ -125,12 +125,14 @@ class BulkSend(Intake, Dispatch):
         while True:
             ready = self._ready
             if ready:
-                self._room += 1
-                self._room_freed.set()
+                room = self._room
+                self._room = room + 1
+                if room <= 0:  # the reader waits for room
+                    self._room_freed.set()
                 head = ready[0]
                 if type(head) is not Accepted:
                     return ready.popleft()  # type: ignore[return-value]
-                if len(head) == 1:
+                if head.left == 1:
                     ready.popleft()
                 return head.take()
             await self._more()
@@ -142,7 +144,7 @@ class BulkSend(Intake, Dispatch):
             ready = self._ready
             if ready:
                 head = ready.popleft()
-                self._room += len(head) if type(head) is Accepted else 1
+                self._room += head.left if type(head) is Accepted else 1
                 self._room_freed.set()
                 continue
             try:

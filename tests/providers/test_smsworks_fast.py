@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -138,3 +139,27 @@ def test_a_batchs_receipts_are_made_when_asked_for_and_all_alike():
     assert receipts[-1].to == messages[2].to
     assert [r.reference for r in receipts[1:]] == ["1", "2"]
     assert BatchReceipts(messages, batch, None, False)[0].key is None
+
+
+def test_a_batch_receipt_has_every_slot_a_receipt_made_the_usual_way_has():
+    at = datetime(2030, 1, 1, 9, tzinfo=UTC)
+    message = Message("+447700900123", "Hi", reference="r", metadata={"a": "b"})
+    batch = BatchReceipt(
+        provider="smsworks", batch_id="b1", status=DeliveryStatus.SCHEDULED, raw={"x": 1}
+    )
+
+    made = BatchReceipts([message], batch, at, True)[0]
+
+    usual = Receipt(
+        provider="smsworks",
+        message_id=None,
+        to=message.to,
+        status=DeliveryStatus.SCHEDULED,
+        batch_id="b1",
+        reference="r",
+        metadata=message.metadata,
+        scheduled_at=at,
+        key=message.key,
+        raw={"x": 1},
+    )
+    assert attrs.astuple(made, recurse=False) == attrs.astuple(usual, recurse=False)

@@ -21,7 +21,7 @@ from smsgate.errors import (
     ProviderError,
     ProviderUnavailable,
 )
-from smsgate.model import BatchReceipt, Message, Receipt, StatusReport
+from smsgate.model import BatchReceipt, Message, Receipt, StatusReport, slot_setters
 from smsgate.numbers import read_number
 from smsgate.providers._wire import read
 from smsgate.providers.codec import ErrorAnswer, provider_error
@@ -284,15 +284,27 @@ class BatchReceipts(Sequence[Receipt]):
         if isinstance(index, slice):
             return [self[i] for i in range(len(self))[index]]
         message, batch = self._messages[index], self._batch
-        return Receipt(
-            provider=NAME,
-            message_id=None,
-            to=message.to,
-            status=batch.status,
-            batch_id=batch.batch_id,
-            reference=message.reference,
-            metadata=message.metadata,
-            scheduled_at=self._at,
-            key=message.key if self._keyed else None,
-            raw=batch.raw,
+        # Receipt(provider=NAME, message_id=None, to=message.to, ...), its slots set as
+        # attrs' own __init__ sets them, without its call per field: a bulk run makes one a
+        # message.
+        receipt: Receipt = object.__new__(Receipt)
+        (_provider, _id, _to, _status, _batch, _reference, _metadata, _parts, _credits) = (
+            _RECEIPT_SLOTS[:9]
         )
+        _scheduled_at, _key, _raw = _RECEIPT_SLOTS[9:]
+        _provider(receipt, NAME)
+        _id(receipt, None)
+        _to(receipt, message.to)
+        _status(receipt, batch.status)
+        _batch(receipt, batch.batch_id)
+        _reference(receipt, message.reference)
+        _metadata(receipt, message.metadata)
+        _parts(receipt, None)
+        _credits(receipt, None)
+        _scheduled_at(receipt, self._at)
+        _key(receipt, message.key if self._keyed else None)
+        _raw(receipt, batch.raw)
+        return receipt
+
+
+_RECEIPT_SLOTS = slot_setters(Receipt)
