@@ -74,6 +74,11 @@ idempotency key)."""
 _dispatch_hook: ContextVar[DispatchHook | None] = ContextVar("smsgate_dispatch", default=None)
 
 
+def dispatch_hook() -> DispatchHook | None:
+    """What `announce_dispatch` would call now, if anything."""
+    return _dispatch_hook.get()
+
+
 async def announce_dispatch(*, keyed: bool) -> None:
     """Say that a request carrying messages is about to leave the process.
 

@@ -32,7 +32,7 @@ from smsgate.errors import (
     TransportError,
     ValidationError,
 )
-from smsgate.gateway import BaseGateway, announce_dispatch, announce_refused
+from smsgate.gateway import BaseGateway, announce_refused, dispatch_hook
 from smsgate.providers._urls import checked_base_url
 from smsgate.providers._wire import WireError, write
 from smsgate.providers._wire import read as read_as
@@ -73,13 +73,18 @@ class HttpResponse:
         Raises:
             ValueError: the body is not JSON.
         """
-        return json.loads(self.body) if self.body.strip() else None
+        body = self.body
+        try:
+            return _read_json(body.decode())  # the usual answer: UTF-8, read directly
+        except ValueError:  # empty, or another encoding json.loads finds (UTF-16, a BOM)
+            return json.loads(body) if body.strip() else None
 
     def text(self) -> str:
         """The body as text, for error messages."""
         return self.body.decode("utf-8", errors="replace")
 
 
+_read_json = json.JSONDecoder().decode
 _IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE"})
 _LARGE = 512 * 1024  # bytes of body sent as a stream
 
@@ -304,7 +309,9 @@ class HttpGateway(BaseGateway):
         url = self.base_url + path
         if not messages:
             return await self._exchange(session, method, url, data, headers)
-        await announce_dispatch(keyed=keyed)
+        hook = dispatch_hook()  # announce_dispatch, without a coroutine when nobody listens
+        if hook is not None:
+            await hook(True, keyed)
         try:
             return await self._exchange(session, method, url, data, headers)
         except GatewayError as exc:

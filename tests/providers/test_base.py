@@ -542,3 +542,27 @@ def test_secret_hides_its_value():
     assert secret.reveal() == "hunter2"
     assert secret == Secret("hunter2")
     assert secret != Secret("other")
+
+
+@pytest.mark.parametrize(
+    ("body", "read"),
+    [
+        (b'{"a":"\xc3\xa9"}', {"a": "é"}),
+        (b"[1, 2]\n", [1, 2]),
+        (b"  \r\n", None),
+        (b"", None),
+        ('{"a": "é"}'.encode("utf-16"), {"a": "é"}),  # not UTF-8: json.loads still finds it
+        (b'\xef\xbb\xbf{"a":1}', {"a": 1}),  # a UTF-8 byte order mark
+        (b"7", 7),
+    ],
+)
+def test_an_answer_is_read_as_json_loads_reads_its_bytes(body, read):
+    assert HttpResponse(200, {}, body).json() == read
+
+
+@pytest.mark.parametrize("body", [b"{", b"<html>", b"\xff\xfe\xff", b'{"a":1} x'])
+def test_an_answer_that_is_not_json_is_refused_as_json_loads_refuses_it(body):
+    with pytest.raises((json.JSONDecodeError, UnicodeDecodeError)) as theirs:
+        json.loads(body)
+    with pytest.raises(type(theirs.value)):
+        HttpResponse(200, {}, body).json()
