@@ -295,8 +295,8 @@ async def test_a_stream_collected_while_outcomes_are_counted_accounts_for_each_i
             collected.append(gc.collect())
 
     class AcceptedThenCollect(smsgate.bulk._core.Accepted):
-        def __init__(self, items, receipts):  # between counting and handing over
-            super().__init__(items, receipts)
+        def __init__(self, indexes, messages, receipts):  # between counting and handing over
+            super().__init__(indexes, messages, receipts)
             if not collected:
                 collected.append(gc.collect())
 

@@ -55,7 +55,10 @@ SINGLE_SEND_CHUNK = 1
 class Work:
     """Messages for one request (one message when the gateway cannot batch)."""
 
-    items: list[tuple[int, Message]]
+    indexes: list[int]
+    """The inputs' positions, and below, their messages: two flat lists rather than a pair
+    each, which the garbage collector would walk again and again while they wait."""
+    messages: list[Message]
     batched: bool
     left: dict[int, bool] = attrs.field(factory=dict)
     """Inputs whose request has left (and not come back refused), and whether it carried
@@ -76,11 +79,14 @@ class Accepted:
     keeps them.
     """
 
-    __slots__ = ("_items", "_receipts", "_taken", "left")
+    __slots__ = ("_indexes", "_messages", "_receipts", "_taken", "left")
 
-    def __init__(self, items: list[tuple[int, Message]], receipts: Sequence[Receipt]) -> None:
-        self._items, self._receipts, self._taken = items, receipts, 0
-        self.left = len(items)
+    def __init__(
+        self, indexes: list[int], messages: list[Message], receipts: Sequence[Receipt]
+    ) -> None:
+        self._indexes, self._messages, self._receipts = indexes, messages, receipts
+        self._taken = 0
+        self.left = len(indexes)
         """The outcomes not taken yet."""
 
     def take(self) -> Outcome:
@@ -88,9 +94,7 @@ class Accepted:
         at = self._taken
         self._taken = at + 1
         self.left -= 1
-        index, message = self._items[at]
-        receipt = self._receipts[at]
-        return accepted(index, message, receipt)
+        return accepted(self._indexes[at], self._messages[at], self._receipts[at])
 
     def rest(self) -> list[Outcome]:
         """Every outcome not taken yet."""
@@ -174,7 +178,7 @@ class RunCore:
         # outcome is yielded, so that no more than concurrency x chunk_size are held.
         self._room = concurrency * self.chunk_size
         self._room_freed = asyncio.Event()
-        self._buffers: dict[Hashable, list[tuple[int, Message]]] = {}
+        self._buffers: dict[Hashable, Work] = {}  # groups filling up, by batch key
         self._running: set[Work] = set()
         # Uncertain outcomes waiting to be looked up (they keep their room until then).
         self._unresolved: dict[int, Outcome] = {}
@@ -221,29 +225,30 @@ class RunCore:
         self._woken.set()
 
     def _deliver_accepted(
-        self, items: list[tuple[int, Message]], receipts: Sequence[Receipt]
+        self, indexes: list[int], messages: list[Message], receipts: Sequence[Receipt]
     ) -> None:
         """`_deliver` the outcomes of an accepted request, built as the caller takes them
         (see `Accepted`); with a journal, which records each, built now."""
         if self._log is not None or self._closed:
-            accepted = OutcomeStatus.ACCEPTED
             self._deliver(
                 [
-                    outcome_of(index, accepted, message, receipt=receipt, key=receipt.key)
-                    for (index, message), receipt in zip(items, receipts, strict=True)
+                    accepted(index, message, receipt)
+                    for index, message, receipt in zip(indexes, messages, receipts, strict=True)
                 ]
             )
             return
         held = self._held
         self._delivering = True  # a dropped stream waits until this is counted
         try:
-            fresh = [held.pop(index, MISSING) is not MISSING for index, _ in items]
+            fresh = [held.pop(index, MISSING) is not MISSING for index in indexes]
             if not all(fresh):  # some have their outcome already: keep the others
-                items = [item for item, new in zip(items, fresh, strict=True) if new]
-                receipts = [r for r, new in zip(receipts, fresh, strict=True) if new]
-            if items:
-                self.summary.accepted += len(items)
-                self._ready.append(Accepted(items, receipts))
+                kept = [at for at, new in enumerate(fresh) if new]
+                indexes = [indexes[at] for at in kept]
+                messages = [messages[at] for at in kept]
+                receipts = [receipts[at] for at in kept]
+            if indexes:
+                self.summary.accepted += len(indexes)
+                self._ready.append(Accepted(indexes, messages, receipts))
         finally:
             self._delivering = False
         self._woken.set()

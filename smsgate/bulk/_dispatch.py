@@ -10,7 +10,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 
-from smsgate.bulk._core import RunCore, Work, outcome_of
+from smsgate.bulk._core import RunCore, Work, accepted, outcome_of
 from smsgate.errors import InvalidRequest, SmsGateError, may_have_sent
 from smsgate.gateway import on_dispatch
 from smsgate.journal import JournalError
@@ -28,20 +28,23 @@ class Dispatch(RunCore):
             # Until its request ends, the work stays in _running: a stop that falls in the
             # middle finds what was in flight there.
             self._running.add(work)
-            self._in_flight += len(work.items)
+            size = len(work.indexes)
+            self._in_flight += size
             if work.batched:
-                await self._send_chunk(work, work.items, budget=_split_budget(len(work.items)))
+                await self._send_chunk(
+                    work, work.indexes, work.messages, budget=_split_budget(size)
+                )
             else:
                 await self._send_one(work)
-            self._in_flight -= len(work.items)
+            self._in_flight -= size
             self._running.discard(work)
             self._progress()
             if isinstance(self._failure, JournalError):
                 raise self._failure  # nothing may leave unrecorded: end the run
 
     async def _send_one(self, work: Work) -> None:
-        [(index, message)] = work.items
-        heard = _Listener(self, work, work.items)
+        [index], [message] = work.indexes, work.messages
+        heard = _Listener(self, work, work.indexes, work.messages)
         try:
             with heard.listening():
                 if not self._announces:
@@ -51,54 +54,56 @@ class Dispatch(RunCore):
                 else:
                     receipt = await self._gateway.schedule(message, self._at)
         except Exception as exc:
-            self._fail(work, work.items, exc)
+            self._fail(work, work.indexes, work.messages, exc)
         else:
-            accepted = OutcomeStatus.ACCEPTED
-            self._deliver([outcome_of(index, accepted, message, receipt=receipt, key=receipt.key)])
+            self._deliver([accepted(index, message, receipt)])
 
     async def _send_chunk(
-        self, work: Work, items: list[tuple[int, Message]], budget: list[int]
+        self, work: Work, indexes: list[int], messages: list[Message], budget: list[int]
     ) -> None:
-        """Send ``items`` in one request; split a refused batch to isolate bad messages."""
+        """Send ``messages`` in one request; split a refused batch to isolate bad ones."""
         assert self._batching is not None
         budget[0] -= 1
-        heard = _Listener(self, work, items)
+        heard = _Listener(self, work, indexes, messages)
         try:
             with heard.listening():
                 if not self._announces:
                     await heard(True, False)
-                receipts = await self._batching.send_chunk([m for _, m in items], self._at)
+                receipts = await self._batching.send_chunk(messages, self._at)
         except Exception as exc:
             refused = isinstance(exc, InvalidRequest) and not may_have_sent(exc)
-            if not refused or len(items) == 1 or budget[0] < 2:
-                self._fail(work, items, exc)
+            if not refused or len(indexes) == 1 or budget[0] < 2:
+                self._fail(work, indexes, messages, exc)
                 return
             # Refused as a whole, so nothing was accepted: split to isolate the bad messages,
             # within a budget of requests so that a chunk of bad messages cannot cost two each.
-            for index, _ in items:
+            for index in indexes:
                 work.left.pop(index, None)
-            middle = len(items) // 2
-            await self._send_chunk(work, items[:middle], budget)
+            middle = len(indexes) // 2
+            await self._send_chunk(work, indexes[:middle], messages[:middle], budget)
             if budget[0] < 1:
-                self._fail(work, items[middle:], exc)
+                self._fail(work, indexes[middle:], messages[middle:], exc)
                 return
-            await self._send_chunk(work, items[middle:], budget)
+            await self._send_chunk(work, indexes[middle:], messages[middle:], budget)
         else:
-            if len(receipts) != len(items):
+            if len(receipts) != len(indexes):
                 raise ValueError(
                     f"{self._gateway.name}: send_chunk gave {len(receipts)} receipts for "
-                    f"{len(items)} messages"
+                    f"{len(indexes)} messages"
                 )
-            self._deliver_accepted(items, receipts)
+            self._deliver_accepted(indexes, messages, receipts)
 
-    def _fail(self, work: Work, items: list[tuple[int, Message]], exc: Exception) -> None:
+    def _fail(
+        self, work: Work, indexes: list[int], messages: list[Message], exc: Exception
+    ) -> None:
+        pairs = zip(indexes, messages, strict=True)
         if isinstance(exc, JournalError):
             # Its dispatch could not be recorded, so its request never left: unsent, and the
             # run ends (see _consume).
             self._failure = self._failure or exc
-            self._deliver([outcome_of(index, OutcomeStatus.UNSENT, m) for index, m in items])
+            self._deliver([outcome_of(index, OutcomeStatus.UNSENT, m) for index, m in pairs])
             return
-        first = items[0][0]
+        first = indexes[0]
         left = first in work.left or not self._announces
         status = status_after(exc, left=left)
         error = _detached(as_gateway_error(exc, self._gateway.name))
@@ -106,7 +111,7 @@ class Dispatch(RunCore):
         self._deliver(
             [
                 outcome_of(index, status, message, error, message.key if keyed else None)
-                for index, message in items
+                for index, message in pairs
             ]
         )
 
@@ -120,12 +125,14 @@ class _Listener:
     time even when cancelled — and must not keep the messages with it.
     """
 
-    __slots__ = ("_items", "_run", "_work")
+    __slots__ = ("_indexes", "_messages", "_run", "_work")
 
-    def __init__(self, run: Dispatch, work: Work, items: list[tuple[int, Message]]) -> None:
+    def __init__(
+        self, run: Dispatch, work: Work, indexes: list[int], messages: list[Message]
+    ) -> None:
         self._run: Dispatch | None = run
         self._work: Work | None = work
-        self._items = items
+        self._indexes, self._messages = indexes, messages
 
     @contextlib.contextmanager
     def listening(self) -> Iterator[None]:
@@ -135,22 +142,27 @@ class _Listener:
                 yield
         finally:
             self._run = self._work = None
-            self._items = []
+            self._indexes, self._messages = [], []
 
     async def __call__(self, left: bool, keyed: bool) -> None:
-        run, work, items = self._run, self._work, self._items
+        run, work, indexes = self._run, self._work, self._indexes
         if run is None or work is None:
             return  # its request is over
         if not left:  # refused: none of them was taken, and the journal says so
-            for index, _ in items:
+            for index in indexes:
                 work.left.pop(index, None)
-            run._record([outcome_of(index, OutcomeStatus.UNSENT, m) for index, m in items])
+            unsent = OutcomeStatus.UNSENT
+            run._record(
+                [
+                    outcome_of(index, unsent, m)
+                    for index, m in zip(indexes, self._messages, strict=True)
+                ]
+            )
             return
         if run._log is not None:
             run._flush_claims()
-            await run._log.dispatch([index for index, _ in items], keyed=keyed)
-        for index, _ in items:
-            work.left[index] = keyed
+            await run._log.dispatch(list(indexes), keyed=keyed)
+        work.left.update(dict.fromkeys(indexes, keyed))
 
 
 def _detached(error: SmsGateError) -> SmsGateError:

@@ -226,15 +226,17 @@ class Intake(RunCore):
                 self._deliver([outcome_of(index, OutcomeStatus.FAILED, message, exc)])
                 return None
         if key is None:
-            return Work([(index, message)], batched=False)
-        buffer = self._buffers.get(key)
-        if buffer is None:
-            buffer = self._buffers[key] = []
-        buffer.append((index, message))
-        if len(buffer) < self.chunk_size:
+            return Work([index], [message], batched=False)
+        group = self._buffers.get(key)
+        if group is None:
+            group = self._buffers[key] = Work([], [], batched=True)
+        indexes = group.indexes
+        indexes.append(index)
+        group.messages.append(message)
+        if len(indexes) < self.chunk_size:
             return None
         del self._buffers[key]
-        return Work(buffer, batched=True)
+        return group
 
     async def _put(self, work: Work) -> None:
         self._flush_claims()  # claims go in the journal before the dispatch of their request
@@ -243,13 +245,13 @@ class Intake(RunCore):
     async def _flush_largest(self) -> None:
         """Send the fullest group early: held messages are at their limit."""
         if self._buffers:
-            key = max(self._buffers, key=lambda k: len(self._buffers[k]))
-            await self._put(Work(self._buffers.pop(key), batched=True))
+            key = max(self._buffers, key=lambda k: len(self._buffers[k].indexes))
+            await self._put(self._buffers.pop(key))
 
     async def _flush_all(self) -> None:
         while self._buffers:
             key = next(iter(self._buffers))
-            await self._put(Work(self._buffers.pop(key), batched=True))
+            await self._put(self._buffers.pop(key))
         self._flush_claims()
 
 

@@ -218,7 +218,7 @@ class BulkSend(Intake, Dispatch):
         rest: list[Outcome] = list(self._unresolved.values())
         self._unresolved.clear()
         for work in self._running:
-            for index, message in work.items:
+            for index, message in zip(work.indexes, work.messages, strict=True):
                 if self._held.pop(index, MISSING) is MISSING:
                     continue  # it has its outcome already
                 if index in work.left or not self._announces:
