@@ -60,6 +60,7 @@ __all__ = [
     "announce_refused",
     "announces_dispatch",
     "can_find",
+    "current_dispatch_hook",
     "on_dispatch",
 ]
 
@@ -74,7 +75,7 @@ idempotency key)."""
 _dispatch_hook: ContextVar[DispatchHook | None] = ContextVar("smsgate_dispatch", default=None)
 
 
-def dispatch_hook() -> DispatchHook | None:
+def current_dispatch_hook() -> DispatchHook | None:
     """What `announce_dispatch` would call now, if anything."""
     return _dispatch_hook.get()
 
@@ -198,7 +199,9 @@ class BatchingGateway(Protocol):
         self, messages: Sequence[Message], at: datetime | None
     ) -> Sequence[Receipt]:
         """Send (or schedule for ``at``) messages of one key in one request; a receipt each,
-        in their order (a list, or a sequence that makes each when it is asked for)."""
+        in their order (a list, or a sequence that makes each when it is asked for).
+        ``messages`` is the bulk run's own list, which it reads again afterwards: read it or
+        copy it, never change it."""
         ...
 
 

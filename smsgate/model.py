@@ -242,7 +242,8 @@ class Message:
             raise ValidationError("text", "is empty or only whitespace; there is nothing to send")
         check_text(text)
         if (
-            sender is None
+            type(self) is Message  # a subclass's fields and hooks are set by attrs' __init__
+            and sender is None
             and reference is None
             and tag is None
             and metadata is None
@@ -286,15 +287,20 @@ def slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
     its call per field.
 
     Raises:
-        TypeError: a field converts or validates its value, which the setters would skip.
+        TypeError: a field converts or validates its value, or the class has an init hook or
+            caches its hash: work the setters would skip.
     """
     fields = attrs.fields(cls)
     if any(a.converter is not None or a.validator is not None for a in fields):
         raise TypeError(f"{cls.__name__}'s fields check their values: build it the usual way")
+    hooks = ("__attrs_pre_init__", "__attrs_post_init__")
+    if any(hasattr(cls, hook) for hook in hooks) or "_attrs_cached_hash" in vars(cls):
+        raise TypeError(f"{cls.__name__}'s __init__ does more than set its fields")
     return tuple(getattr(cls, a.name).__set__ for a in fields)
 
 
 _SLOTS = slot_setters(Message)
+assert len(_SLOTS) == 9, "Message.__init__ sets each field"
 
 
 class MessageFields(TypedDict, total=False):

@@ -154,6 +154,41 @@ async def test_a_message_the_provider_cannot_take_fails_alone_before_any_request
     assert len(sent_json(call.kwargs)) == 4
 
 
+async def test_without_any_sender_only_the_messages_lacking_one_fail_and_the_rest_are_sent(
+    mock_http,
+):
+    """The gateway has no default sender: each message without its own fails alone, before
+    any request, however the checked senders alternate."""
+    mock_http.post(WORKS + "/batch/any", status=201, payload=fixture("batch"), repeat=True)
+    items = [Message(number(i), "Hi", sender="Acme" if i % 2 else None) for i in range(8)]
+    async with SmsWorksGateway(token=TOKEN) as gateway:
+        outcomes = {o.index: o for o in await collect(send_many(gateway, items))}
+    assert [outcomes[i].status for i in range(8)] == [
+        OutcomeStatus.ACCEPTED if i % 2 else OutcomeStatus.FAILED for i in range(8)
+    ]
+    assert {outcomes[i].error.field for i in range(0, 8, 2)} == {"sender"}
+    [call] = mock_http.requests[("POST", smsgate_url(WORKS, "/batch/any"))]
+    assert [item["destination"] for item in sent_json(call.kwargs)] == [
+        number(i)[1:] for i in range(1, 8, 2)
+    ]
+
+
+async def test_send_all_raises_a_failing_source_and_accounts_for_every_input_read():
+    def rows():
+        yield from messages(5)
+        raise RuntimeError("the CSV file is truncated")
+
+    gateway = FakeGateway()
+    run = send_many(gateway, rows())
+    with pytest.raises(RuntimeError, match="truncated"):
+        async with run:
+            await run._drain()  # what send_all does
+    assert (run.summary.total, run.summary.accepted) == (5, 5)
+    assert len(gateway.outbox) == 5
+    with pytest.raises(RuntimeError, match="truncated"):
+        await send_all(FakeGateway(), rows())
+
+
 def smsgate_url(base, path):
     from yarl import URL
 

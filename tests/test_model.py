@@ -404,3 +404,35 @@ def test_slot_setters_refuse_a_class_whose_fields_check_their_values():
     set_a(made, 1)
     set_b(made, "x")
     assert made == Plain(1, "x")
+
+
+def test_a_subclass_of_message_gets_its_own_fields_and_hooks_set_when_it_is_plain():
+    @attrs.frozen(init=False)
+    class Tagged(Message):
+        campaign: str = "default"
+
+        def __attrs_post_init__(self) -> None:
+            object.__setattr__(self, "campaign", self.campaign.upper())
+
+    plain = Tagged("+447700900123", "Hi")
+    with_reference = Tagged("+447700900123", "Hi", reference="r")
+
+    assert plain.campaign == with_reference.campaign == "DEFAULT"
+    assert plain.to == "+447700900123"
+
+
+def test_slot_setters_refuse_a_class_with_init_hooks_or_a_cached_hash():
+    @attrs.frozen
+    class Hooked:
+        a: int
+
+        def __attrs_post_init__(self) -> None:
+            pass
+
+    @attrs.frozen(cache_hash=True)
+    class Cached:
+        a: int
+
+    for cls in (Hooked, Cached):
+        with pytest.raises(TypeError, match="does more than set its fields"):
+            slot_setters(cls)

@@ -311,6 +311,7 @@ def outcome_of(
 
 
 _OUTCOME_SLOTS = slot_setters(Outcome)
+assert len(_OUTCOME_SLOTS) == 7, "accepted() sets each field of Outcome"
 _ACCEPTED = OutcomeStatus.ACCEPTED
 
 

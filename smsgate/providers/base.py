@@ -32,7 +32,7 @@ from smsgate.errors import (
     TransportError,
     ValidationError,
 )
-from smsgate.gateway import BaseGateway, announce_refused, dispatch_hook
+from smsgate.gateway import BaseGateway, announce_refused, current_dispatch_hook
 from smsgate.providers._urls import checked_base_url
 from smsgate.providers._wire import WireError, write
 from smsgate.providers._wire import read as read_as
@@ -77,7 +77,8 @@ class HttpResponse:
         try:
             return _read_json(body.decode())  # the usual answer: UTF-8, read directly
         except ValueError:  # empty, or another encoding json.loads finds (UTF-16, a BOM)
-            return json.loads(body) if body.strip() else None
+            pass
+        return json.loads(body) if body.strip() else None  # its error, not chained to ours
 
     def text(self) -> str:
         """The body as text, for error messages."""
@@ -309,7 +310,7 @@ class HttpGateway(BaseGateway):
         url = self.base_url + path
         if not messages:
             return await self._exchange(session, method, url, data, headers)
-        hook = dispatch_hook()  # announce_dispatch, without a coroutine when nobody listens
+        hook = current_dispatch_hook()  # announce_dispatch, without a coroutine when nobody listens
         if hook is not None:
             await hook(True, keyed)
         try:

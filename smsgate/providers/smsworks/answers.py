@@ -308,3 +308,4 @@ class BatchReceipts(Sequence[Receipt]):
 
 
 _RECEIPT_SLOTS = slot_setters(Receipt)
+assert len(_RECEIPT_SLOTS) == 12, "BatchReceipts sets each field of Receipt"

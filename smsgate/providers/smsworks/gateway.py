@@ -368,7 +368,7 @@ class SmsWorksGateway(HttpGateway):
             and not message.metadata
         ):
             sender = message.sender or self.sender
-            if sender is not self._sender_checked:  # the same sender is checked once
+            if sender is None or sender is not self._sender_checked:  # each sender once
                 self._sender_checked = check_sender(self._sender(message))
             return _ANY_MESSAGE
         self._check_message(message)
