@@ -125,10 +125,7 @@ class BulkSend(Intake, Dispatch):
         while True:
             ready = self._ready
             if ready:
-                room = self._room
-                self._room = room + 1
-                if room <= 0:  # the reader waits for room
-                    self._room_freed.set()
+                self._give_room(1)
                 head = ready[0]
                 if type(head) is not Accepted:
                     return ready.popleft()  # type: ignore[return-value]
@@ -144,13 +141,19 @@ class BulkSend(Intake, Dispatch):
             ready = self._ready
             if ready:
                 head = ready.popleft()
-                self._room += head.left if type(head) is Accepted else 1
-                self._room_freed.set()
+                self._give_room(head.left if type(head) is Accepted else 1)
                 continue
             try:
                 await self._more()
             except StopAsyncIteration:
                 return
+
+    def _give_room(self, taken: int) -> None:
+        """Outcomes were taken: their room is free again (the reader is woken if it waits)."""
+        room = self._room
+        self._room = room + taken
+        if room <= 0:
+            self._room_freed.set()
 
     async def _more(self) -> None:
         """Wait for more outcomes (starting the run the first time). Raises
