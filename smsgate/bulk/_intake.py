@@ -60,18 +60,12 @@ class Intake(RunCore):
             await self._work.put(None)
 
     async def _read_sync(self, items: Iterator[Item]) -> None:
-        held, group = self._held, self._group
-        message: Message | None
         for item in items:  # taken only when there is room for it (checked below)
             index = self._read
             self._read = index + 1
-            if type(item) is Message and self._log is None:  # `_admit`'s usual case, inline
-                self._room -= 1
-                held[index] = message = item
-            else:
-                message = self._admit(index, item)
+            message = self._admit(index, item)
             if message is not None:
-                work = group(index, message)
+                work = self._group(index, message)  # `_enqueue`, without a coroutine a message
                 if work is not None:
                     await self._put(work)
             if index & 255 == 255:
@@ -139,6 +133,9 @@ class Intake(RunCore):
         send, if any (an invalid input, or one a resumed run's journal has an answer for,
         gets its outcome at once)."""
         self._room -= 1
+        if type(item) is Message and self._log is None:  # a bulk run's usual input
+            self._held[index] = item
+            return item
         built = _as_message(self._gateway, item)
         message = built if isinstance(built, Message) else None
         if self._log is not None:
