@@ -60,7 +60,6 @@ __all__ = [
     "announce_refused",
     "announces_dispatch",
     "can_find",
-    "current_dispatch_hook",
     "on_dispatch",
 ]
 
@@ -73,11 +72,6 @@ its messages were taken: ``False``) and ``keyed`` (whether it carries each messa
 idempotency key)."""
 
 _dispatch_hook: ContextVar[DispatchHook | None] = ContextVar("smsgate_dispatch", default=None)
-
-
-def current_dispatch_hook() -> DispatchHook | None:
-    """What `announce_dispatch` would call now, if anything."""
-    return _dispatch_hook.get()
 
 
 async def announce_dispatch(*, keyed: bool) -> None:

@@ -32,7 +32,7 @@ from smsgate.errors import (
     TransportError,
     ValidationError,
 )
-from smsgate.gateway import BaseGateway, announce_refused, current_dispatch_hook
+from smsgate.gateway import BaseGateway, announce_dispatch, announce_refused
 from smsgate.providers._urls import checked_base_url
 from smsgate.providers._wire import WireError, write
 from smsgate.providers._wire import read as read_as
@@ -310,9 +310,7 @@ class HttpGateway(BaseGateway):
         url = self.base_url + path
         if not messages:
             return await self._exchange(session, method, url, data, headers)
-        hook = current_dispatch_hook()  # announce_dispatch, without a coroutine when nobody listens
-        if hook is not None:
-            await hook(True, keyed)
+        await announce_dispatch(keyed=keyed)
         try:
             return await self._exchange(session, method, url, data, headers)
         except GatewayError as exc:
