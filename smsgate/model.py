@@ -252,16 +252,15 @@ class Message:
         ):
             # The usual message of a bulk run: nothing optional to check, each slot set as
             # attrs' own __init__ would set it (without its call per field).
-            _to, _text, _sender, _reference, _tag, _metadata, _validity, _options, _key = _SLOTS
-            _to(self, normalize_number(to, region))
-            _text(self, text)
-            _sender(self, None)
-            _reference(self, None)
-            _tag(self, None)
-            _metadata(self, _EMPTY)
-            _validity(self, None)
-            _options(self, _EMPTY)
-            _key(self, _checked_key(key))
+            _set_to(self, normalize_number(to, region))
+            _set_text(self, text)
+            _set_sender(self, None)
+            _set_reference(self, None)
+            _set_tag(self, None)
+            _set_metadata(self, _EMPTY)
+            _set_validity(self, None)
+            _set_options(self, _EMPTY)
+            _set_key(self, _checked_key(key))
             return
         if validity is not None and (not isinstance(validity, timedelta) or validity <= _ZERO):
             raise ValidationError("validity", f"must be a positive timedelta, not {validity!r}")
@@ -299,8 +298,18 @@ def slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
     return tuple(getattr(cls, a.name).__set__ for a in fields)
 
 
-_SLOTS = slot_setters(Message)
-assert len(_SLOTS) == 9, "Message.__init__ sets each field"
+# Each field of Message, in order: its __init__ sets them all for a plain message.
+(
+    _set_to,
+    _set_text,
+    _set_sender,
+    _set_reference,
+    _set_tag,
+    _set_metadata,
+    _set_validity,
+    _set_options,
+    _set_key,
+) = slot_setters(Message)
 
 
 class MessageFields(TypedDict, total=False):

@@ -310,8 +310,10 @@ def outcome_of(
     return Outcome(index, status, message.reference, message, receipt, error, key)
 
 
-_OUTCOME_SLOTS = slot_setters(Outcome)
-assert len(_OUTCOME_SLOTS) == 7, "accepted() sets each field of Outcome"
+# Each field of Outcome, in order: accepted() sets them all.
+_set_index, _set_status, _set_reference, _set_message, _set_receipt, _set_error, _set_key = (
+    slot_setters(Outcome)
+)
 _ACCEPTED = OutcomeStatus.ACCEPTED
 
 
@@ -320,14 +322,13 @@ def accepted(index: int, message: Message, receipt: Receipt) -> Outcome:
     set as attrs' own ``__init__`` sets them, without its call per field: a bulk run makes
     one for each message it sends."""
     outcome: Outcome = object.__new__(Outcome)
-    _index, _status, _reference, _message, _receipt, _error, _key = _OUTCOME_SLOTS
-    _index(outcome, index)
-    _status(outcome, _ACCEPTED)
-    _reference(outcome, message.reference)
-    _message(outcome, message)
-    _receipt(outcome, receipt)
-    _error(outcome, None)
-    _key(outcome, receipt.key)
+    _set_index(outcome, index)
+    _set_status(outcome, _ACCEPTED)
+    _set_reference(outcome, message.reference)
+    _set_message(outcome, message)
+    _set_receipt(outcome, receipt)
+    _set_error(outcome, None)
+    _set_key(outcome, receipt.key)
     return outcome
 
 

@@ -288,24 +288,32 @@ class BatchReceipts(Sequence[Receipt]):
         # attrs' own __init__ sets them, without its call per field: a bulk run makes one a
         # message.
         receipt: Receipt = object.__new__(Receipt)
-        (_provider, _id, _to, _status, _batch, _reference, _metadata, _parts, _credits) = (
-            _RECEIPT_SLOTS[:9]
-        )
-        _scheduled_at, _key, _raw = _RECEIPT_SLOTS[9:]
-        _provider(receipt, NAME)
-        _id(receipt, None)
-        _to(receipt, message.to)
-        _status(receipt, batch.status)
-        _batch(receipt, batch.batch_id)
-        _reference(receipt, message.reference)
-        _metadata(receipt, message.metadata)
-        _parts(receipt, None)
-        _credits(receipt, None)
-        _scheduled_at(receipt, self._at)
-        _key(receipt, message.key if self._keyed else None)
-        _raw(receipt, batch.raw)
+        _set_provider(receipt, NAME)
+        _set_message_id(receipt, None)
+        _set_to(receipt, message.to)
+        _set_status(receipt, batch.status)
+        _set_batch_id(receipt, batch.batch_id)
+        _set_reference(receipt, message.reference)
+        _set_metadata(receipt, message.metadata)
+        _set_parts(receipt, None)
+        _set_credits(receipt, None)
+        _set_scheduled_at(receipt, self._at)
+        _set_key(receipt, message.key if self._keyed else None)
+        _set_raw(receipt, batch.raw)
         return receipt
 
 
-_RECEIPT_SLOTS = slot_setters(Receipt)
-assert len(_RECEIPT_SLOTS) == 12, "BatchReceipts sets each field of Receipt"
+(
+    _set_provider,
+    _set_message_id,
+    _set_to,
+    _set_status,
+    _set_batch_id,
+    _set_reference,
+    _set_metadata,
+    _set_parts,
+    _set_credits,
+    _set_scheduled_at,
+    _set_key,
+    _set_raw,
+) = slot_setters(Receipt)  # each field of Receipt, in order: BatchReceipts sets them all
