@@ -255,16 +255,19 @@ def item_json(message: Message, sender: str, key: str | None = None) -> str:
     """`item_of` (sent now) encoded as ``json.dumps(..., separators=(",", ":"))`` encodes
     it, byte for byte; a plain message is written without building its object first."""
     if _plain(message):
-        text = (
-            '{"sender":'
-            + _quote(sender)
-            + ',"destination":'
-            + _quote(message.to[1:])
-            + ',"content":'
-            + _quote(message.text)
-        )
-        return text + "}" if key is None else text + "," + _KEY_PAIR + _quote(key) + "}]}"
+        return _plain_item(_item_head(sender), message, key)
     return json.dumps(item_of(message, sender, None, key), separators=(",", ":"))
+
+
+def _item_head(sender: str) -> str:
+    """How an item from ``sender`` begins, up to its destination."""
+    return '{"sender":' + _quote(sender) + ',"destination":'
+
+
+def _plain_item(head: str, message: Message, key: str | None) -> str:
+    """`item_json` of a plain message, after its `_item_head`."""
+    text = head + _quote(message.to[1:]) + ',"content":' + _quote(message.text)
+    return text + "}" if key is None else text + "," + _KEY_PAIR + _quote(key) + "}]}"
 
 
 def any_body(messages: Sequence[Message], senders: Sequence[str], *, keyed: bool) -> bytes:
@@ -272,16 +275,15 @@ def any_body(messages: Sequence[Message], senders: Sequence[str], *, keyed: bool
     key when ``keyed``). Only the bytes outlive the call: the request may wait long, and a
     bulk run has several in flight."""
     items: list[str] = []
-    add = items.append
     last, head = None, ""
     for message, sender in zip(messages, senders, strict=True):
+        key = message.key if keyed else None
         if not _plain(message):
-            add(item_json(message, sender, message.key if keyed else None))
+            items.append(item_json(message, sender, key))
             continue
-        if sender is not last:  # a run's messages mostly share one sender: written once
-            last, head = sender, '{"sender":' + _quote(sender) + ',"destination":'
-        text = head + _quote(message.to[1:]) + ',"content":' + _quote(message.text)
-        add(text + "," + _KEY_PAIR + _quote(message.key) + "}]}" if keyed else text + "}")
+        if sender is not last:  # a run's messages mostly share one sender: its head is kept
+            last, head = sender, _item_head(sender)
+        items.append(_plain_item(head, message, key))
     return ("[" + ",".join(items) + "]").encode()
 
 
