@@ -113,7 +113,7 @@ ERRORS: Final[Mapping[int, ErrorRule]] = {
 }
 """The SMS Works error codes (``errorCode`` of ExtendedErrorModel) and how each is raised."""
 
-# --- options a message may carry for this provider -----------------------------------------
+# --- reading answers -----------------------------------------------------------------------
 
 
 def read_sent(data: Any) -> schema.SendMessageResponse:
@@ -137,9 +137,6 @@ def read_sent(data: Any) -> schema.SendMessageResponse:
                 message_id, status, None if used is None else float(used), parts
             )
     return read(data, schema.SendMessageResponse)
-
-
-# --- reading answers -----------------------------------------------------------------------
 
 
 def parse_status(word: str) -> DeliveryStatus:
