@@ -16,6 +16,7 @@ import smsgate.retry
 from smsgate.webhooks import WebhookReceiver
 from tests.support.conformance import Conformance, watch
 from tests.support.mocking import mocked_http
+from tests.support.postgres import new_schema
 from tests.support.webhooks import Inbox
 
 
@@ -121,3 +122,10 @@ async def serve() -> AsyncIterator[
     yield start
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+def postgres_schema() -> Iterator[str]:
+    """A schema of the test's own in the machine's PostgreSQL (`tests.support.postgres`),
+    dropped afterwards; the test skips without a server (fails, when ``CI`` is set)."""
+    yield from new_schema()

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from smsgate.journal import Journal
 from smsgate.journal.sqlite import SqliteJournal
+from tests.support.postgres import CONNINFO
 from tests.support.sandbox import ThreadedSandbox
 
 pytestmark = pytest.mark.slow
@@ -76,7 +78,14 @@ def ours(sandbox, provider, first) -> Counter[str]:
 
 def journal_state(path, provider) -> dict[str, int]:
     async def read():
-        async with SqliteJournal(path) as journal:
+        store: Journal
+        if str(path).startswith("postgres:"):
+            from smsgate.journal.postgres import PostgresJournal
+
+            store = PostgresJournal(CONNINFO, schema=str(path).removeprefix("postgres:"))
+        else:
+            store = SqliteJournal(path)
+        async with store as journal:
             if "crash" not in await journal.runs():
                 return {}
             run = await journal.open("crash", provider=provider)
@@ -95,12 +104,25 @@ PLAN = ["ready", "commit:3", "commit:6", "stored", "stored"] + ["random"] * (KIL
 def test_a_run_killed_anywhere_resumes_with_every_message_sent_exactly_once(
     sandbox, tmp_path, provider
 ):
-    chance = random.Random(20261203)
     first = 0 if provider == "smsworks" else 500_000
+    kill_and_resume(sandbox, provider, first, PLAN, lambda k: tmp_path / f"{k}.journal")
+
+
+def test_a_run_journalled_in_postgres_killed_anywhere_resumes_exactly_once(
+    sandbox, postgres_schema
+):
+    plan = ["ready", "commit:3", "commit:6", "stored", "random", "random"]
+    kill_and_resume(sandbox, "smsworks", 900_000, plan, lambda k: f"postgres:{postgres_schema}_{k}")
+
+
+def kill_and_resume(sandbox, provider, first, plan, journal_of) -> None:
+    """Kill a run at each point of ``plan``, resume it, and hold the provider's record to
+    what the resumed run reports."""
+    chance = random.Random(20261203)
     rows = []
-    for k, where in enumerate(PLAN):
+    for k, where in enumerate(plan):
         base = first + k * COUNT
-        journal = tmp_path / f"{k}.journal"
+        journal = journal_of(k)
         stall = int(where.split(":")[1]) if where.startswith("commit") else None
         process = start(sandbox, provider, journal, base, stall)
         wait_for(process, "ready")
@@ -119,7 +141,8 @@ def test_a_run_killed_anywhere_resumes_with_every_message_sent_exactly_once(
         process.communicate()
         time.sleep(LATENCY + 0.1)  # what was in flight reaches the provider, or not
         at_kill = sum(ours(sandbox, provider, base).values())
-        left = journal_state(journal, provider) if journal.exists() else {}
+        fresh = isinstance(journal, Path) and not journal.exists()
+        left = {} if fresh else journal_state(journal, provider)
 
         resumed = start(sandbox, provider, journal, base)
         out, err = resumed.communicate(timeout=120)

@@ -25,7 +25,9 @@ inputs in the same order, and one that does not is refused (`JournalMismatch`) b
 anything is sent.
 
 `Journal` and `JournalRun` are protocols, so that other stores can plug in;
-`smsgate.journal.sqlite.SqliteJournal` is the embedded default.
+`smsgate.journal.sqlite.SqliteJournal` is the embedded default, and
+`smsgate.journal.postgres.PostgresJournal` keeps runs in PostgreSQL for many processes and
+machines (``pip install "smsgate[postgres]"``).
 """
 
 from __future__ import annotations
