@@ -41,10 +41,11 @@ import attrs
 
 from smsgate.errors import SmsGateError
 from smsgate.model import Message, StatusReport
-from smsgate.outcomes import Outcome
+from smsgate.outcomes import Outcome, OutcomeStatus
 from smsgate.status import DeliveryStatus
 
 __all__ = [
+    "RECORDED_STATE",
     "Claim",
     "EntryState",
     "Journal",
@@ -94,6 +95,16 @@ class EntryState(IntEnum):
     def done(self) -> bool:
         """Whether a resumed run leaves the input alone (accepted or failed)."""
         return self in (EntryState.ACCEPTED, EntryState.FAILED)
+
+
+RECORDED_STATE = {
+    OutcomeStatus.ACCEPTED: EntryState.ACCEPTED,
+    OutcomeStatus.FAILED: EntryState.FAILED,
+    OutcomeStatus.UNCERTAIN: EntryState.UNCERTAIN,
+    OutcomeStatus.UNSENT: EntryState.CLAIMED,
+}
+"""The state a journal records for an outcome (an ``UNSENT`` input is ``CLAIMED`` again: its
+request never left)."""
 
 
 class Claim(NamedTuple):

@@ -31,9 +31,9 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from smsgate.checks import is_seconds
-from smsgate.journal import Claim, EntryState, JournalEntry, JournalError
+from smsgate.journal import RECORDED_STATE, Claim, EntryState, JournalEntry, JournalError
 from smsgate.model import StatusReport
-from smsgate.outcomes import Outcome, OutcomeStatus, reason_of
+from smsgate.outcomes import Outcome, reason_of
 
 try:
     import psycopg
@@ -45,12 +45,6 @@ except ImportError as exc:  # pragma: no cover - the extra is missing
 
 __all__ = ["PostgresJournal", "PostgresRun"]
 
-_STATE = {
-    OutcomeStatus.ACCEPTED: EntryState.ACCEPTED,
-    OutcomeStatus.FAILED: EntryState.FAILED,
-    OutcomeStatus.UNCERTAIN: EntryState.UNCERTAIN,
-    OutcomeStatus.UNSENT: EntryState.CLAIMED,
-}
 _PAGE = 1000
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _LOCK_SPACE = 0x534D5347  # "SMSG": the first key of every advisory lock this journal takes
@@ -345,7 +339,7 @@ class PostgresRun:
         for outcome in outcomes:
             receipt, error = outcome.receipt, outcome.error
             positions.append(outcome.index)
-            states.append(int(_STATE[outcome.status]))
+            states.append(int(RECORDED_STATE[outcome.status]))
             message_ids.append(None if receipt is None else receipt.message_id)
             batch_ids.append(None if receipt is None else receipt.batch_id)
             statuses.append(None if receipt is None else receipt.status.value)

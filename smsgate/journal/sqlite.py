@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from smsgate.checks import is_seconds
-from smsgate.journal import Claim, EntryState, JournalEntry, JournalError
+from smsgate.journal import RECORDED_STATE, Claim, EntryState, JournalEntry, JournalError
 from smsgate.journal._sqlite_schema import (
     CLAIM,
     COLUMNS,
@@ -52,16 +52,10 @@ from smsgate.journal._sqlite_schema import (
 )
 from smsgate.journal._sqlite_store import Store, reading, writing
 from smsgate.model import Receipt, StatusReport
-from smsgate.outcomes import Outcome, OutcomeStatus, reason_of
+from smsgate.outcomes import Outcome, reason_of
 
 __all__ = ["SqliteJournal", "SqliteRun"]
 
-_STATE = {
-    OutcomeStatus.ACCEPTED: EntryState.ACCEPTED,
-    OutcomeStatus.FAILED: EntryState.FAILED,
-    OutcomeStatus.UNCERTAIN: EntryState.UNCERTAIN,
-    OutcomeStatus.UNSENT: EntryState.CLAIMED,
-}
 _ACCEPTED = int(EntryState.ACCEPTED)
 _ALONE = 2  # a dispatch of a batch commits at once; one of a single message waits a turn
 _BLOCK = 1000  # inputs in one log row at most, so that folding one is quick
@@ -257,10 +251,10 @@ class SqliteRun:
                 text = said.get(id(error))
                 if text is None:
                     text = said[id(error)] = (str(error), reason_of(error))
-                group = (_STATE[outcome.status], None, None, *text)
+                group = (RECORDED_STATE[outcome.status], None, None, *text)
             else:
                 where = outcome.index
-                group = (_STATE[outcome.status], None, None)
+                group = (RECORDED_STATE[outcome.status], None, None)
             groups.setdefault(group, []).append(where)
             last = None
         for group, positions in groups.items():
