@@ -5,13 +5,16 @@ import contextlib
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 
 from smsgate import DeliveryStatus, Message, Receipt, StatusReport, TransportError
 from smsgate.journal import Claim, EntryState, Journal, JournalError, JournalRun, digest_of
+from smsgate.journal.postgres import PostgresJournal
 from smsgate.journal.sqlite import SqliteJournal
 from smsgate.outcomes import Outcome, OutcomeStatus
+from tests.support.postgres import CONNINFO
 
 
 def message(i: int, text: str = "Hi") -> Message:
@@ -49,13 +52,23 @@ def path(tmp_path):
     return tmp_path / "run.journal"
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def new_journal(request, path) -> Callable[[], SqliteJournal | PostgresJournal]:
+    """Makes a journal of each store: the rules every store keeps are tested on each (the
+    PostgreSQL one in a schema of the test's own; see `tests.support.postgres`)."""
+    if request.param == "sqlite":
+        return lambda: SqliteJournal(path)
+    schema = request.getfixturevalue("postgres_schema")
+    return lambda: PostgresJournal(CONNINFO, schema=schema)
+
+
 def test_the_sqlite_journal_keeps_the_protocols():
     journal = SqliteJournal("unused.journal")
     assert isinstance(journal, Journal)
 
 
-async def test_each_input_goes_from_claimed_to_dispatched_to_its_outcome(path):
-    async with SqliteJournal(path) as journal:
+async def test_each_input_goes_from_claimed_to_dispatched_to_its_outcome(new_journal):
+    async with new_journal() as journal:
         run = await journal.open("december", provider="fake")
         assert isinstance(run, JournalRun)
         assert (run.session, run.last_position) == (1, -1)
@@ -90,12 +103,15 @@ async def test_each_input_goes_from_claimed_to_dispatched_to_its_outcome(path):
         EntryState.CLAIMED,
     ]
     assert (entries[0].message_id, entries[0].status, entries[0].key) == ("m0", "queued", "key-0")
+    assert (entries[0].batch_id, entries[0].error) == (None, None)
     assert entries[1].error == str(error)
     assert entries[1].reason == "TransportError"
     assert entries[2].key == "key-2"  # its request carried the key: it can be looked up
+    assert entries[2].reason == "TransportError"
     assert entries[3].key is None  # an unkeyed request: nothing to look it up by
     assert (entries[4].to, entries[4].reference) == (message(4).to, "r4")
     assert entries[4].digest == digest_of(message(4))
+    assert {entry.session for entry in entries.values()} == {1}
 
 
 async def test_a_dispatch_is_durable_when_it_returns_and_claims_and_outcomes_soon_after(path):
@@ -127,8 +143,8 @@ async def test_a_dispatch_is_durable_when_it_returns_and_claims_and_outcomes_soo
     assert (found[1], found[5]) == (EntryState.ACCEPTED, EntryState.CLAIMED)
 
 
-async def test_a_run_is_resumed_only_through_the_provider_it_began_with(path):
-    async with SqliteJournal(path) as journal:
+async def test_a_run_is_resumed_only_through_the_provider_it_began_with(new_journal):
+    async with new_journal() as journal:
         await journal.open("r", provider="smsworks")
         with pytest.raises(JournalError, match="begun through smsworks, not smsscheduler"):
             await journal.open("r", provider="smsscheduler")
@@ -136,8 +152,8 @@ async def test_a_run_is_resumed_only_through_the_provider_it_began_with(path):
         assert await journal.runs() == ["r", "other"]
 
 
-async def test_entries_come_by_position_a_page_at_a_time_and_are_counted(path):
-    async with SqliteJournal(path) as journal:
+async def test_entries_come_by_position_a_page_at_a_time_and_are_counted(new_journal):
+    async with new_journal() as journal:
         run = await journal.open("big", provider="fake")
         for start in range(0, 2500, 500):
             run.claim(claims(*range(start, start + 500)))
@@ -158,8 +174,8 @@ async def test_entries_come_by_position_a_page_at_a_time_and_are_counted(path):
     }
 
 
-async def test_delivery_statuses_are_recorded_by_position(path):
-    async with SqliteJournal(path) as journal:
+async def test_delivery_statuses_are_recorded_by_position(new_journal):
+    async with new_journal() as journal:
         run = await journal.open("r", provider="fake")
         run.claim(claims(0, 1))
         await run.dispatch([0, 1], keyed=True)

@@ -1,6 +1,7 @@
-"""The PostgreSQL journal keeps the journal's rules (each state, what is durable when), and
-what a shared server adds: one session of a run at a time across processes, freed when the
-process holding it dies. Against the machine's PostgreSQL, in a schema of each test's own."""
+"""The PostgreSQL journal keeps the journal's rules (each state, which `tests.test_journal`
+tests on every store, and what is durable when), and what a shared server adds: one session
+of a run at a time across processes, freed when the process holding it dies. Against the
+machine's PostgreSQL, in a schema of each test's own."""
 
 from __future__ import annotations
 
@@ -14,12 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from smsgate import DeliveryStatus, StatusReport, TransportError
-from smsgate.journal import EntryState, Journal, JournalError, JournalRun, digest_of
+from smsgate.journal import EntryState, Journal, JournalError, JournalRun
 from smsgate.journal.postgres import PostgresJournal
-from smsgate.outcomes import Outcome, OutcomeStatus
 from tests.support.postgres import CONNINFO
-from tests.test_journal import accepted, claims, message, states, stopped
+from tests.test_journal import accepted, claims, states
 
 ROOT = Path(__file__).parent.parent
 
@@ -31,53 +30,6 @@ def journal(schema: str, **settings: float) -> PostgresJournal:
 def test_the_postgres_journal_keeps_the_protocols():
     assert isinstance(PostgresJournal("dbname=x"), Journal)
     assert "dbname" not in repr(PostgresJournal("dbname=x password=secret"))
-
-
-async def test_each_input_goes_from_claimed_to_dispatched_to_its_outcome(postgres_schema):
-    async with journal(postgres_schema) as store:
-        run = await store.open("december", provider="fake")
-        assert isinstance(run, JournalRun)
-        assert (run.session, run.last_position) == (1, -1)
-
-        run.claim(claims(0, 1, 2, 3, 4))
-        assert set((await states(run)).values()) == {EntryState.CLAIMED}
-        await run.dispatch([0, 1, 2], keyed=True)
-        await run.dispatch([3], keyed=False)
-        assert await states(run) == {
-            0: EntryState.DISPATCHED,
-            1: EntryState.DISPATCHED,
-            2: EntryState.DISPATCHED,
-            3: EntryState.DISPATCHED,
-            4: EntryState.CLAIMED,
-        }
-        error = TransportError("refused", provider="fake", maybe_sent=False)
-        run.record(
-            [
-                accepted(0),
-                Outcome(1, OutcomeStatus.FAILED, "r1", message(1), error=error),
-                stopped(2, OutcomeStatus.UNCERTAIN),
-                stopped(3, OutcomeStatus.UNSENT),  # its request never left: claimed again
-            ]
-        )
-        entries = {entry.position: entry async for entry in run.entries()}
-
-    assert [entries[i].state for i in range(5)] == [
-        EntryState.ACCEPTED,
-        EntryState.FAILED,
-        EntryState.UNCERTAIN,
-        EntryState.CLAIMED,
-        EntryState.CLAIMED,
-    ]
-    assert (entries[0].message_id, entries[0].status, entries[0].key) == ("m0", "queued", "key-0")
-    assert (entries[0].batch_id, entries[0].error) == (None, None)
-    assert entries[1].error == str(error)
-    assert entries[1].reason == "TransportError"
-    assert entries[2].key == "key-2"  # its request carried the key: it can be looked up
-    assert entries[2].reason == "TransportError"
-    assert entries[3].key is None  # an unkeyed request: nothing to look it up by
-    assert (entries[4].to, entries[4].reference) == (message(4).to, "r4")
-    assert entries[4].digest == digest_of(message(4))
-    assert {entry.session for entry in entries.values()} == {1}
 
 
 async def test_a_dispatch_is_durable_when_it_returns_and_claims_and_outcomes_soon_after(
@@ -109,49 +61,6 @@ async def test_a_dispatch_is_durable_when_it_returns_and_claims_and_outcomes_soo
         found = {entry.position: entry async for entry in last.entries()}
     assert (found[1].state, found[5].state) == (EntryState.ACCEPTED, EntryState.CLAIMED)
     assert (found[5].session, found[1].session, last.session) == (2, 1, 3)
-
-
-async def test_a_run_is_resumed_only_through_the_provider_it_began_with(postgres_schema):
-    async with journal(postgres_schema) as store:
-        await store.open("r", provider="smsworks")
-        with pytest.raises(JournalError, match="begun through smsworks, not smsscheduler"):
-            await store.open("r", provider="smsscheduler")
-        await store.open("other", provider="smsscheduler")
-        assert await store.runs() == ["r", "other"]
-
-
-async def test_entries_come_by_position_a_page_at_a_time_and_are_counted(postgres_schema):
-    async with journal(postgres_schema) as store:
-        run = await store.open("big", provider="fake")
-        for start in range(0, 2500, 500):
-            run.claim(claims(*range(start, start + 500)))
-        await run.dispatch(list(range(1200)), keyed=True)
-        run.record([accepted(i) for i in range(1000)])
-        positions = [entry.position async for entry in run.entries()]
-        some = [entry.position async for entry in run.entries(upto=9)]
-        counts = await run.counts()
-
-    assert positions == list(range(2500))
-    assert some == list(range(10))
-    assert counts == {
-        EntryState.CLAIMED: 1300,
-        EntryState.DISPATCHED: 200,
-        EntryState.ACCEPTED: 1000,
-        EntryState.FAILED: 0,
-        EntryState.UNCERTAIN: 0,
-    }
-
-
-async def test_delivery_statuses_are_recorded_by_position(postgres_schema):
-    async with journal(postgres_schema) as store:
-        run = await store.open("r", provider="fake")
-        run.claim(claims(0, 1))
-        await run.dispatch([0, 1], keyed=True)
-        run.record([accepted(0), accepted(1)])
-        report = StatusReport(provider="fake", message_id="m1", status=DeliveryStatus.DELIVERED)
-        await run.record_delivery([(1, report)])
-        deliveries = [entry.delivery async for entry in run.entries()]
-    assert deliveries == [None, "delivered"]
 
 
 async def test_one_session_of_a_run_at_a_time_and_the_run_is_free_once_closed(postgres_schema):
