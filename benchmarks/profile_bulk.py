@@ -28,7 +28,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 
@@ -36,25 +36,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.server import BATCH_ANSWER, SEND_ANSWER
 from smsgate import Message, send_all, send_many
-from smsgate.providers.base import HttpResponse
 from smsgate.providers.smsworks import SmsWorksGateway
 
 HEADERS = {"Content-Type": "application/json;charset=UTF-8"}
 
 
-class Stubbed(SmsWorksGateway):
-    """The SMS Works with a canned answer in place of the HTTP exchange."""
+class _Answer:
+    """What ``session.request`` yields: a canned answer, read at once."""
 
-    async def _exchange(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: str,
-        data: bytes | None,
-        headers: dict[str, str],
-    ) -> HttpResponse:
-        answer = BATCH_ANSWER if url.endswith("/batch/any") else SEND_ANSWER
-        return HttpResponse(201, HEADERS, answer)
+    def __init__(self, body: bytes) -> None:
+        self.status, self.headers, self._body = 201, HEADERS, body
+
+    async def __aenter__(self) -> _Answer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    async def read(self) -> bytes:
+        return self._body
+
+
+class _Session:
+    """An `aiohttp.ClientSession` stand-in that answers every request from memory."""
+
+    def request(self, method: str, url: str, **options: Any) -> _Answer:
+        return _Answer(BATCH_ANSWER if url.endswith("/batch/any") else SEND_ANSWER)
+
+
+class Stubbed(SmsWorksGateway):
+    """The SMS Works with a canned answer in place of the HTTP exchange: everything of
+    smsgate's runs, aiohttp's does not."""
+
+    def _client(self) -> aiohttp.ClientSession:
+        return cast(aiohttp.ClientSession, _Session())
 
 
 def strings(n: int) -> list[tuple[str, str]]:

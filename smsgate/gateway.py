@@ -60,6 +60,7 @@ __all__ = [
     "announce_refused",
     "announces_dispatch",
     "can_find",
+    "dispatch_listener",
     "on_dispatch",
 ]
 
@@ -72,6 +73,14 @@ its messages were taken: ``False``) and ``keyed`` (whether it carries each messa
 idempotency key)."""
 
 _dispatch_hook: ContextVar[DispatchHook | None] = ContextVar("smsgate_dispatch", default=None)
+
+
+def dispatch_listener() -> DispatchHook | None:
+    """Who hears of requests that carry messages in this context, if anyone: for a gateway
+    that announces them itself (``await listener(True, keyed)`` as `announce_dispatch`
+    does, ``await listener(False, False)`` as `announce_refused`) without a coroutine a
+    request when no one listens."""
+    return _dispatch_hook.get()
 
 
 async def announce_dispatch(*, keyed: bool) -> None:

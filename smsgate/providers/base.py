@@ -32,7 +32,7 @@ from smsgate.errors import (
     TransportError,
     ValidationError,
 )
-from smsgate.gateway import BaseGateway, announce_dispatch, announce_refused
+from smsgate.gateway import BaseGateway, dispatch_listener
 from smsgate.providers._urls import checked_base_url
 from smsgate.providers._wire import WireError, write
 from smsgate.providers._wire import read as read_as
@@ -87,6 +87,8 @@ class HttpResponse:
 
 _read_json = json.JSONDecoder().decode
 _IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE"})
+_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+_BODY_HEADERS = {**_HEADERS, "Content-Type": "application/json"}
 _LARGE = 512 * 1024  # bytes of body sent as a stream
 
 
@@ -172,7 +174,7 @@ class HttpGateway(BaseGateway):
         if connect_timeout >= timeout:
             raise ConfigurationError("connect_timeout: must be shorter than timeout")
         self.base_url = url.rstrip("/")
-        self._redactor: tuple[int, Redactor] | None = None
+        self._redactor: tuple[object, Redactor] | None = None
         # A connect timeout shorter than the total one means that any timeout before the
         # connection exists is aiohttp's ConnectionTimeoutError: nothing was sent.
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
@@ -253,26 +255,43 @@ class HttpGateway(BaseGateway):
                 `error_from_response`).
             TransportError: no answer, or one that could not be read in full.
         """
-        self._ensure_open()  # outside the retries: a closed gateway is not a transient failure
-        data: bytes | None = None
-        if isinstance(json_body, bytes):
-            data = json_body  # encoded already
-        elif json_body is not None:
-            try:
-                data = json.dumps(json_body, separators=(",", ":")).encode()
-            except (TypeError, ValueError) as exc:
-                raise ValidationError("provider_options", f"cannot be sent as JSON: {exc}") from exc
-        if idempotent is None:
-            idempotent = method in _IDEMPOTENT
-
+        data = self._encoded(json_body)
         # The first try is made here, without the retry machinery: most requests need no
         # other.
         try:
             return await self._attempt(method, path, data, authenticate, messages, keyed)
         except Exception as error:
-            if not self.retry.worth_retrying(error, idempotent=idempotent):
-                raise
-            failed = error
+            return await self._retried(
+                error, method, path, data, authenticate, messages, keyed, idempotent
+            )
+
+    def _encoded(self, json_body: Any) -> bytes | None:
+        """The body of a request, checked before any try (a closed gateway and a body that
+        is not JSON are no transient failures)."""
+        self._ensure_open()
+        if json_body is None or type(json_body) is bytes:
+            return json_body  # nothing, or encoded already
+        try:
+            return json.dumps(json_body, separators=(",", ":")).encode()
+        except (TypeError, ValueError) as exc:
+            raise ValidationError("provider_options", f"cannot be sent as JSON: {exc}") from exc
+
+    async def _retried(
+        self,
+        failed: Exception,
+        method: str,
+        path: str,
+        data: bytes | None,
+        authenticate: bool,
+        messages: int,
+        keyed: bool,
+        idempotent: bool | None,
+    ) -> HttpResponse:
+        """After a first try that ``failed``: the tries `smsgate.retry` allows, or its error."""
+        if idempotent is None:
+            idempotent = method in _IDEMPOTENT
+        if not self.retry.worth_retrying(failed, idempotent=idempotent):
+            raise failed
 
         async def attempt() -> HttpResponse:
             return await self._attempt(method, path, data, authenticate, messages, keyed)
@@ -299,33 +318,18 @@ class HttpGateway(BaseGateway):
         messages: int,
         keyed: bool,
     ) -> HttpResponse:
+        """One try: wait for the rate limits, announce a request that carries messages, make
+        it, and read its answer in full (one coroutine: a single send's hot path)."""
         session = self._client()
         if self._request_rate is not None or self._message_rate is not None:
             await self._throttle(messages)
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        if data is not None:
-            headers["Content-Type"] = "application/json"
+        headers = _BODY_HEADERS if data is not None else _HEADERS
         if authenticate:
-            headers.update(await self.auth_headers())
+            headers = {**headers, **await self.auth_headers()}
+        listener = dispatch_listener() if messages else None
+        if listener is not None:
+            await listener(True, keyed)
         url = self.base_url + path
-        if not messages:
-            return await self._exchange(session, method, url, data, headers)
-        await announce_dispatch(keyed=keyed)
-        try:
-            return await self._exchange(session, method, url, data, headers)
-        except GatewayError as exc:
-            if not exc.maybe_sent:
-                await announce_refused()
-            raise
-
-    async def _exchange(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: str,
-        data: bytes | None,
-        headers: dict[str, str],
-    ) -> HttpResponse:
         started = time.perf_counter() if logger.isEnabledFor(logging.DEBUG) else 0.0
         try:
             # No redirects: a 307 would resend the message, and the token, elsewhere.
@@ -342,21 +346,24 @@ class HttpGateway(BaseGateway):
                 body = await answer.read()
                 status, answer_headers = answer.status, answer.headers
         except (aiohttp.ClientError, TimeoutError) as exc:
-            failure: TransportError | None = self._transport_error(exc, method, url)
+            failure: GatewayError | None = self._transport_error(exc, method, url)
         else:
             failure = None
-        if failure is not None:
+            if started:
+                took = (time.perf_counter() - started) * 1000
+                logger.debug("%s %s -> %d in %.1f ms", method, url, status, took)
+            response = HttpResponse(status, answer_headers, self._redact(body))
+            if status >= 300:
+                failure = self.error_from_response(response)
+        if failure is None:
+            return response
+        if isinstance(failure, TransportError):
             # Raised out here, with no cause: aiohttp's exceptions carry the request's
             # headers (its Authorization) in their attributes and their repr.
             logger.debug("%s %s failed: %s", method, url, failure)
-            raise failure
-        if started:
-            took = (time.perf_counter() - started) * 1000
-            logger.debug("%s %s -> %d in %.1f ms", method, url, status, took)
-        response = HttpResponse(status, answer_headers, self._redact(body))
-        if status >= 300:
-            raise self.error_from_response(response)
-        return response
+        if listener is not None and not failure.maybe_sent:
+            await listener(False, False)
+        raise failure
 
     @overload
     async def request_json(
@@ -412,17 +419,16 @@ class HttpGateway(BaseGateway):
                 read (``maybe_sent`` is true: the provider said yes, but not what it
                 accepted).
         """
-        if attrs.has(type(json_body)):
+        if type(json_body) is not bytes and attrs.has(type(json_body)):
             json_body = write(json_body)
-        response = await self.request(
-            method,
-            path,
-            json_body=json_body,
-            authenticate=authenticate,
-            messages=messages,
-            keyed=keyed,
-            idempotent=idempotent,
-        )
+        # As `request` does (not a call of it: one coroutine less on every request).
+        data = self._encoded(json_body)
+        try:
+            response = await self._attempt(method, path, data, authenticate, messages, keyed)
+        except Exception as error:
+            response = await self._retried(
+                error, method, path, data, authenticate, messages, keyed, idempotent
+            )
         try:
             data = response.json()
         except ValueError as exc:
@@ -479,14 +485,24 @@ class HttpGateway(BaseGateway):
             f"{method} {url}: {what} ({cause})", provider=self.name, maybe_sent=maybe_sent
         )
 
+    def credentials_held(self) -> object:
+        """What tells the credentials this gateway holds now from any it held before, so
+        that what is made from them (its `redactor`) is made again only when they change.
+
+        By default a fingerprint of every value of `secrets` and `secret_pairs`, taken on
+        every request. An adapter that replaces its `Secret` objects when its credentials
+        change (a fetched token) returns those objects instead, which costs nothing.
+        """
+        return hash((tuple(self.secrets()), tuple(self.secret_pairs())))
+
     @property
     def redactor(self) -> Redactor:
         """Blanks every credential this gateway holds, in every form a server may echo."""
-        secrets, pairs = tuple(self.secrets()), tuple(self.secret_pairs())
-        held = hash((secrets, pairs))  # which credentials it was made for, not them
-        if self._redactor is None or self._redactor[0] != held:
-            self._redactor = (held, Redactor(secrets, pairs))
-        return self._redactor[1]
+        held = self.credentials_held()
+        made = self._redactor
+        if made is None or (made[0] is not held and made[0] != held):
+            made = self._redactor = (held, Redactor(self.secrets(), self.secret_pairs()))
+        return made[1]
 
     def _redact(self, body: bytes) -> bytes:
         return self.redactor.bytes(body)

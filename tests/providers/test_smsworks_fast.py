@@ -15,7 +15,7 @@ from smsgate import DeliveryStatus, Message, ValidationError
 from smsgate.model import BatchReceipt, Receipt
 from smsgate.providers._wire import WireError, read, write
 from smsgate.providers.smsworks import schema
-from smsgate.providers.smsworks.answers import BatchReceipts
+from smsgate.providers.smsworks.answers import BatchReceipts, parse_status, sent_receipt
 from smsgate.providers.smsworks.codec import (
     any_body,
     checked_payload,
@@ -98,18 +98,41 @@ ANSWER_VALUES = st.one_of(
     | ANSWER_VALUES
 )
 def test_a_send_answer_is_read_as_the_converter_reads_it(data):
+    message = Message("+447700900123", "Hi", reference="r1", metadata={"a": "b"})
     try:
-        expected = read(data, schema.SendMessageResponse)
+        sent = read(data, schema.SendMessageResponse)
     except WireError:
         with pytest.raises(WireError):
-            read_sent(data)
-    else:
-        assert read_sent(data) == expected
+            sent_receipt(data, message, "k1")
+        return
+    receipt = sent_receipt(data, message, "k1")
+    assert receipt == Receipt(
+        provider="smsworks",
+        message_id=sent.message_id,
+        to=message.to,
+        status=parse_status(sent.status),
+        reference="r1",
+        metadata={"a": "b"},
+        parts=sent.message_parts,
+        credits=sent.credits_used,
+        key="k1",
+        raw=data,
+    )
+    assert receipt.raw is data
+    assert type(receipt.credits) is (float if sent.credits_used is not None else type(None))
 
 
 def test_the_usual_send_answer_is_read_directly():
     answer = {"messageid": "7", "status": "SENT", "credits": 9, "creditsUsed": 1, "messageparts": 1}
 
+    receipt = sent_receipt(answer, Message("+447700900123", "Hi"), None)
+
+    assert (receipt.message_id, receipt.status, receipt.credits, receipt.parts) == (
+        "7",
+        DeliveryStatus.SENT,
+        1.0,
+        1,
+    )
     assert read_sent(answer) == schema.SendMessageResponse("7", "SENT", 1.0, 1)
 
 

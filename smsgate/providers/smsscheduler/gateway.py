@@ -101,6 +101,9 @@ class SmsSchedulerGateway(HttpGateway):
         token = self._token.reveal()
         return [token, f"Bearer {token}"]  # the header's own form, base64 included
 
+    def credentials_held(self) -> object:
+        return self._token
+
     async def auth_headers(self) -> Mapping[str, str]:
         # The page in hand writes "bearer", the others "Bearer"; the scheme is
         # case-insensitive (RFC 9110), and "Bearer" is how it is registered.

@@ -40,6 +40,7 @@ __all__ = [
     "parse_status",
     "parse_time",
     "read_sent",
+    "sent_receipt",
 ]
 
 # --- statuses and errors -------------------------------------------------------------------
@@ -117,26 +118,61 @@ ERRORS: Final[Mapping[int, ErrorRule]] = {
 
 
 def read_sent(data: Any) -> schema.SendMessageResponse:
-    """The answer of ``/message/send`` (and ``/message/flash``). The usual answer — an
-    object with a text id and status, and numbers where numbers go — is read directly;
-    anything else through the one converter, which names what is wrong.
+    """The answer of ``/message/send`` (and ``/message/flash``), through the one converter,
+    which names what is wrong.
 
     Raises:
         WireError: the answer is not a SendMessageResponse.
     """
-    if type(data) is dict:
-        message_id, status = data.get("messageid"), data.get("status")
-        used, parts = data.get("creditsUsed"), data.get("messageparts")
-        if (
-            type(message_id) is str
-            and type(status) is str
-            and (used is None or type(used) is int or type(used) is float)
-            and (parts is None or type(parts) is int)
-        ):
-            return schema.SendMessageResponse(
-                message_id, status, None if used is None else float(used), parts
-            )
     return read(data, schema.SendMessageResponse)
+
+
+def _usual_sent(data: Any) -> tuple[str, str, float | None, int | None] | None:
+    """The id, status word, credits and parts of the usual send answer, as `read_sent`
+    reads them; ``None`` for any other answer."""
+    if type(data) is not dict:
+        return None
+    message_id, status = data.get("messageid"), data.get("status")
+    used, parts = data.get("creditsUsed"), data.get("messageparts")
+    if (
+        type(message_id) is str
+        and type(status) is str
+        and (used is None or type(used) is int or type(used) is float)
+        and (parts is None or type(parts) is int)
+    ):
+        return message_id, status, None if used is None else float(used), parts
+    return None
+
+
+def sent_receipt(data: Any, message: Message, key: str | None) -> Receipt:
+    """The `Receipt` of ``message``, sent with ``key``, from the answer of ``/message/send``
+    (or ``/message/flash``). The usual answer — an object with a text id and status, and
+    numbers where numbers go — is read directly; anything else by `read_sent`.
+
+    Raises:
+        WireError: the answer is not a SendMessageResponse.
+    """
+    fields = _usual_sent(data)
+    if fields is None:
+        sent = read_sent(data)  # names what is wrong, or reads what the check did not
+        fields = sent.message_id, sent.status, sent.credits_used, sent.message_parts
+    message_id, status, used, parts = fields
+    # Receipt(provider=NAME, message_id=..., ...), its slots set as attrs' own __init__ sets
+    # them, without its call per field: a single send's hot path.
+    receipt: Receipt = object.__new__(Receipt)
+    _set_provider(receipt, NAME)
+    _set_message_id(receipt, message_id)
+    _set_to(receipt, message.to)
+    _set_status(receipt, parse_status(status))
+    _set_batch_id(receipt, None)
+    _set_reference(receipt, message.reference)
+    _set_metadata(receipt, message.metadata)
+    _set_parts(receipt, parts)
+    _set_credits(receipt, used)
+    _set_scheduled_at(receipt, None)
+    _set_key(receipt, key)
+    _set_raw(receipt, data)
+    return receipt
 
 
 def parse_status(word: str) -> DeliveryStatus:

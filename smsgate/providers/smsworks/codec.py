@@ -35,6 +35,7 @@ from smsgate.providers.smsworks.answers import (
     parse_status,
     parse_time,
     read_sent,
+    sent_receipt,
 )
 from smsgate.providers.smsworks.schema import BASE_URL, KEY_NAME, MAX_BATCH, MAX_SEARCH, NAME
 
@@ -66,6 +67,8 @@ __all__ = [
     "read_sent",
     "schedule_time",
     "search_query",
+    "send_request",
+    "sent_receipt",
     "validity_minutes",
     "wire_number",
 ]
@@ -226,6 +229,20 @@ def message_json(message: Message, sender: str, *, key: str | None = None) -> by
     """
     _check(message, sender)
     return item_json(message, sender, key).encode()
+
+
+def send_request(message: Message, sender: str, key: str | None) -> tuple[str, bytes]:
+    """The path and body of sending ``message`` now: ``/message/flash`` for a flash
+    message, ``/message/send`` for any other.
+
+    Raises:
+        ValidationError: as `message_payload`.
+    """
+    if _plain(message):  # no options, so not flash: only the sender is left to check
+        check_sender(sender)
+        return "/message/send", _plain_item(_item_head(sender), message, key).encode()
+    body = message_json(message, sender, key=key)
+    return "/message/flash" if message_options(message).get("flash") else "/message/send", body
 
 
 def item_of(

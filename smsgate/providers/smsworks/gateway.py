@@ -47,15 +47,15 @@ from smsgate.providers.smsworks.codec import (
     check_batch,
     check_metadata,
     check_sender,
-    message_json,
     message_options,
     message_payload,
     parse_batch_status,
     parse_error,
     parse_logged,
     parse_status,
-    read_sent,
     search_query,
+    send_request,
+    sent_receipt,
     validity_minutes,
 )
 from smsgate.providers.smsworks.credentials import configured_sender, read_credentials
@@ -121,6 +121,9 @@ class SmsWorksGateway(HttpGateway):
         held += [s.reveal() for s in (self._credentials or {}).values()]
         return held
 
+    def credentials_held(self) -> object:
+        return self._token  # the key and secret never change; the token is fetched once
+
     def secret_pairs(self) -> list[tuple[str, str]]:
         if self._credentials is None:
             return []
@@ -176,25 +179,11 @@ class SmsWorksGateway(HttpGateway):
         """Send ``message`` now; ``{"smsworks": {"flash": True}}`` sends it as a flash SMS."""
         self._check_message(message)
         key = self._key(message)
-        payload = message_json(message, self._sender(message), key=key)
-        flash = message.provider_options.get(NAME, {}).get("flash")
-        path = "/message/flash" if flash else "/message/send"
+        path, body = send_request(message, self._sender(message), key)
         data = await self.request_json(
-            "POST", path, json_body=payload, messages=1, keyed=key is not None
+            "POST", path, json_body=body, messages=1, keyed=key is not None
         )
-        sent = self.read_answer("POST", path, data, read_sent)
-        return Receipt(
-            provider=self.name,
-            message_id=sent.message_id,
-            to=message.to,
-            status=parse_status(sent.status),
-            reference=message.reference,
-            metadata=message.metadata,
-            parts=sent.message_parts,
-            credits=sent.credits_used,
-            key=key,
-            raw=data,
-        )
+        return self.read_answer("POST", path, data, lambda sent: sent_receipt(sent, message, key))
 
     async def schedule(self, message: Message, at: datetime) -> Receipt:
         """Have The SMS Works send ``message`` at ``at`` (aware, in the future)."""
