@@ -112,9 +112,9 @@ class Redactor:
     """Blanks ``secrets``, in every form `forms` lists and every character escape, out of
     text and bytes.
 
-    The common case costs a few ``replace`` calls: the literal forms are blanked directly,
-    and the escaped forms are looked for only when the text holds an escape (``\\`` or
-    ``%``) and unescaping it shows a form.
+    The common case costs a ``translate`` and a search of its result: the literal forms are
+    blanked directly where that shows they may stand, and the escaped forms are looked for
+    only when the text holds an escape (``\\`` or ``%``) and unescaping it shows a form.
 
     Args:
         secrets: credential values; shorter than `MIN_SECRET` ones are left alone.
@@ -137,6 +137,16 @@ class Redactor:
         pattern = "|".join("".join(_char(c) for c in form) for form in self.literal)
         self._text = re.compile(pattern) if pattern else None
         self._bytes = re.compile(pattern.encode("utf-8", "surrogatepass")) if pattern else None
+        # Where a literal form stands, the bytes hold a run of at least the shortest form's
+        # length of bytes that each appear in some form (marked 1). A NUL (UTF-16 or UTF-32)
+        # or an escape (\\ % and, where a form holds a space, +) sends them the long way
+        # (marked 2). One translate and two searches settle most answers: no escape, and no
+        # such run. A form holding one of those bytes itself leaves every answer the long way.
+        held = set(b"".join(self._literal_bytes))
+        escapes = {0, ord("\\"), ord("%")} | ({ord("+")} if self._spaces else set())
+        self._marks = bytes(1 if c in held else 2 if c in escapes else 0 for c in range(256))
+        self._run = b"\x01" * min(map(len, self._literal_bytes), default=0)
+        self._marked = not held & escapes
 
     def __bool__(self) -> bool:
         return bool(self.literal)
@@ -159,14 +169,22 @@ class Redactor:
         UTF-16 or UTF-32 that JSON may also come in)."""
         if self._bytes is None:
             return data
+        marked = data.translate(self._marks)
+        if self._marked and marked.find(2) < 0:  # no NUL, no escape: literal forms only
+            if marked.find(self._run) < 0:
+                return data  # no run as long as a form: no form
+            for form in self._literal_bytes:
+                data = data.replace(form, _REDACTED_BYTES)
+            return data
         encoding = json.detect_encoding(data) if data[:4].count(0) else "utf-8"
         if encoding != "utf-8":
             try:
                 return self.text(data.decode(encoding)).encode(encoding)
             except UnicodeError:
                 pass  # not that either: read it as UTF-8 below
-        for form in self._literal_bytes:
-            data = data.replace(form, _REDACTED_BYTES)
+        if marked.find(self._run) >= 0:
+            for form in self._literal_bytes:
+                data = data.replace(form, _REDACTED_BYTES)
         if (b"\\" in data or b"%" in data or (self._spaces and b"+" in data)) and self._escaped(
             data.decode("utf-8", "replace")
         ):

@@ -90,6 +90,48 @@ def test_any_secret_in_any_form_anywhere_is_blanked(secret, before, after, form)
     assert echo not in Redactor([secret]).text(text)
 
 
+# Bytes around a form: anything but NUL, which makes them read as UTF-16 or UTF-32; the
+# escapes (\\ % +) often, which send them through the escaped forms' own search too.
+AROUND = st.text(
+    alphabet=st.characters(min_codepoint=1, exclude_categories=["Cs"]) | st.sampled_from("\\%+ "),
+    max_size=60,
+).map(str.encode)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    secrets=st.lists(
+        st.text(
+            alphabet=st.characters(min_codepoint=33, exclude_categories=["Cs"]),
+            min_size=MIN_SECRET,
+            max_size=30,
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    before=AROUND,
+    after=AROUND,
+    pick=st.integers(0, 10_000),
+    insert=st.booleans(),
+)
+def test_bytes_are_blanked_as_a_replace_of_each_literal_form_blanks_them(
+    secrets, before, after, pick, insert
+):
+    redactor = Redactor(secrets)
+    forms = [form.encode("utf-8", "surrogatepass") for form in redactor.literal]
+    form = forms[pick % len(forms)]
+    data = before + form + after if insert else before + after
+    expected = data
+    for each in forms:
+        expected = expected.replace(each, REDACTED.encode())
+
+    blanked = redactor.bytes(data)
+
+    assert form not in blanked
+    if not any(escape in data for escape in (b"\\", b"%", b"+")):
+        assert blanked == expected  # with no escape, the literal forms are all there is
+
+
 def test_short_values_are_left_alone():
     assert Redactor(["k", "abc"]).text("k abc") == "k abc"
 

@@ -352,7 +352,7 @@ class HttpGateway(BaseGateway):
             if started:
                 took = (time.perf_counter() - started) * 1000
                 logger.debug("%s %s -> %d in %.1f ms", method, url, status, took)
-            response = HttpResponse(status, answer_headers, self._redact(body))
+            response = HttpResponse(status, answer_headers, self.redactor.bytes(body))
             if status >= 300:
                 failure = self.error_from_response(response)
         if failure is None:
@@ -503,9 +503,6 @@ class HttpGateway(BaseGateway):
         if made is None or (made[0] is not held and made[0] != held):
             made = self._redactor = (held, Redactor(self.secrets(), self.secret_pairs()))
         return made[1]
-
-    def _redact(self, body: bytes) -> bytes:
-        return self.redactor.bytes(body)
 
     def _redact_text(self, text: str) -> str:
         return self.redactor.text(text)
