@@ -75,12 +75,11 @@ idempotency key)."""
 _dispatch_hook: ContextVar[DispatchHook | None] = ContextVar("smsgate_dispatch", default=None)
 
 
-def dispatch_listener() -> DispatchHook | None:
-    """Who hears of requests that carry messages in this context, if anyone: for a gateway
-    that announces them itself (``await listener(True, keyed)`` as `announce_dispatch`
-    does, ``await listener(False, False)`` as `announce_refused`) without a coroutine a
-    request when no one listens."""
-    return _dispatch_hook.get()
+dispatch_listener: Callable[[], DispatchHook | None] = _dispatch_hook.get
+"""Who hears of requests that carry messages in this context, if anyone: for a gateway that
+announces them itself (``await listener(True, keyed)`` as `announce_dispatch` does, ``await
+listener(False, False)`` as `announce_refused`) without a coroutine a request when no one
+listens."""
 
 
 async def announce_dispatch(*, keyed: bool) -> None:

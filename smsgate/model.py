@@ -260,7 +260,7 @@ class Message:
             _set_metadata(self, _EMPTY)
             _set_validity(self, None)
             _set_options(self, _EMPTY)
-            _set_key(self, _checked_key(key))
+            _set_key(self, new_key() if key is None else _checked_key(key))
             return
         if validity is not None and (not isinstance(validity, timedelta) or validity <= _ZERO):
             raise ValidationError("validity", f"must be a positive timedelta, not {validity!r}")

@@ -19,7 +19,8 @@ import base64
 import json
 import re
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 __all__ = ["MIN_SECRET", "REDACTED", "Redactor", "Secret", "forms"]
 
@@ -215,14 +216,26 @@ class Secret:
     Secret('********')
     """
 
-    __slots__ = ("_value",)
+    __slots__ = ("_header", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        self._header: tuple[str, str, Mapping[str, str]] | None = None
 
     def reveal(self) -> str:
         """The credential itself, for the one header that needs it."""
         return self._value
+
+    def header(self, name: str, scheme: str = "") -> Mapping[str, str]:
+        """``{name: scheme + " " + credential}`` (the credential alone without a
+        ``scheme``), the same mapping on every call with the same arguments: what a gateway
+        builds from it (`smsgate.providers.base.HttpGateway.auth_headers`) is kept as long as
+        the credential is."""
+        made = self._header
+        if made is None or made[0] != name or made[1] != scheme:
+            value = f"{scheme} {self._value}" if scheme else self._value
+            made = self._header = (name, scheme, MappingProxyType({name: value}))
+        return made[2]
 
     def __repr__(self) -> str:
         return f"Secret({REDACTED!r})"

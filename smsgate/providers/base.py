@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import json.scanner
 import logging
 import platform
 import time
 from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar, TypedDict, TypeVar, cast, overload
 
 import aiohttp
@@ -33,6 +35,7 @@ from smsgate.errors import (
     ValidationError,
 )
 from smsgate.gateway import BaseGateway, dispatch_listener
+from smsgate.model import slot_setters
 from smsgate.providers._urls import checked_base_url
 from smsgate.providers._wire import WireError, write
 from smsgate.providers._wire import read as read_as
@@ -75,20 +78,50 @@ class HttpResponse:
         """
         body = self.body
         try:
-            return _read_json(body.decode())  # the usual answer: UTF-8, read directly
-        except ValueError:  # empty, or another encoding json.loads finds (UTF-16, a BOM)
+            # The usual answer: UTF-8, a JSON value from its first character, read by the
+            # scanner json.loads runs; after it nothing but JSON's white space.
+            text = body.decode()
+            value, end = _scan_json(text, 0)
+            if end == len(text) or not text[end:].strip(" \t\n\r"):
+                return value
+        except (ValueError, StopIteration):  # not that: json.loads says what it is
             pass
-        return json.loads(body) if body.strip() else None  # its error, not chained to ours
+        return json.loads(body) if body.strip() else None
 
     def text(self) -> str:
         """The body as text, for error messages."""
         return self.body.decode("utf-8", errors="replace")
 
 
-_read_json = json.JSONDecoder().decode
+_set_status, _set_headers, _set_body = slot_setters(HttpResponse)
+# What JSONDecoder.raw_decode runs (its scan_once), without the matches for white space
+# that decode adds around it.
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    cast(Any, json.JSONDecoder())
+)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE"})
 _HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 _BODY_HEADERS = {**_HEADERS, "Content-Type": "application/json"}
+
+
+class _Headers:
+    """A request's headers, with and without a JSON body, made from the mapping
+    `HttpGateway.auth_headers` returned; kept while it returns that very mapping (as the
+    built-in adapters do, from `Secret.header`). Shows nothing of them: they hold a
+    credential."""
+
+    __slots__ = ("auth", "with_body", "without_body")
+
+    def __init__(self, auth: Mapping[str, str]) -> None:
+        self.auth = auth
+        self.with_body = {**_BODY_HEADERS, **auth}
+        self.without_body = {**_HEADERS, **auth}
+
+    def __repr__(self) -> str:
+        return "<headers>"
+
+
 _LARGE = 512 * 1024  # bytes of body sent as a stream
 
 
@@ -175,6 +208,7 @@ class HttpGateway(BaseGateway):
             raise ConfigurationError("connect_timeout: must be shorter than timeout")
         self.base_url = url.rstrip("/")
         self._redactor: tuple[object, Redactor] | None = None
+        self._headers: _Headers | None = None
         # A connect timeout shorter than the total one means that any timeout before the
         # connection exists is aiohttp's ConnectionTimeoutError: nothing was sent.
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
@@ -193,8 +227,12 @@ class HttpGateway(BaseGateway):
     # -- hooks for adapters ---------------------------------------------------------------
 
     async def auth_headers(self) -> Mapping[str, str]:
-        """Headers that authenticate a request; the default sends none."""
-        return {}
+        """Headers that authenticate a request; the default sends none.
+
+        While it returns the very same mapping (as `Secret.header` gives), the headers of
+        each request are built from it once, not on every request.
+        """
+        return _NO_HEADERS
 
     def secrets(self) -> Iterable[str]:
         """Every credential value this gateway holds, to blank out of bodies and errors
@@ -323,9 +361,14 @@ class HttpGateway(BaseGateway):
         session = self._client()
         if self._request_rate is not None or self._message_rate is not None:
             await self._throttle(messages)
-        headers = _BODY_HEADERS if data is not None else _HEADERS
         if authenticate:
-            headers = {**headers, **await self.auth_headers()}
+            auth = await self.auth_headers()
+            made = self._headers
+            if made is None or made.auth is not auth:  # made for other credentials
+                made = self._headers = _Headers(auth)
+            headers = made.with_body if data is not None else made.without_body
+        else:
+            headers = _BODY_HEADERS if data is not None else _HEADERS
         listener = dispatch_listener() if messages else None
         if listener is not None:
             await listener(True, keyed)
@@ -352,7 +395,12 @@ class HttpGateway(BaseGateway):
             if started:
                 took = (time.perf_counter() - started) * 1000
                 logger.debug("%s %s -> %d in %.1f ms", method, url, status, took)
-            response = HttpResponse(status, answer_headers, self.redactor.bytes(body))
+            # HttpResponse(...) by its slots, without attrs' call per field (a request's
+            # hot path).
+            response = object.__new__(HttpResponse)
+            _set_status(response, status)
+            _set_headers(response, answer_headers)
+            _set_body(response, self.redactor.bytes(body))
             if status >= 300:
                 failure = self.error_from_response(response)
         if failure is None:

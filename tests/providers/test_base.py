@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from yarl import URL
 
 from smsgate import (
@@ -95,6 +97,49 @@ async def test_a_request_sends_exact_method_path_headers_and_json(web_server):
     assert request["headers"]["Accept"] == "application/json"
     assert request["headers"]["User-Agent"] == USER_AGENT
     assert USER_AGENT.startswith(f"smsgate/{__version__} aiohttp/{aiohttp.__version__} python/")
+
+
+class KeptHeaderGateway(EchoGateway):
+    """Returns the same mapping while its token is the same (`Secret.header`)."""
+
+    async def auth_headers(self):
+        return self._token.header("Authorization", "Bearer")
+
+
+@pytest.mark.parametrize("adapter", [EchoGateway, KeptHeaderGateway])
+async def test_each_request_carries_the_credential_held_when_it_leaves(web_server, adapter):
+    app, seen = recording_app()
+    server = await web_server(app)
+    async with adapter(token="first-token-1", base_url=str(server.make_url("/v1"))) as gateway:
+        await gateway.request_json("POST", "/a", json_body={})
+        await gateway.request_json("GET", "/b")
+        gateway._token = Secret("second-token-2")  # as a fetched token replaces the last
+        await gateway.request_json("POST", "/c", json_body={})
+        await gateway.request_json("GET", "/d")
+        held = repr(vars(gateway))
+    scheme = "Bearer " if adapter is KeptHeaderGateway else ""
+    assert [(r["path"], r["headers"]["Authorization"]) for r in seen] == [
+        ("/v1/a", f"{scheme}first-token-1"),
+        ("/v1/b", f"{scheme}first-token-1"),
+        ("/v1/c", f"{scheme}second-token-2"),
+        ("/v1/d", f"{scheme}second-token-2"),
+    ]
+    assert [r["headers"].get("Content-Type") for r in seen] == [
+        "application/json",
+        None,
+        "application/json",
+        None,
+    ]
+    assert "first-token" not in held
+    assert "second-token" not in held
+
+
+def test_a_secrets_header_is_one_mapping_a_name_and_scheme():
+    secret = Secret("s3cr3t-value")
+    assert secret.header("Authorization") == {"Authorization": "s3cr3t-value"}
+    assert secret.header("Authorization", "Bearer") == {"Authorization": "Bearer s3cr3t-value"}
+    assert secret.header("Authorization", "Bearer") is secret.header("Authorization", "Bearer")
+    assert "s3cr3t" not in repr(secret)
 
 
 async def test_a_request_that_sends_messages_is_announced_right_before_it_leaves(web_server):
@@ -558,6 +603,27 @@ def test_secret_hides_its_value():
 )
 def test_an_answer_is_read_as_json_loads_reads_its_bytes(body, read):
     assert HttpResponse(200, {}, body).json() == read
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+AROUND_JSON = st.text(alphabet=" \t\n\r\x0b\xa0x,", max_size=3)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=JSON_VALUES, before=AROUND_JSON, after=AROUND_JSON, spaced=st.booleans())
+def test_any_answer_is_read_exactly_as_json_loads_reads_it(value, before, after, spaced):
+    body = (before + json.dumps(value, indent=1 if spaced else None) + after).encode()
+    try:
+        expected = json.loads(body)
+    except ValueError as exc:
+        with pytest.raises(type(exc)):
+            HttpResponse(200, {}, body).json()
+    else:
+        assert HttpResponse(200, {}, body).json() == expected
 
 
 @pytest.mark.parametrize("body", [b"{", b"<html>", b"\xff\xfe\xff", b'{"a":1} x'])

@@ -107,7 +107,7 @@ class SmsSchedulerGateway(HttpGateway):
     async def auth_headers(self) -> Mapping[str, str]:
         # The page in hand writes "bearer", the others "Bearer"; the scheme is
         # case-insensitive (RFC 9110), and "Bearer" is how it is registered.
-        return {"Authorization": f"Bearer {self._token.reveal()}"}
+        return self._token.header("Authorization", "Bearer")
 
     def error_from_response(self, response: HttpResponse) -> ProviderError:
         return parse_error(

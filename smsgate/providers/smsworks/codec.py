@@ -121,12 +121,20 @@ def check_sender(sender: str) -> str:
     Raises:
         ValidationError: not 3-11 letters and digits, nor up to 15 digits.
     """
+    global _fit_sender
+    if sender is _fit_sender:
+        return sender
     if not _SENDER.fullmatch(sender):
         rule = "3 to 11 letters and digits (no spaces or symbols), or a number of up to 15 digits"
         raise ValidationError(
             "sender", f"{sender!r} cannot be a The SMS Works sender: use {rule}", rule=f"use {rule}"
         )
+    _fit_sender = sender
     return sender
+
+
+_fit_sender: str | None = None
+"""The last sender `check_sender` found fit: most sends repeat it, and a str never changes."""
 
 
 def message_options(message: Message) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from smsgate.model import (
     with_receipt,
 )
 from smsgate.outcomes import Outcome, lookup_key, the_match
-from smsgate.providers._wire import array_of, write
+from smsgate.providers._wire import WireError, array_of, write
 from smsgate.providers.base import HttpGateway, HttpOptions, HttpResponse
 from smsgate.providers.smsworks import schema
 from smsgate.providers.smsworks.answers import BatchReceipts
@@ -136,7 +136,7 @@ class SmsWorksGateway(HttpGateway):
             async with self._token_lock:
                 if self._token is None:
                     self._token = Secret(await self._fetch_token())
-        return {"Authorization": self._token.reveal()}
+        return self._token.header("Authorization")
 
     async def _fetch_token(self) -> str:
         assert self._credentials is not None
@@ -183,7 +183,10 @@ class SmsWorksGateway(HttpGateway):
         data = await self.request_json(
             "POST", path, json_body=body, messages=1, keyed=key is not None
         )
-        return self.read_answer("POST", path, data, lambda sent: sent_receipt(sent, message, key))
+        try:
+            return sent_receipt(data, message, key)
+        except WireError as exc:
+            raise self.unusable_answer("POST", path, f"an unexpected answer: {exc}") from exc
 
     async def schedule(self, message: Message, at: datetime) -> Receipt:
         """Have The SMS Works send ``message`` at ``at`` (aware, in the future)."""
