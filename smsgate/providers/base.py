@@ -358,7 +358,9 @@ class HttpGateway(BaseGateway):
     ) -> HttpResponse:
         """One try: wait for the rate limits, announce a request that carries messages, make
         it, and read its answer in full (one coroutine: a single send's hot path)."""
-        session = self._client()
+        session = self._session
+        if session is None or self._closed:
+            session = self._client()  # made now, or refused: the gateway is closed
         if self._request_rate is not None or self._message_rate is not None:
             await self._throttle(messages)
         if authenticate:

@@ -175,9 +175,13 @@ def sent_receipt(data: Any, message: Message, key: str | None) -> Receipt:
     return receipt
 
 
+_UNKNOWN = DeliveryStatus.UNKNOWN
+
+
 def parse_status(word: str) -> DeliveryStatus:
     """A status word as a `DeliveryStatus`; an unknown word is ``UNKNOWN``, never an error."""
-    return STATUSES.get(word.strip().upper(), DeliveryStatus.UNKNOWN)
+    status = STATUSES.get(word)  # the usual word, as the table has it
+    return status if status is not None else STATUSES.get(word.strip().upper(), _UNKNOWN)
 
 
 def parse_batch_status(word: str, *, scheduled: bool) -> DeliveryStatus:

@@ -121,20 +121,12 @@ def check_sender(sender: str) -> str:
     Raises:
         ValidationError: not 3-11 letters and digits, nor up to 15 digits.
     """
-    global _fit_sender
-    if sender is _fit_sender:
-        return sender
     if not _SENDER.fullmatch(sender):
         rule = "3 to 11 letters and digits (no spaces or symbols), or a number of up to 15 digits"
         raise ValidationError(
             "sender", f"{sender!r} cannot be a The SMS Works sender: use {rule}", rule=f"use {rule}"
         )
-    _fit_sender = sender
     return sender
-
-
-_fit_sender: str | None = None
-"""The last sender `check_sender` found fit: most sends repeat it, and a str never changes."""
 
 
 def message_options(message: Message) -> dict[str, Any]:
@@ -284,6 +276,7 @@ def item_json(message: Message, sender: str, key: str | None = None) -> str:
     return json.dumps(item_of(message, sender, None, key), separators=(",", ":"))
 
 
+@functools.lru_cache(maxsize=64)  # a few senders write most messages
 def _item_head(sender: str) -> str:
     """How an item from ``sender`` begins, up to its destination."""
     return '{"sender":' + _quote(sender) + ',"destination":'

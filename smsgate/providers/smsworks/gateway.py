@@ -178,7 +178,7 @@ class SmsWorksGateway(HttpGateway):
     async def send(self, message: Message) -> Receipt:
         """Send ``message`` now; ``{"smsworks": {"flash": True}}`` sends it as a flash SMS."""
         self._check_message(message)
-        key = self._key(message)
+        key = message.key if self.idempotency_keys else None
         path, body = send_request(message, self._sender(message), key)
         data = await self.request_json(
             "POST", path, json_body=body, messages=1, keyed=key is not None
