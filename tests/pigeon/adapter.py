@@ -144,8 +144,11 @@ class PigeonGateway(HttpGateway):
     def secrets(self) -> list[str]:
         return [self._key.reveal()]
 
+    def credentials_held(self) -> object:
+        return self._key  # one Secret, never changed: the redactor is made once
+
     async def auth_headers(self) -> Mapping[str, str]:
-        return {"X-Pigeon-Key": self._key.reveal()}
+        return self._key.header("X-Pigeon-Key")  # the same mapping: headers built once
 
     def error_from_response(self, response: HttpResponse) -> ProviderError:
         return parse_error(
