@@ -17,6 +17,7 @@ from smsgate.webhooks import WebhookReceiver
 from tests.support.conformance import Conformance, watch
 from tests.support.mocking import mocked_http
 from tests.support.postgres import new_schema
+from tests.support.redis import new_key as new_redis_key
 from tests.support.webhooks import Inbox
 
 
@@ -129,3 +130,11 @@ def postgres_schema() -> Iterator[str]:
     """A schema of the test's own in the machine's PostgreSQL (`tests.support.postgres`),
     dropped afterwards; the test skips without a server (fails, when ``CI`` is set)."""
     yield from new_schema()
+
+
+@pytest.fixture
+async def redis_key() -> AsyncIterator[str]:
+    """A key of the test's own in the machine's Redis (`tests.support.redis`), deleted
+    afterwards; the test skips without a server (fails, when ``CI`` is set)."""
+    async for key in new_redis_key():
+        yield key

@@ -35,11 +35,12 @@ from smsgate.errors import (
     ValidationError,
 )
 from smsgate.gateway import BaseGateway, dispatch_listener
-from smsgate.model import slot_setters
+from smsgate.model import Message, slot_setters
 from smsgate.providers._urls import checked_base_url
 from smsgate.providers._wire import WireError, write
 from smsgate.providers._wire import read as read_as
 from smsgate.providers.codec import ErrorAnswer, parse_retry_after, provider_error, provider_options
+from smsgate.ratelimit import RateLimiter, parts_of
 from smsgate.redaction import Redactor, Secret
 from smsgate.retry import RetryPolicy
 
@@ -150,6 +151,7 @@ class HttpOptions(TypedDict, total=False):
     retry_backoff: float
     requests_per_second: float | None
     messages_per_second: float | None
+    rate_limiter: RateLimiter | None
 
 
 class HttpGateway(BaseGateway):
@@ -173,6 +175,9 @@ class HttpGateway(BaseGateway):
         retry_backoff: the first wait before a retry, in seconds; waits double, with jitter.
         requests_per_second: the most requests this gateway starts in a second.
         messages_per_second: the most messages it sends in a second (a batch counts each).
+        rate_limiter: a `smsgate.ratelimit.RateLimiter` waited for before each try of a
+            request that carries messages, with the SMS parts it carries: shared by every
+            gateway given it (`LocalRateLimiter`), or by every process (`RedisRateLimiter`).
 
     Raises:
         ConfigurationError: a setting is invalid.
@@ -195,6 +200,7 @@ class HttpGateway(BaseGateway):
         retry_backoff: float = 0.5,
         requests_per_second: float | None = None,
         messages_per_second: float | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         super().__init__(default_region=default_region)
         url = checked_base_url(self.default_base_url if base_url is None else base_url)
@@ -223,6 +229,9 @@ class HttpGateway(BaseGateway):
         self.retry = RetryPolicy(attempts=retries + 1, backoff=retry_backoff)
         self._request_rate = _limiter("requests_per_second", requests_per_second)
         self._message_rate = _limiter("messages_per_second", messages_per_second)
+        if rate_limiter is not None and not isinstance(rate_limiter, RateLimiter):
+            raise ConfigurationError("rate_limiter: must have an async acquire(parts)")
+        self.rate_limiter = rate_limiter
 
     # -- hooks for adapters ---------------------------------------------------------------
 
@@ -243,6 +252,13 @@ class HttpGateway(BaseGateway):
         """``(user, secret)`` pairs a server might echo as a Basic header (base64 of
         ``user:secret``)."""
         return ()
+
+    def parts(self, messages: Iterable[Message]) -> int | None:
+        """The SMS parts of ``messages``, for `request`'s ``parts`` when a ``rate_limiter``
+        counts them; ``None`` (not counted) without one."""
+        if self.rate_limiter is None:
+            return None
+        return parts_of(message.text for message in messages)
 
     def error_from_response(self, response: HttpResponse) -> ProviderError:
         """Turn an HTTP error answer into the right `ProviderError`.
@@ -270,6 +286,7 @@ class HttpGateway(BaseGateway):
         json_body: Any = None,
         authenticate: bool = True,
         messages: int = 0,
+        parts: int | None = None,
         keyed: bool = False,
         idempotent: bool | None = None,
     ) -> HttpResponse:
@@ -284,6 +301,8 @@ class HttpGateway(BaseGateway):
             messages: how many messages the request sends, for ``messages_per_second``; a
                 request that sends any is announced (`smsgate.gateway.announce_dispatch`)
                 right before it leaves.
+            parts: the SMS parts of those messages, for ``rate_limiter``; one a message by
+                default (`smsgate.ratelimit.parts_of` counts them).
             keyed: whether it carries each message's idempotency key.
             idempotent: whether repeating it is harmless; by default GET and DELETE are.
 
@@ -297,10 +316,10 @@ class HttpGateway(BaseGateway):
         # The first try is made here, without the retry machinery: most requests need no
         # other.
         try:
-            return await self._attempt(method, path, data, authenticate, messages, keyed)
+            return await self._attempt(method, path, data, authenticate, messages, parts, keyed)
         except Exception as error:
             return await self._retried(
-                error, method, path, data, authenticate, messages, keyed, idempotent
+                error, method, path, data, authenticate, messages, parts, keyed, idempotent
             )
 
     def _encoded(self, json_body: Any) -> bytes | None:
@@ -322,6 +341,7 @@ class HttpGateway(BaseGateway):
         data: bytes | None,
         authenticate: bool,
         messages: int,
+        parts: int | None,
         keyed: bool,
         idempotent: bool | None,
     ) -> HttpResponse:
@@ -332,7 +352,7 @@ class HttpGateway(BaseGateway):
             raise failed
 
         async def attempt() -> HttpResponse:
-            return await self._attempt(method, path, data, authenticate, messages, keyed)
+            return await self._attempt(method, path, data, authenticate, messages, parts, keyed)
 
         return await self.retry.call(
             attempt, idempotent=idempotent, sleep=_retry_sleep, failed=failed
@@ -354,6 +374,7 @@ class HttpGateway(BaseGateway):
         data: bytes | None,
         authenticate: bool,
         messages: int,
+        parts: int | None,
         keyed: bool,
     ) -> HttpResponse:
         """One try: wait for the rate limits, announce a request that carries messages, make
@@ -363,6 +384,8 @@ class HttpGateway(BaseGateway):
             session = self._client()  # made now, or refused: the gateway is closed
         if self._request_rate is not None or self._message_rate is not None:
             await self._throttle(messages)
+        if messages and self.rate_limiter is not None:
+            await self.rate_limiter.acquire(messages if parts is None else parts)
         if authenticate:
             auth = await self.auth_headers()
             made = self._headers
@@ -425,6 +448,7 @@ class HttpGateway(BaseGateway):
         json_body: Any = None,
         authenticate: bool = True,
         messages: int = 0,
+        parts: int | None = None,
         keyed: bool = False,
         idempotent: bool | None = None,
     ) -> T: ...
@@ -439,6 +463,7 @@ class HttpGateway(BaseGateway):
         json_body: Any = None,
         authenticate: bool = True,
         messages: int = 0,
+        parts: int | None = None,
         keyed: bool = False,
         idempotent: bool | None = None,
     ) -> Any: ...
@@ -452,6 +477,7 @@ class HttpGateway(BaseGateway):
         json_body: Any = None,
         authenticate: bool = True,
         messages: int = 0,
+        parts: int | None = None,
         keyed: bool = False,
         idempotent: bool | None = None,
     ) -> Any:
@@ -474,10 +500,10 @@ class HttpGateway(BaseGateway):
         # As `request` does (not a call of it: one coroutine less on every request).
         data = self._encoded(json_body)
         try:
-            response = await self._attempt(method, path, data, authenticate, messages, keyed)
+            response = await self._attempt(method, path, data, authenticate, messages, parts, keyed)
         except Exception as error:
             response = await self._retried(
-                error, method, path, data, authenticate, messages, keyed, idempotent
+                error, method, path, data, authenticate, messages, parts, keyed, idempotent
             )
         try:
             data = response.json()

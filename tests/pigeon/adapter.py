@@ -158,7 +158,11 @@ class PigeonGateway(HttpGateway):
     async def _post(self, message: Message, at: datetime | None) -> Receipt:
         self._check_message(message)
         data = await self.request_json(
-            "POST", "/messages", json_body=send_request(message, at), messages=1
+            "POST",
+            "/messages",
+            json_body=send_request(message, at),
+            messages=1,
+            parts=self.parts((message,)),
         )
         accepted = self.read_answer("POST", "/messages", data, Accepted)
         return Receipt(

@@ -1086,7 +1086,8 @@ def test_unknown_options_list_every_valid_one_including_the_http_ones():
         "unknown option 'tokn' (did you mean 'token'?) for provider 'smsworks'; "
         "valid options: base_url, "
         "connect_timeout, customer_id, default_region, idempotency_keys, key, "
-        "messages_per_second, requests_per_second, retries, retry_backoff, secret, sender, "
+        "messages_per_second, rate_limiter, requests_per_second, retries, retry_backoff, secret, "
+        "sender, "
         "session, timeout, token"
     )
 

@@ -144,7 +144,9 @@ class SmsSchedulerGateway(HttpGateway):
         else:
             date, status = delivery_date(at, self._zone()), DeliveryStatus.SCHEDULED
         body = sms_payload(messages, self._sender_id(messages[0]), date)
-        data = await self.request_json("POST", "/sms", json_body=body, messages=len(messages))
+        data = await self.request_json(
+            "POST", "/sms", json_body=body, messages=len(messages), parts=self.parts(messages)
+        )
         recipients = [m.to for m in messages]
         message_id, sms_ids = self.read_answer(
             "POST", "/sms", data, lambda answer: parse_created(answer, recipients)

@@ -181,7 +181,12 @@ class SmsWorksGateway(HttpGateway):
         key = message.key if self.idempotency_keys else None
         path, body = send_request(message, self._sender(message), key)
         data = await self.request_json(
-            "POST", path, json_body=body, messages=1, keyed=key is not None
+            "POST",
+            path,
+            json_body=body,
+            messages=1,
+            parts=self.parts((message,)),
+            keyed=key is not None,
         )
         try:
             return sent_receipt(data, message, key)
@@ -197,7 +202,12 @@ class SmsWorksGateway(HttpGateway):
         key = self._key(message)
         payload = message_payload(message, self._sender(message), at=at, key=key)
         data = await self.request_json(
-            "POST", "/message/schedule", json_body=payload, messages=1, keyed=key is not None
+            "POST",
+            "/message/schedule",
+            json_body=payload,
+            messages=1,
+            parts=self.parts((message,)),
+            keyed=key is not None,
         )
         # The spec answers 200 with an array of one; older versions 201 with the object.
         item = data[0] if isinstance(data, list) and data else data
@@ -283,7 +293,12 @@ class SmsWorksGateway(HttpGateway):
         else:
             path, payload = "/batch/any", any_body(messages, senders, keyed=keyed)
         data = await self.request_json(
-            "POST", path, json_body=payload, messages=len(messages), keyed=keyed
+            "POST",
+            path,
+            json_body=payload,
+            messages=len(messages),
+            parts=self.parts(messages),
+            keyed=keyed,
         )
         return self._batch_receipt(data, messages, "POST", path, None)
 
@@ -305,7 +320,11 @@ class SmsWorksGateway(HttpGateway):
                 "schedule one batch per text, or the messages one by one",
             )
         data = await self.request_json(
-            "POST", "/batch/schedule", json_body=one_text, messages=len(messages)
+            "POST",
+            "/batch/schedule",
+            json_body=one_text,
+            messages=len(messages),
+            parts=self.parts(messages),
         )
         return self._batch_receipt(data, messages, "POST", "/batch/schedule", at)
 
