@@ -44,8 +44,9 @@ async def worker(base: str, key: str, rate: float, count: int, first: int) -> No
     last was answered."""
     limiter = RedisRateLimiter(REDIS, key, rate)
     messages = [Message(f"+4477009{first + i:05d}", TEXT) for i in range(count)]
-    async with Single(token="JWT bench", sender="Acme", base_url=base + "/v1") as gateway:
-        gateway.rate_limiter = limiter
+    async with Single(
+        token="JWT bench", sender="Acme", base_url=base + "/v1", rate_limiter=limiter
+    ) as gateway:
         started = time.time()
         summary = await send_all(gateway, messages, concurrency=8)
         print(started, time.time(), summary.accepted, flush=True)
