@@ -19,10 +19,9 @@ import base64
 import json
 import re
 import urllib.parse
-from collections.abc import Iterable, Mapping
-from types import MappingProxyType
+from collections.abc import Iterable, Iterator, Mapping
 
-__all__ = ["MIN_SECRET", "REDACTED", "Redactor", "Secret", "forms"]
+__all__ = ["MIN_SECRET", "REDACTED", "Redactor", "Secret", "SecretHeader", "forms"]
 
 REDACTED = "********"
 MIN_SECRET = 6
@@ -113,9 +112,10 @@ class Redactor:
     """Blanks ``secrets``, in every form `forms` lists and every character escape, out of
     text and bytes.
 
-    The common case costs a ``translate`` and a search of its result: the literal forms are
-    blanked directly where that shows they may stand, and the escaped forms are looked for
-    only when the text holds an escape (``\\`` or ``%``) and unescaping it shows a form.
+    The common case is cheap: the literal forms are blanked directly (in bytes, only where
+    one ``translate`` and a search of its result show they may stand), and the escaped forms
+    are looked for only when the text holds an escape (``\\`` or ``%``) and unescaping it
+    shows a form.
 
     Args:
         secrets: credential values; shorter than `MIN_SECRET` ones are left alone.
@@ -220,22 +220,25 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
-        self._header: tuple[str, str, Mapping[str, str]] | None = None
+        self._header: SecretHeader | None = None
 
     def reveal(self) -> str:
         """The credential itself, for the one header that needs it."""
         return self._value
 
-    def header(self, name: str, scheme: str = "") -> Mapping[str, str]:
+    def header(self, name: str, scheme: str = "") -> SecretHeader:
         """``{name: scheme + " " + credential}`` (the credential alone without a
-        ``scheme``), the same mapping on every call with the same arguments: what a gateway
-        builds from it (`smsgate.providers.base.HttpGateway.auth_headers`) is kept as long as
-        the credential is."""
+        ``scheme``), as a `SecretHeader`: the same object on every call with the arguments
+        of the last, so that what a gateway builds from it
+        (`smsgate.providers.base.HttpGateway.auth_headers`) is kept as long as the
+        credential is."""
         made = self._header
-        if made is None or made[0] != name or made[1] != scheme:
-            value = f"{scheme} {self._value}" if scheme else self._value
-            made = self._header = (name, scheme, MappingProxyType({name: value}))
-        return made[2]
+        if made is None or made.name != name or made.scheme != scheme:
+            made = self._header = SecretHeader(name, scheme, self._value)
+        return made
+
+    def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
+        return Secret, (self._value,)
 
     def __repr__(self) -> str:
         return f"Secret({REDACTED!r})"
@@ -247,3 +250,34 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+
+class SecretHeader(Mapping[str, str]):
+    """The one header that carries a credential (`Secret.header`): a mapping that cannot
+    change, and that never shows its value. A gateway keeps what it builds from one as long
+    as it is given the very same object."""
+
+    __slots__ = ("_value", "name", "scheme")
+
+    def __init__(self, name: str, scheme: str, credential: str) -> None:
+        self.name, self.scheme = name, scheme
+        self._value = f"{scheme} {credential}" if scheme else credential
+
+    def __getitem__(self, key: str) -> str:
+        if key != self.name:
+            raise KeyError(key)
+        return self._value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((self.name,))
+
+    def __len__(self) -> int:
+        return 1
+
+    def __repr__(self) -> str:
+        return f"SecretHeader({self.name!r}: {REDACTED!r})"
+
+    def __reduce__(self) -> tuple[type[SecretHeader], tuple[str, str, str]]:
+        value = self._value
+        credential = value[len(self.scheme) + 1 :] if self.scheme else value
+        return SecretHeader, (self.name, self.scheme, credential)

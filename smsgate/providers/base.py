@@ -41,7 +41,7 @@ from smsgate.providers._wire import WireError, write
 from smsgate.providers._wire import read as read_as
 from smsgate.providers.codec import ErrorAnswer, parse_retry_after, provider_error, provider_options
 from smsgate.ratelimit import RateLimiter, parts_of
-from smsgate.redaction import Redactor, Secret
+from smsgate.redaction import Redactor, Secret, SecretHeader
 from smsgate.retry import RetryPolicy
 
 __all__ = [
@@ -108,9 +108,8 @@ _BODY_HEADERS = {**_HEADERS, "Content-Type": "application/json"}
 
 class _Headers:
     """A request's headers, with and without a JSON body, made from the mapping
-    `HttpGateway.auth_headers` returned; kept while it returns that very mapping (as the
-    built-in adapters do, from `Secret.header`). Shows nothing of them: they hold a
-    credential."""
+    `HttpGateway.auth_headers` returned; kept while it returns that very `SecretHeader` (as
+    the built-in adapters do). Shows nothing of them: they hold a credential."""
 
     __slots__ = ("auth", "with_body", "without_body")
 
@@ -238,8 +237,9 @@ class HttpGateway(BaseGateway):
     async def auth_headers(self) -> Mapping[str, str]:
         """Headers that authenticate a request; the default sends none.
 
-        While it returns the very same mapping (as `Secret.header` gives), the headers of
-        each request are built from it once, not on every request.
+        While it returns the very same `SecretHeader` (`Secret.header` gives one), the
+        headers of each request are built from it once, not on every request; from any other
+        mapping they are built again for each request.
         """
         return _NO_HEADERS
 
@@ -318,15 +318,17 @@ class HttpGateway(BaseGateway):
         try:
             return await self._attempt(method, path, data, authenticate, messages, parts, keyed)
         except Exception as error:
-            return await self._retried(
-                error, method, path, data, authenticate, messages, parts, keyed, idempotent
-            )
+            failed = error
+        # Retried outside the handler: a later failure is not chained to this one.
+        return await self._retried(
+            failed, method, path, data, authenticate, messages, parts, keyed, idempotent
+        )
 
     def _encoded(self, json_body: Any) -> bytes | None:
         """The body of a request, checked before any try (a closed gateway and a body that
         is not JSON are no transient failures)."""
         self._ensure_open()
-        if json_body is None or type(json_body) is bytes:
+        if json_body is None or type(json_body) is bytes or isinstance(json_body, bytes):
             return json_body  # nothing, or encoded already
         try:
             return json.dumps(json_body, separators=(",", ":")).encode()
@@ -389,8 +391,10 @@ class HttpGateway(BaseGateway):
         if authenticate:
             auth = await self.auth_headers()
             made = self._headers
-            if made is None or made.auth is not auth:  # made for other credentials
-                made = self._headers = _Headers(auth)
+            if made is None or made.auth is not auth:
+                made = _Headers(auth)
+                if type(auth) is SecretHeader:  # it cannot change: kept while it is the same
+                    self._headers = made
             headers = made.with_body if data is not None else made.without_body
         else:
             headers = _BODY_HEADERS if data is not None else _HEADERS
@@ -427,7 +431,10 @@ class HttpGateway(BaseGateway):
             _set_headers(response, answer_headers)
             _set_body(response, self.redactor.bytes(body))
             if status >= 300:
-                failure = self.error_from_response(response)
+                try:
+                    failure = self.error_from_response(response)
+                except GatewayError as raised:  # an adapter's hook may raise its error too
+                    failure = raised
         if failure is None:
             return response
         if isinstance(failure, TransportError):
@@ -495,15 +502,19 @@ class HttpGateway(BaseGateway):
                 read (``maybe_sent`` is true: the provider said yes, but not what it
                 accepted).
         """
-        if type(json_body) is not bytes and attrs.has(type(json_body)):
+        if type(json_body) is not bytes and attrs.has(type(json_body)):  # a wire class
             json_body = write(json_body)
         # As `request` does (not a call of it: one coroutine less on every request).
         data = self._encoded(json_body)
         try:
             response = await self._attempt(method, path, data, authenticate, messages, parts, keyed)
         except Exception as error:
+            failed: Exception | None = error
+        else:
+            failed = None
+        if failed is not None:  # retried outside the handler, as in `request`
             response = await self._retried(
-                error, method, path, data, authenticate, messages, parts, keyed, idempotent
+                failed, method, path, data, authenticate, messages, parts, keyed, idempotent
             )
         try:
             data = response.json()

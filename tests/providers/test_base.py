@@ -1,6 +1,8 @@
 import asyncio
+import copy
 import json
 import logging
+import pickle
 from datetime import UTC, datetime
 
 import aiohttp
@@ -106,7 +108,17 @@ class KeptHeaderGateway(EchoGateway):
         return self._token.header("Authorization", "Bearer")
 
 
-@pytest.mark.parametrize("adapter", [EchoGateway, KeptHeaderGateway])
+class MutatedHeaderGateway(EchoGateway):
+    """Returns one dict, changed in place when its token changes: headers built from it
+    must not be kept."""
+
+    async def auth_headers(self):
+        held = self.__dict__.setdefault("_auth", {})
+        held["Authorization"] = self._token.reveal()
+        return held
+
+
+@pytest.mark.parametrize("adapter", [EchoGateway, KeptHeaderGateway, MutatedHeaderGateway])
 async def test_each_request_carries_the_credential_held_when_it_leaves(web_server, adapter):
     app, seen = recording_app()
     server = await web_server(app)
@@ -130,16 +142,72 @@ async def test_each_request_carries_the_credential_held_when_it_leaves(web_serve
         "application/json",
         None,
     ]
-    assert "first-token" not in held
-    assert "second-token" not in held
+    if adapter is not MutatedHeaderGateway:  # it keeps its own dict of the token: its choice
+        assert "first-token" not in held
+        assert "second-token" not in held
 
 
-def test_a_secrets_header_is_one_mapping_a_name_and_scheme():
+def test_a_secrets_header_is_one_mapping_that_shows_nothing_and_pickles():
     secret = Secret("s3cr3t-value")
     assert secret.header("Authorization") == {"Authorization": "s3cr3t-value"}
-    assert secret.header("Authorization", "Bearer") == {"Authorization": "Bearer s3cr3t-value"}
-    assert secret.header("Authorization", "Bearer") is secret.header("Authorization", "Bearer")
+    header = secret.header("Authorization", "Bearer")
+    assert header == {"Authorization": "Bearer s3cr3t-value"}
+    assert secret.header("Authorization", "Bearer") is header
+    assert dict(header) == {"Authorization": "Bearer s3cr3t-value"}
+    assert len(header) == 1
+    with pytest.raises(KeyError):
+        header["Other"]
     assert "s3cr3t" not in repr(secret)
+    assert "s3cr3t" not in repr(header)
+    assert pickle.loads(pickle.dumps(secret)) == secret
+    assert pickle.loads(pickle.dumps(header)) == header
+    assert copy.deepcopy(secret).reveal() == "s3cr3t-value"
+
+
+async def test_a_retry_that_fails_again_is_not_chained_to_the_first_failure(
+    retrying, closed_port_url
+):
+    async with EchoGateway(token=TOKEN, base_url=closed_port_url, retries=1) as gateway:
+        with pytest.raises(TransportError) as raised:
+            await gateway.request_json("GET", "/status")
+        with pytest.raises(TransportError) as raised_too:
+            await gateway.request("GET", "/status")
+    for error in (raised.value, raised_too.value):
+        assert error.__cause__ is None
+        assert error.__context__ is None
+
+
+async def test_an_error_the_hook_raises_is_announced_as_refused_like_one_it_returns(web_server):
+    async def answer(request):
+        return web.json_response({"message": "no"}, status=400)
+
+    app = web.Application()
+    app.router.add_post("/v1/send", answer)
+    server = await web_server(app)
+    heard = []
+
+    async def hear(left, keyed):
+        heard.append(left)
+
+    class Raising(EchoGateway):
+        def error_from_response(self, response):
+            raise InvalidRequest("refused", provider=self.name)
+
+    async with Raising(token=TOKEN, base_url=str(server.make_url("/v1"))) as gateway:
+        with on_dispatch(hear), pytest.raises(InvalidRequest):
+            await gateway.request_json("POST", "/send", json_body={}, messages=1)
+    assert heard == [True, False]
+
+
+async def test_a_body_of_a_bytes_subclass_is_sent_as_it_is(web_server):
+    class Body(bytes):
+        pass
+
+    app, seen = recording_app()
+    server = await web_server(app)
+    async with EchoGateway(token=TOKEN, base_url=str(server.make_url(""))) as gateway:
+        await gateway.request_json("POST", "/x", json_body=Body(b'{"a":1}'))
+    assert seen[0]["body"] == b'{"a":1}'
 
 
 async def test_a_request_that_sends_messages_is_announced_right_before_it_leaves(web_server):
