@@ -75,6 +75,21 @@ async def test_one_session_of_a_run_at_a_time_and_the_run_is_free_once_closed(po
         assert again.session == 2  # the refused open took no session
 
 
+async def test_runs_of_journals_in_other_schemas_never_hold_each_other_up(postgres_schema):
+    # Each schema numbers its runs from 1, and advisory locks belong to the whole database.
+    async with (
+        journal(f"{postgres_schema}_a") as one,
+        journal(f"{postgres_schema}_b") as two,
+    ):
+        first = await one.open("r", provider="fake")
+        second = await two.open("r", provider="fake")
+        assert (first.session, second.session) == (1, 1)
+        with pytest.raises(JournalError, match="in use"):
+            await one.open("r", provider="fake")
+        await first.close()
+        await second.close()
+
+
 async def test_two_runs_written_at_once_lose_no_update(postgres_schema):
     async with journal(postgres_schema, interval=0.01) as one, journal(postgres_schema) as two:
         runs = [await one.open("a", provider="fake"), await two.open("b", provider="fake")]

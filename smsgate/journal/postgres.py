@@ -233,8 +233,11 @@ class PostgresJournal:
                     f"uncertain messages can only be looked up there; resume it through "
                     f"{began_with}, or start a new run"
                 )
+            # Advisory locks belong to the whole database: the key is the schema's and the
+            # run's, so that runs of journals in other schemas never hold each other up.
             cursor = await connection.execute(
-                "SELECT pg_try_advisory_lock(%s, %s)", (_LOCK_SPACE, _lock_key(run_id))
+                "SELECT pg_try_advisory_lock(hashtextextended(%s, %s))",
+                (f"{self.schema}\x1f{run_id}", _LOCK_SPACE),
             )
             if not (await _one(cursor))[0]:
                 raise JournalError(
@@ -463,10 +466,3 @@ async def _one(cursor: psycopg.AsyncCursor[Any]) -> tuple[Any, ...]:
     row = await cursor.fetchone()
     assert row is not None
     return tuple(row)
-
-
-def _lock_key(run_id: int) -> int:
-    """The second key of a run's advisory lock (PostgreSQL's two-key form takes 32-bit
-    keys): its id, past 2**31 folded back (two runs that share a key then refuse to be open
-    at once; neither can ever be open twice)."""
-    return run_id & 0x7FFFFFFF
