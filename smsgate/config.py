@@ -329,13 +329,19 @@ def from_env(environ: Mapping[str, str] | None = None, *, prefix: str = ENV_PREF
 def env_config(
     environ: Mapping[str, str] | None = None, *, prefix: str = ENV_PREFIX
 ) -> dict[str, str]:
-    """The configuration that `from_env` reads: every ``<prefix><NAME>`` variable as ``name``."""
+    """The configuration that `from_env` reads: every ``<prefix><NAME>`` variable as ``name``,
+    but those that configure something else (`RESERVED`: ``SMSGATE_DB`` and
+    ``SMSGATE_REDIS``, the database and the Redis of ``smsgate campaign``)."""
     environ = os.environ if environ is None else environ
     return {
-        key[len(prefix) :].lower(): value
+        name: value
         for key, value in environ.items()
-        if key.startswith(prefix)
+        if key.startswith(prefix) and (name := key[len(prefix) :].lower()) not in RESERVED
     }
+
+
+RESERVED = frozenset({"db", "redis"})
+"""Names of ``SMSGATE_*`` variables that are no gateway option."""
 
 
 def from_toml(path: str | os.PathLike[str], *, table: str = "smsgate") -> SmsGateway:

@@ -316,3 +316,10 @@ def test_from_toml_with_invalid_toml_says_where(tmp_path):
     assert "is not valid TOML" in str(caught.value)
     assert "line 2" in str(caught.value)
     assert "s3cr3t" not in str(caught.value)
+
+
+def test_the_campaign_database_variable_is_no_gateway_option():
+    from smsgate.config import env_config
+
+    environ = {"SMSGATE_PROVIDER": "fake", "SMSGATE_DB": "postgresql://x/y", "HOME": "/root"}
+    assert env_config(environ) == {"provider": "fake"}

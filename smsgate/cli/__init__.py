@@ -20,7 +20,10 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     try:
-        from smsgate.cli import _bulk  # noqa: F401 (registers bulk and track)
+        from smsgate.cli import (
+            _bulk,  # noqa: F401 (registers bulk and track)
+            _campaign,  # noqa: F401 (registers campaign)
+        )
         from smsgate.cli._commands import run
     except ImportError as exc:  # the cli extra is not installed
         print(

@@ -13,19 +13,15 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import json.scanner
 import logging
-import platform
 import time
 from collections.abc import Callable, Iterable, Mapping
-from types import MappingProxyType
 from typing import Any, ClassVar, TypedDict, TypeVar, cast, overload
 
 import aiohttp
 import attrs
 from aiolimiter import AsyncLimiter
 
-from smsgate._version import __version__
 from smsgate.checks import is_seconds, is_whole
 from smsgate.errors import (
     ConfigurationError,
@@ -35,7 +31,19 @@ from smsgate.errors import (
     ValidationError,
 )
 from smsgate.gateway import BaseGateway, dispatch_listener
-from smsgate.model import Message, slot_setters
+from smsgate.model import Message
+from smsgate.providers._http import (
+    BODY_HEADERS,
+    HEADERS,
+    IDEMPOTENT,
+    NO_HEADERS,
+    USER_AGENT,
+    Headers,
+    HttpResponse,
+    set_body,
+    set_headers,
+    set_status,
+)
 from smsgate.providers._urls import checked_base_url
 from smsgate.providers._wire import WireError, write
 from smsgate.providers._wire import read as read_as
@@ -57,70 +65,6 @@ __all__ = [
 T = TypeVar("T")
 
 logger = logging.getLogger("smsgate")
-
-USER_AGENT = (
-    f"smsgate/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
-)
-
-
-@attrs.frozen
-class HttpResponse:
-    """An HTTP answer, read in full, with every known secret already blanked out of its body."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        """The body as JSON, or ``None`` when it is empty.
-
-        Raises:
-            ValueError: the body is not JSON.
-        """
-        body = self.body
-        try:
-            # The usual answer: UTF-8, a JSON value from its first character, read by the
-            # scanner json.loads runs; after it nothing but JSON's white space.
-            text = body.decode()
-            value, end = _scan_json(text, 0)
-            if end == len(text) or not text[end:].strip(" \t\n\r"):
-                return value
-        except (ValueError, StopIteration):  # not that: json.loads says what it is
-            pass
-        return json.loads(body) if body.strip() else None
-
-    def text(self) -> str:
-        """The body as text, for error messages."""
-        return self.body.decode("utf-8", errors="replace")
-
-
-_set_status, _set_headers, _set_body = slot_setters(HttpResponse)
-# What JSONDecoder.raw_decode runs (its scan_once), without the matches for white space
-# that decode adds around it.
-_scan_json: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
-    cast(Any, json.JSONDecoder())
-)
-_IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE"})
-_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
-_BODY_HEADERS = {**_HEADERS, "Content-Type": "application/json"}
-
-
-class _Headers:
-    """A request's headers, with and without a JSON body, made from the mapping
-    `HttpGateway.auth_headers` returned; kept while it returns that very `SecretHeader` (as
-    the built-in adapters do). Shows nothing of them: they hold a credential."""
-
-    __slots__ = ("auth", "with_body", "without_body")
-
-    def __init__(self, auth: Mapping[str, str]) -> None:
-        self.auth = auth
-        self.with_body = {**_BODY_HEADERS, **auth}
-        self.without_body = {**_HEADERS, **auth}
-
-    def __repr__(self) -> str:
-        return "<headers>"
-
 
 _LARGE = 512 * 1024  # bytes of body sent as a stream
 
@@ -213,7 +157,7 @@ class HttpGateway(BaseGateway):
             raise ConfigurationError("connect_timeout: must be shorter than timeout")
         self.base_url = url.rstrip("/")
         self._redactor: tuple[object, Redactor] | None = None
-        self._headers: _Headers | None = None
+        self._headers: Headers | None = None
         # A connect timeout shorter than the total one means that any timeout before the
         # connection exists is aiohttp's ConnectionTimeoutError: nothing was sent.
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
@@ -241,7 +185,7 @@ class HttpGateway(BaseGateway):
         headers of each request are built from it once, not on every request; from any other
         mapping they are built again for each request.
         """
-        return _NO_HEADERS
+        return NO_HEADERS
 
     def secrets(self) -> Iterable[str]:
         """Every credential value this gateway holds, to blank out of bodies and errors
@@ -349,7 +293,7 @@ class HttpGateway(BaseGateway):
     ) -> HttpResponse:
         """After a first try that ``failed``: the tries `smsgate.retry` allows, or its error."""
         if idempotent is None:
-            idempotent = method in _IDEMPOTENT
+            idempotent = method in IDEMPOTENT
         if not self.retry.worth_retrying(failed, idempotent=idempotent):
             raise failed
 
@@ -392,12 +336,12 @@ class HttpGateway(BaseGateway):
             auth = await self.auth_headers()
             made = self._headers
             if made is None or made.auth is not auth:
-                made = _Headers(auth)
+                made = Headers(auth)
                 if type(auth) is SecretHeader:  # it cannot change: kept while it is the same
                     self._headers = made
             headers = made.with_body if data is not None else made.without_body
         else:
-            headers = _BODY_HEADERS if data is not None else _HEADERS
+            headers = BODY_HEADERS if data is not None else HEADERS
         listener = dispatch_listener() if messages else None
         if listener is not None:
             await listener(True, keyed)
@@ -427,9 +371,9 @@ class HttpGateway(BaseGateway):
             # HttpResponse(...) by its slots, without attrs' call per field (a request's
             # hot path).
             response = object.__new__(HttpResponse)
-            _set_status(response, status)
-            _set_headers(response, answer_headers)
-            _set_body(response, self.redactor.bytes(body))
+            set_status(response, status)
+            set_headers(response, answer_headers)
+            set_body(response, self.redactor.bytes(body))
             if status >= 300:
                 try:
                     failure = self.error_from_response(response)

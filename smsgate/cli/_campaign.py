@@ -1,0 +1,236 @@
+"""``smsgate campaign``: campaigns sent by many worker processes (`smsgate.campaign`)."""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.table import Table
+
+from smsgate.cli._commands import cli
+from smsgate.cli._common import OK, Settings, mark_sending, settings_of
+from smsgate.cli._csv import check_csv, read_rows
+from smsgate.errors import ValidationError
+from smsgate.providers.base import HttpGateway
+from smsgate.ratelimit import RedisRateLimiter
+
+if TYPE_CHECKING:
+    from smsgate.campaign import Campaigns, CampaignStatus
+
+__all__ = ["campaign"]
+
+_DB = click.option(
+    "--db",
+    "conninfo",
+    required=True,
+    envvar="SMSGATE_DB",
+    help="PostgreSQL to keep the campaign in: a URL or conninfo (or SMSGATE_DB).",
+)
+_SCHEMA = click.option(
+    "--schema", default="smsgate", show_default=True, help="The schema of its tables."
+)
+
+
+def _campaigns(conninfo: str, schema: str) -> Campaigns:
+    try:
+        from smsgate.campaign import Campaigns
+    except ImportError as exc:
+        raise click.UsageError(f'{exc}: pip install "smsgate[campaigns]"') from None
+    return Campaigns(conninfo, schema=schema)
+
+
+@cli.group()
+def campaign() -> None:
+    """Campaigns sent by many worker processes, in chunks, from PostgreSQL.
+
+    `smsgate campaign start FILE` stores a CSV file's rows and queues a job a chunk; each
+    `smsgate campaign worker` sends chunks until none is left; `smsgate campaign status NAME`
+    counts what the provider accepted. A worker killed at any point leaves its chunk to
+    another, which sends only what was not sent.
+    """
+
+
+@campaign.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_DB
+@_SCHEMA
+@click.option("--name", help="The campaign's name (default: FILE's name without its suffix).")
+@click.option("--chunk", default=1000, show_default=True, help="Rows a job sends.")
+@click.pass_context
+def start(
+    context: click.Context, file: Path, conninfo: str, schema: str, name: str | None, chunk: int
+) -> int:
+    """Store the rows of a CSV FILE (columns to, text; optional sender, reference) as a
+    campaign and queue its chunks; print its name."""
+    settings = settings_of(context)
+    checked = check_csv(file)
+    name = name or file.stem
+
+    async def starting() -> None:
+        lines: array.array[int] = array.array("L")
+        async with _campaigns(conninfo, schema) as campaigns:
+            status = await campaigns.start(name, read_rows(checked, lines), chunk=chunk)
+        if settings.as_json:
+            settings.out.print_json(
+                data={"name": status.name, "rows": status.rows, "chunks": len(status.chunks)}
+            )
+        else:
+            settings.out.print(status.name, markup=False, highlight=False)
+
+    asyncio.run(starting())
+    return OK
+
+
+@campaign.command()
+@_DB
+@_SCHEMA
+@click.option("--concurrency", default=8, show_default=True, help="Requests in flight at most.")
+@click.option("--once", is_flag=True, help="Stop when no job is left, instead of waiting.")
+@click.option(
+    "--grace",
+    default=30.0,
+    show_default=True,
+    help="Seconds a chunk under way gets to finish after SIGINT or SIGTERM.",
+)
+@click.option(
+    "--stalled-after",
+    default=30.0,
+    show_default=True,
+    help="Seconds without a heartbeat after which a worker's chunk is run again.",
+)
+@click.option(
+    "--limit",
+    type=float,
+    help="SMS parts a second, shared through Redis by every worker given the same --redis.",
+)
+@click.option(
+    "--redis",
+    "redis_url",
+    envvar="SMSGATE_REDIS",
+    default="redis://127.0.0.1:6379/0",
+    show_default=True,
+    help="The Redis that keeps --limit (or SMSGATE_REDIS).",
+)
+@click.option("--limit-key", help="The limit's name in Redis (default: smsgate:PROVIDER).")
+@click.pass_context
+def worker(
+    context: click.Context,
+    conninfo: str,
+    schema: str,
+    concurrency: int,
+    once: bool,
+    grace: float,
+    stalled_after: float,
+    limit: float | None,
+    redis_url: str,
+    limit_key: str | None,
+) -> int:
+    """Send the chunks of every campaign through the configured provider, one at a time.
+
+    SIGINT or SIGTERM stops it: the chunk under way gets --grace seconds to finish, then
+    stops; whatever it did not send is sent by the next worker to run it.
+    """
+    settings = settings_of(context)
+    mark_sending()
+    if concurrency < 1:
+        raise ValidationError("concurrency", "must be a whole number of at least 1")
+    if grace < 0 or stalled_after <= 0:
+        raise ValidationError("grace", "--grace 0 or more, --stalled-after more than 0")
+    limiter = None
+    if limit is not None:
+        key = limit_key or f"smsgate:{settings.config()['provider']}"
+        limiter = RedisRateLimiter(redis_url, key, limit)
+    asyncio.run(_work(settings, conninfo, schema, concurrency, once, grace, stalled_after, limiter))
+    return OK
+
+
+async def _work(
+    settings: Settings,
+    conninfo: str,
+    schema: str,
+    concurrency: int,
+    once: bool,
+    grace: float,
+    stalled_after: float,
+    limiter: RedisRateLimiter | None,
+) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stop.set)
+    try:
+        async with settings.gateway() as gateway, _campaigns(conninfo, schema) as campaigns:
+            if limiter is not None:
+                if not isinstance(gateway, HttpGateway):
+                    raise ValidationError("limit", f"{gateway.name} takes no rate limiter")
+                gateway.rate_limiter = limiter
+            working = asyncio.ensure_future(
+                campaigns.work(
+                    gateway,
+                    concurrency=concurrency,
+                    once=once,
+                    grace=grace,
+                    stalled_after=stalled_after,
+                    heartbeat=min(5.0, stalled_after / 3),
+                )
+            )
+            stopping = asyncio.ensure_future(stop.wait())
+            settings.err.print("smsgate campaign worker: ready; SIGINT or SIGTERM stops it")
+            await asyncio.wait({working, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not working.done():
+                working.cancel()  # stops taking jobs; the chunk under way gets its grace
+            with contextlib.suppress(asyncio.CancelledError):
+                await working
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
+        if limiter is not None:
+            await limiter.aclose()
+
+
+@campaign.command()
+@click.argument("name")
+@_DB
+@_SCHEMA
+@click.option("--chunks", is_flag=True, help="A line (an object, with --json) for each chunk.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
+@click.pass_context
+def status(
+    context: click.Context, name: str, conninfo: str, schema: str, chunks: bool, as_json: bool
+) -> int:
+    """Count the rows of campaign NAME the provider accepted, refused, may have taken
+    (uncertain), and that are still to be sent (pending)."""
+    settings = settings_of(context)
+
+    async def reading() -> CampaignStatus:
+        async with _campaigns(conninfo, schema) as campaigns:
+            return await campaigns.status(name)
+
+    found = asyncio.run(reading())
+    if settings.as_json or as_json:
+        settings.out.print_json(data=found.as_dict(chunks=chunks))
+        return OK
+    table = Table(title=f"campaign {found.name}", title_justify="left")
+    for column in ("chunk", "rows", "accepted", "failed", "uncertain", "pending"):
+        table.add_column(column, justify="right")
+    if chunks:
+        for c in found.chunks:
+            table.add_row(
+                str(c.chunk),
+                *(f"{n:,}" for n in (c.rows, c.accepted, c.failed, c.uncertain, c.pending)),
+            )
+    table.add_row(
+        "all",
+        *(
+            f"{n:,}"
+            for n in (found.rows, found.accepted, found.failed, found.uncertain, found.pending)
+        ),
+    )
+    settings.out.print(table)
+    return OK
