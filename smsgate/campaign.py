@@ -290,7 +290,12 @@ class Campaigns:
         for position, item in enumerate(rows):
             fields = _row(item, position)
             fields["key"] = f"{prefix}-{position:x}"  # the same on every run of its chunk
-            stored.append(json.dumps(fields, separators=(",", ":")))
+            try:
+                stored.append(json.dumps(fields, separators=(",", ":")))
+            except (TypeError, ValueError) as exc:
+                raise CampaignError(
+                    f"row {position + 1}: cannot be stored as JSON: {exc}"
+                ) from None
         if not stored:
             raise CampaignError("rows: a campaign needs at least one row")
         try:

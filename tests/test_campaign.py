@@ -100,6 +100,10 @@ async def test_rows_are_checked_before_anything_is_stored(postgres_schema):
             ([{"to": "+447700900123", "text": "Hi"}, {"to": "12", "text": "Hi"}], "row 2: "),
             ([{"to": "+447700900123", "text": "Hi", "colour": "red"}], "unknown field colour"),
             ([42], "row 1: a Message or a mapping"),
+            (
+                [{"to": "+447700900123", "text": "Hi", "provider_options": {"x": {"at": {1}}}}],
+                "row 1: cannot be stored as JSON",
+            ),
             ([], "at least one row"),
         ]
         for bad, problem in cases:
