@@ -321,7 +321,9 @@ class Campaigns:
         except psycopg.Error as exc:
             raise CampaignError(f"cannot store campaign {name!r}: {exc}") from None
         for number in range(-(-len(stored) // chunk)):
-            await self.enqueue(name, number)
+            # A worker's recover() may have queued it since the rows were committed.
+            with contextlib.suppress(CampaignError):
+                await self.enqueue(name, number)
         return await self.status(name)
 
     async def enqueue(self, name: str, chunk: int) -> None:
@@ -465,7 +467,6 @@ class Campaigns:
         end by default) before cancelling it: a chunk stopped part way is run again, and
         sends only what it had not.
         """
-
         self._sender = (gateway, concurrency)
         await self.recover(stalled_after=stalled_after)
 
