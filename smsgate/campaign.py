@@ -483,6 +483,7 @@ class Campaigns:
                 "concurrency": 1,
                 "install_signal_handlers": False,
                 "update_heartbeat_interval": heartbeat,
+                "fetch_job_polling_interval": heartbeat,  # for jobs queued without a notice
                 "stalled_worker_timeout": stalled_after,
                 "delete_jobs": "never",
             }
