@@ -22,6 +22,7 @@ longer than ``max_retry_after`` (a longer one gives up at once).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -40,6 +41,8 @@ from smsgate.errors import (
 __all__ = ["RetryPolicy", "set_testing", "should_retry"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("smsgate.retry")
 
 _testing = False
 
@@ -94,6 +97,17 @@ class RetryPolicy:
             return error.retry_after
         return float(wait_random_exponential(self.backoff, self.max_backoff)(state))
 
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        logger.warning(
+            "try %d of %d failed, trying again in %.2f s: %s",
+            state.attempt_number,
+            self.attempts,
+            wait,
+            error,
+        )
+
     def worth_retrying(self, error: Exception, *, idempotent: bool) -> bool:
         """Whether a first try that failed with ``error`` is to be tried again."""
         return not _testing and self.attempts >= 2 and self._retryable(idempotent)(error)
@@ -135,6 +149,7 @@ class RetryPolicy:
             retry=retry_if_exception(self._retryable(idempotent)),
             sleep=sleep,
             reraise=True,
+            before_sleep=self._log_retry,
         )
         async for try_ in retrying:
             with try_:

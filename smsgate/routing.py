@@ -26,6 +26,7 @@ says which). It is registered as provider ``routing``::
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -62,6 +63,8 @@ from smsgate.outcomes import Outcome, lookup_key
 from smsgate.registry import register_provider
 
 __all__ = ["RoutingGateway", "Strategy"]
+
+logger = logging.getLogger("smsgate.routing")
 
 Strategy = Literal["failover", "round_robin", "by_country"]
 _STRATEGIES = ("failover", "round_robin", "by_country")
@@ -221,12 +224,24 @@ class RoutingGateway(BaseGateway):
                 receipt = await gateway.schedule(message, at)
         except SmsGateError as exc:
             if isinstance(exc, _TROUBLE):
+                was_open = circuit.is_open
                 circuit.failed(self._clock())
+                if circuit.is_open:
+                    logger.warning(
+                        "%s's circuit is open for %g s, after %d failures in a row%s",
+                        gateway.name,
+                        circuit.cooldown,
+                        circuit.failures,
+                        " (its trial failed)" if was_open else "",
+                    )
             else:
                 circuit.probing = False
             if may_have_sent(exc):
                 raise  # it may have gone (exc.provider says where): elsewhere, it could go twice
+            logger.warning("%s did not take the message, so it fails over: %s", gateway.name, exc)
             return None, exc
+        if circuit.is_open:
+            logger.warning("%s's circuit is closed again: it took a message", gateway.name)
         circuit.succeeded()
         return receipt, last
 

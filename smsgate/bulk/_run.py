@@ -6,6 +6,7 @@ for; and `send_many` and `send_all`, which start one.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
@@ -21,6 +22,8 @@ from smsgate.errors import ConfigurationError, TransportError
 from smsgate.gateway import SmsGateway
 from smsgate.journal import Journal, JournalError
 from smsgate.outcomes import Outcome, OutcomeStatus
+
+logger = logging.getLogger("smsgate.bulk")
 
 __all__ = ["BulkSend", "send_all", "send_many"]
 
@@ -112,6 +115,13 @@ class BulkSend(Intake, Dispatch):
     def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._started = time.monotonic()
+        run = "" if self._run_name is None else f", journalled as run {self._run_name!r}"
+        logger.info(
+            "bulk run through %s started: %d requests in flight at most%s",
+            self._gateway.name,
+            self.concurrency,
+            run,
+        )
         workers = [asyncio.create_task(self._produce())] + [
             asyncio.create_task(self._consume()) for _ in range(self.concurrency)
         ]
@@ -172,6 +182,7 @@ class BulkSend(Intake, Dispatch):
             if self._log is not None:
                 await self._log.flush()
             self._closed = True
+            self._log_end("ended")
             return
         self._woken.clear()
         await self._woken.wait()
@@ -209,6 +220,23 @@ class BulkSend(Intake, Dispatch):
             if not task.done():
                 task.cancel()
         self._account_for_the_rest(unseen=True)
+        if self._started:  # it had begun
+            self._log_end("was stopped")
+
+    def _log_end(self, how: str) -> None:
+        summary = self.summary
+        logger.info(
+            "bulk run through %s %s after %.1f s: %d accepted, %d failed, %d uncertain, "
+            "%d unsent (%d from an earlier session)",
+            self._gateway.name,
+            how,
+            time.monotonic() - self._started,
+            summary.accepted,
+            summary.failed,
+            summary.uncertain,
+            summary.unsent,
+            summary.earlier,
+        )
 
     def _account_for_the_rest(self, *, unseen: bool) -> None:
         """Give every input still held its outcome: uncertain if its request had left,

@@ -64,7 +64,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-logger = logging.getLogger("smsgate")
+logger = logging.getLogger("smsgate.http")
 
 _LARGE = 512 * 1024  # bytes of body sent as a stream
 
