@@ -48,7 +48,7 @@ from smsgate.providers._urls import checked_base_url
 from smsgate.providers._wire import WireError, write
 from smsgate.providers._wire import read as read_as
 from smsgate.providers.codec import ErrorAnswer, parse_retry_after, provider_error, provider_options
-from smsgate.ratelimit import RateLimiter, parts_of
+from smsgate.ratelimit import LocalRateLimiter, RateLimiter, parts_of
 from smsgate.redaction import Redactor, Secret, SecretHeader
 from smsgate.retry import RetryPolicy
 
@@ -73,12 +73,10 @@ async def _retry_sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-def _limiter(option: str, rate: float | None) -> AsyncLimiter | None:
-    if rate is None:
-        return None
-    if not is_seconds(rate):
+def _rate(option: str, rate: float | None) -> float | None:
+    if rate is not None and not is_seconds(rate):
         raise ConfigurationError(f"{option}: must be a positive number")
-    return AsyncLimiter(rate, 1.0)
+    return rate
 
 
 class HttpOptions(TypedDict, total=False):
@@ -170,8 +168,10 @@ class HttpGateway(BaseGateway):
         if not is_seconds(retry_backoff):
             raise ConfigurationError("retry_backoff: must be a positive number of seconds")
         self.retry = RetryPolicy(attempts=retries + 1, backoff=retry_backoff)
-        self._request_rate = _limiter("requests_per_second", requests_per_second)
-        self._message_rate = _limiter("messages_per_second", messages_per_second)
+        per_request = _rate("requests_per_second", requests_per_second)
+        self._request_rate = None if per_request is None else AsyncLimiter(per_request, 1.0)
+        per_message = _rate("messages_per_second", messages_per_second)
+        self._message_rate = None if per_message is None else LocalRateLimiter(per_message)
         if rate_limiter is not None and not isinstance(rate_limiter, RateLimiter):
             raise ConfigurationError("rate_limiter: must have an async acquire(parts)")
         self.rate_limiter = rate_limiter
@@ -308,10 +308,7 @@ class HttpGateway(BaseGateway):
         if self._request_rate is not None:
             await self._request_rate.acquire()
         if self._message_rate is not None:
-            while messages > 0:  # aiolimiter takes at most its rate at once
-                piece = min(messages, self._message_rate.max_rate)
-                await self._message_rate.acquire(piece)
-                messages -= int(piece)
+            await self._message_rate.acquire(messages)
 
     async def _attempt(
         self,
