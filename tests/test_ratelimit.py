@@ -179,6 +179,22 @@ async def test_a_local_limit_spreads_parts_over_time():
     assert took >= 0.15  # 40 parts beyond the first 20, at 200 a second: 0.2 s
 
 
+async def test_a_local_limit_takes_at_most_its_rate_from_the_bucket_at_once():
+    limiter = LocalRateLimiter(1000)
+    taken: list[float] = []
+
+    class Bucket:  # stands in for aiolimiter's, which refuses more than its rate at once
+        max_rate = 1000.0
+
+        async def acquire(self, amount: float) -> None:
+            taken.append(amount)
+
+    limiter._limiter = Bucket()  # type: ignore[assignment]
+    await limiter.acquire(2500)
+    await limiter.acquire(0)
+    assert taken == [1000, 1000, 500]
+
+
 # --- shared through Redis ------------------------------------------------------------------
 
 

@@ -307,7 +307,7 @@ class HttpGateway(BaseGateway):
     async def _throttle(self, messages: int) -> None:
         if self._request_rate is not None:
             await self._request_rate.acquire()
-        if self._message_rate is not None:
+        if self._message_rate is not None and messages:
             await self._message_rate.acquire(messages)
 
     async def _attempt(
