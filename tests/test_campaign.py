@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -19,11 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procrastinate.exceptions import ConnectorException
 
 import smsgate
 import smsgate.cli
 from smsgate import Message
-from smsgate.campaign import CampaignError, Campaigns
+from smsgate.bulk import send_all
+from smsgate.campaign import CHUNK_TASK, FAILED_JOBS_KEPT, CampaignError, Campaigns
+from smsgate.errors import ConfigurationError
+from smsgate.journal.postgres import PostgresJournal
 from tests.support.postgres import CONNINFO
 from tests.support.redis import URL as REDIS_URL
 from tests.support.sandbox import ThreadedSandbox
@@ -91,6 +96,7 @@ async def test_a_campaign_is_started_once_and_sent_once(postgres_schema, sandbox
         "failed": 0,
         "uncertain": 0,
         "pending": 0,
+        "stuck": [],
     }
 
 
@@ -138,6 +144,224 @@ async def test_messages_keep_their_fields_and_get_keys_of_their_own(postgres_sch
     assert all(key.startswith("kept-") for key in keys)
 
 
+async def test_status_counts_only_the_campaigns_own_chunk_runs(postgres_schema, sandbox):
+    first = 110_000
+    async with Campaigns(CONNINFO, schema=postgres_schema) as campaigns:
+        await campaigns.start("june", rows(first, 4), chunk=2)
+        async with (
+            smsgate.from_config(sandbox.config("smsworks")) as gateway,
+            PostgresJournal(CONNINFO, schema=postgres_schema) as journal,
+        ):
+            # Runs of the same journal whose names look like the campaign's chunks.
+            for run, offset in (("june:01", 10), ("june:x:1", 20), ("june:0:", 30)):
+                await send_all(gateway, rows(first + offset, 1), journal=journal, run=run)
+        found = await campaigns.status("june")
+    assert [(c.rows, c.accepted, c.pending) for c in found.chunks] == [(2, 0, 2), (2, 0, 2)]
+
+
+async def test_each_chunk_lets_its_connection_and_its_run_go(postgres_schema):
+    # More chunks than the server takes connections (100 here): each chunk's journal is
+    # closed with it, and nothing is held once the worker is done.
+    first, count = 120_000, 130
+    with ThreadedSandbox(seed=4, failure_rate=0, latency=0) as box:
+        async with Campaigns(CONNINFO, schema=postgres_schema) as campaigns:
+            await campaigns.start("many", rows(first, count), chunk=1)
+            async with smsgate.from_config(box.config("smsworks")) as gateway:
+                await campaigns.work(gateway, once=True, stalled_after=2, heartbeat=0.5)
+            held = await scalar(
+                "SELECT count(*) FROM pg_locks"
+                " WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"
+            )
+            finished = await scalar(f"SELECT count(*) FROM {postgres_schema}.campaign_finished")
+            done = await campaigns.status("many")
+        record = ours(box, first, count)
+    assert (held, finished) == (0, count)
+    assert (done.accepted, done.pending) == (count, 0)
+    assert (len(record), set(record.values())) == (count, {1})
+
+
+async def scalar(query: str, schema: str = "public") -> Any:
+    """The first value ``query`` returns (procrastinate's triggers need its ``schema``)."""
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(
+        CONNINFO, autocommit=True, options=f"-c search_path={schema}"
+    ) as connection:
+        found = await (await connection.execute(query)).fetchone()
+        assert found is not None
+        return found[0]
+
+
+async def stall_jobs(schema: str, heartbeat_age: str) -> int:
+    """Mark every waiting job of ``schema`` as run by a worker last heard of
+    ``heartbeat_age`` ago; returns that worker's id."""
+    worker = await scalar(
+        f"INSERT INTO {schema}.procrastinate_workers (last_heartbeat)"
+        f" VALUES (now() - interval '{heartbeat_age}') RETURNING id"
+    )
+    await scalar(
+        f"WITH j AS (UPDATE {schema}.procrastinate_jobs SET status = 'doing', worker_id = {worker}"
+        " WHERE status = 'todo' RETURNING 1) SELECT count(*) FROM j",
+        schema,
+    )
+    return int(worker)
+
+
+async def test_stalled_jobs_are_queued_again_once_by_workers_recovering_together(
+    postgres_schema,
+):
+    async with Campaigns(CONNINFO, schema=postgres_schema) as campaigns:
+        await campaigns.start("july", rows(130_000, 30), chunk=10)
+        await stall_jobs(postgres_schema, "1 hour")
+        others = [Campaigns(CONNINFO, schema=postgres_schema) for _ in range(4)]
+        try:
+            counts = await asyncio.gather(*(c.recover(stalled_after=30) for c in others))
+        finally:
+            for other in others:
+                await other.aclose()
+        assert sum(counts) == 3  # each of the three jobs queued again exactly once
+        states = await scalar(
+            f"SELECT array_agg(status::text ORDER BY id) FROM {postgres_schema}.procrastinate_jobs"
+        )
+        assert states == ["todo"] * 3
+        assert await campaigns.recover(stalled_after=30) == 0  # nothing left to recover
+
+
+async def test_a_job_of_a_live_worker_is_left_alone(postgres_schema):
+    async with Campaigns(CONNINFO, schema=postgres_schema) as campaigns:
+        await campaigns.start("august", rows(140_000, 10), chunk=10)
+        await stall_jobs(postgres_schema, "1 second")  # beating: not stalled after 30 s
+        assert await campaigns.recover(stalled_after=30) == 0
+        states = await scalar(
+            f"SELECT array_agg(status::text) FROM {postgres_schema}.procrastinate_jobs"
+        )
+        assert states == ["doing"]
+
+
+async def test_a_chunk_whose_run_is_held_elsewhere_is_left_to_it_then_queued_again(
+    postgres_schema, sandbox
+):
+    first = 150_000
+    async with Campaigns(CONNINFO, schema=postgres_schema) as campaigns:
+        await campaigns.start("sept", rows(first, 20), chunk=20)
+        async with smsgate.from_config(sandbox.config("smsworks")) as gateway:
+            holder = PostgresJournal(CONNINFO, schema=postgres_schema)
+            await holder.open("sept:0", provider=gateway.name)  # another session has it
+            await campaigns.work(gateway, once=True, stalled_after=2, heartbeat=0.5)
+            held = await campaigns.status("sept")
+            assert (held.pending, held.chunks[0].failed_jobs, held.stuck) == (20, 0, ())
+            assert ours(sandbox, first, 20) == Counter()  # nothing sent meanwhile
+            await holder.aclose()
+            assert await campaigns.recover(stalled_after=2) == 1  # unfinished, no job
+            await campaigns.work(gateway, once=True, stalled_after=2, heartbeat=0.5)
+        done = await campaigns.status("sept")
+    assert (done.accepted, done.pending) == (20, 0)
+    assert set(ours(sandbox, first, 20).values()) == {1}
+
+
+async def test_a_chunk_that_keeps_failing_is_left_stuck_until_queued_again(
+    postgres_schema, sandbox, monkeypatch, caplog
+):
+    first = 160_000
+    async with Campaigns(CONNINFO, schema=postgres_schema) as campaigns:
+        await campaigns.start("oct", rows(first, 5), chunk=5)
+        monkeypatch.setattr(campaigns.app.tasks[CHUNK_TASK], "retry_strategy", None)
+        sending = campaigns.run_chunk
+
+        async def broken(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("the provider's account is suspended")
+
+        monkeypatch.setattr(campaigns, "run_chunk", broken)
+        async with smsgate.from_config(sandbox.config("smsworks")) as gateway:
+            for failures in range(1, FAILED_JOBS_KEPT + 1):
+                await campaigns.work(gateway, once=True, stalled_after=2, heartbeat=0.5)
+                chunk = (await campaigns.status("oct")).chunks[0]
+                assert (chunk.failed_jobs, chunk.queued, chunk.pending) == (failures, False, 5)
+                assert chunk.stuck is (failures == FAILED_JOBS_KEPT)
+                with caplog.at_level(logging.WARNING, "smsgate.campaign"):
+                    queued = await campaigns.recover(stalled_after=2)
+                assert queued == (0 if chunk.stuck else 1)
+            assert "chunk 0 of campaign 'oct' is stuck: its jobs failed 3 times" in caplog.text
+            stuck = await campaigns.status("oct")
+            assert stuck.stuck == (0,)
+            assert stuck.as_dict()["stuck"] == [0]
+            monkeypatch.setattr(campaigns, "run_chunk", sending)  # put right
+            assert await campaigns.requeue("oct") == (0,)
+            assert (await campaigns.status("oct")).stuck == ()  # queued: not stuck
+            await campaigns.work(gateway, once=True, stalled_after=2, heartbeat=0.5)
+            assert await campaigns.requeue("oct") == ()
+        done = await campaigns.status("oct")
+    assert (done.accepted, done.pending, done.stuck) == (5, 0, ())
+    assert set(ours(sandbox, first, 5).values()) == {1}
+
+
+async def test_a_campaign_stored_but_not_queued_is_queued_by_the_first_worker(
+    postgres_schema, sandbox, monkeypatch
+):
+    first = 170_000
+    async with Campaigns(CONNINFO, schema=postgres_schema) as campaigns:
+
+        async def refused(*args: Any, **kwargs: Any) -> None:
+            raise ConnectorException("the server closed the connection")
+
+        monkeypatch.setattr(campaigns.app.job_manager, "defer_job_async", refused)
+        with pytest.raises(CampaignError, match="'nov' is stored, but not every chunk"):
+            await campaigns.start("nov", rows(first, 30), chunk=10)
+        monkeypatch.undo()
+        assert (await campaigns.status("nov")).pending == 30
+        async with smsgate.from_config(sandbox.config("smsworks")) as gateway:
+            await campaigns.work(gateway, once=True, stalled_after=2, heartbeat=0.5)
+        done = await campaigns.status("nov")
+    assert (done.accepted, done.pending) == (30, 0)
+    assert set(ours(sandbox, first, 30).values()) == {1}
+
+
+@pytest.mark.parametrize(
+    ("timing", "problem"),
+    [
+        ({"stalled_after": 0}, "stalled_after, heartbeat: positive"),
+        ({"heartbeat": -1}, "stalled_after, heartbeat: positive"),
+        ({"heartbeat": True}, "stalled_after, heartbeat: positive"),
+        ({"stalled_after": 30, "heartbeat": 16}, "heartbeat: at most half"),
+        ({"stalled_after": 30, "heartbeat": 5, "grace": 21}, r"grace: 0 to 20 seconds"),
+        ({"grace": -1}, r"grace: 0 to 20 seconds"),
+    ],
+)
+async def test_worker_timings_that_would_let_a_chunk_run_twice_are_refused(timing, problem):
+    campaigns = Campaigns("host=127.0.0.1 dbname=none", schema="unused")  # never connects
+    with pytest.raises(ConfigurationError, match=problem):
+        await campaigns.work(object(), **timing)  # type: ignore[arg-type]
+
+
+async def test_a_worker_goes_on_looking_for_stalled_work_while_the_database_is_away(
+    monkeypatch, caplog
+):
+    campaigns = Campaigns("host=127.0.0.1 dbname=none", schema="unused")  # never connects
+    calls: list[float] = []
+    third = asyncio.Event()
+
+    async def recover(*, stalled_after: float) -> int:
+        calls.append(stalled_after)
+        if len(calls) == 1:
+            raise CampaignError("cannot look for chunks to queue again: the server went away")
+        if len(calls) == 3:
+            third.set()
+        return 0
+
+    monkeypatch.setattr(campaigns, "recover", recover)
+    with caplog.at_level(logging.WARNING, "smsgate.campaign"):
+        watcher = asyncio.create_task(campaigns._recovering(0.01))
+        async with asyncio.timeout(5):
+            await third.wait()
+        assert not watcher.done()  # it kept going after the failure
+        watcher.cancel()
+    assert calls[:3] == [0.01, 0.01, 0.01]
+    assert (
+        "could not look for chunks to queue again (next in 0.01s): cannot look for chunks "
+        "to queue again: the server went away"
+    ) in caplog.text
+
+
 # --- the command line, in this process ---------------------------------------------------------
 
 
@@ -179,8 +403,19 @@ def test_the_commands_start_work_and_count_a_campaign(
         "failed": 0,
         "uncertain": 0,
         "pending": 0,
+        "stuck": [],
         "chunks": [
-            {"chunk": n, "rows": rows, "accepted": rows, "failed": 0, "uncertain": 0, "pending": 0}
+            {
+                "chunk": n,
+                "rows": rows,
+                "accepted": rows,
+                "failed": 0,
+                "uncertain": 0,
+                "failed_jobs": 0,
+                "queued": False,
+                "pending": 0,
+                "stuck": False,
+            }
             for n, rows in enumerate([50, 50, 20])
         ],
     }
@@ -194,6 +429,62 @@ def test_the_commands_start_work_and_count_a_campaign(
     assert (code, err) == (1, "smsgate: error: there is no campaign named 'winter'\n")
     record = ours(sandbox, first, count)
     assert (len(record), set(record.values())) == (count, {1})
+
+
+def test_the_commands_show_and_requeue_a_stuck_chunk(
+    capsys, monkeypatch, postgres_schema, sandbox, tmp_path
+):
+    first, count = 410_000, 6
+    file = write_csv(tmp_path / "stuck.csv", first, count)
+    args = (capsys, monkeypatch, sandbox, postgres_schema)
+    assert command(*args, "campaign", "start", str(file))[:2] == (0, "stuck\n")
+
+    async def fail_its_jobs() -> None:  # as if each had failed after all its tries
+        async with Campaigns(CONNINFO, schema=postgres_schema) as campaigns:
+            for _ in range(FAILED_JOBS_KEPT):
+                await scalar(
+                    f"UPDATE {postgres_schema}.procrastinate_jobs SET status = 'failed'"
+                    " WHERE status = 'todo' RETURNING 1",
+                    postgres_schema,
+                )
+                await campaigns.recover(stalled_after=2)  # queues it again, until stuck
+
+    asyncio.run(fail_its_jobs())
+    code, out, err = command(*args, "campaign", "status", "stuck")
+    assert code == 0, err
+    assert out.splitlines()[-1] == (
+        "stuck chunks (their jobs failed too often to be queued again): 0; see why in the "
+        "workers' logs, then: smsgate campaign requeue stuck"
+    )
+    assert json.loads(command(*args, "campaign", "status", "stuck", "--json")[1])["stuck"] == [0]
+    assert command(*args, "campaign", "requeue", "stuck")[:2] == (0, "queued chunks: 0\n")
+    assert command(*args, "--json", "campaign", "requeue", "stuck")[:2] == (
+        0,
+        '{\n  "name": "stuck",\n  "queued": []\n}\n',
+    )
+    code, out, err = command(*args, "campaign", "worker", "--once", "--stalled-after", "2")
+    assert code == 0, err
+    final = json.loads(command(*args, "campaign", "status", "stuck", "--json")[1])
+    assert (final["accepted"], final["pending"], final["stuck"]) == (count, 0, [])
+    assert set(ours(sandbox, first, count).values()) == {1}
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        (("--grace", "21"), "--grace: 0 to 20 seconds with --stalled-after 30 (less two"),
+        (("--grace", "-1"), "--grace: 0 to 20 seconds"),
+        (("--stalled-after", "2", "--grace", "1.5"), "--grace: 0 to 1 seconds"),
+        (("--stalled-after", "0"), "--stalled-after: must be more than 0 seconds"),
+    ],
+)
+def test_a_worker_refuses_a_grace_longer_than_its_heartbeat_allows(
+    capsys, monkeypatch, postgres_schema, sandbox, options, problem
+):
+    args = (capsys, monkeypatch, sandbox, postgres_schema)
+    code, _, err = command(*args, "campaign", "worker", "--once", *options)
+    assert code == 2
+    assert problem in err
 
 
 # --- worker processes --------------------------------------------------------------------------
@@ -290,6 +581,7 @@ def test_two_workers_send_ten_thousand_exactly_once_within_one_shared_limit(
         "failed": 0,
         "uncertain": 0,
         "pending": 0,
+        "stuck": [],
     }
 
 
@@ -348,3 +640,34 @@ def test_a_worker_stopped_anywhere_leaves_every_row_sent_exactly_once(
     assert set(record.values()) == {1}  # none twice
     final = status_of(sandbox, postgres_schema, "c")
     assert (final["accepted"], final["failed"], final["uncertain"]) == (count, 0, 0)
+
+
+@pytest.mark.slow
+def test_a_second_signal_stops_the_chunk_under_way_at_once(postgres_schema, tmp_path):
+    first, count = 360_000, 400
+    # The provider stores each request's messages at once and answers 3 s later.
+    with ThreadedSandbox(seed=5, failure_rate=0, latency=3) as box:
+        file = write_csv(tmp_path / "cut.csv", first, count)
+        run_cli(box, postgres_schema, "campaign", "start", str(file), "--chunk", "200")
+        # --stalled-after 60: a grace of 50 s, far longer than the request takes.
+        worker = ready(cli(box, postgres_schema, "campaign", "worker", "--stalled-after", "60"))
+        deadline = time.monotonic() + 60
+        wait_for_messages(box, first, count, 1, deadline)  # its first request is answering
+        worker.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        worker.send_signal(signal.SIGTERM)  # the second: do not wait for the answer
+        _, err = worker.communicate(timeout=30)
+        assert worker.returncode == 128 + signal.SIGTERM, err
+        cut = status_of(box, postgres_schema, "cut")
+        assert cut["accepted"] == 0  # its answer never came: the chunk was stopped
+        rescuer = ready(cli(box, postgres_schema, "campaign", "worker", "--stalled-after", "2"))
+        while pending(postgres_schema, "cut"):
+            assert time.monotonic() < deadline, "the campaign was not finished"
+            time.sleep(0.2)
+        rescuer.send_signal(signal.SIGTERM)
+        _, err = rescuer.communicate(timeout=30)
+        assert rescuer.returncode == 0, err
+        record = ours(box, first, count)
+        final = status_of(box, postgres_schema, "cut")
+    assert (len(record), set(record.values())) == (count, {1})
+    assert (final["accepted"], final["uncertain"], final["pending"]) == (count, 0, 0)

@@ -10,7 +10,15 @@ from collections.abc import Callable
 import pytest
 
 from smsgate import DeliveryStatus, Message, Receipt, StatusReport, TransportError
-from smsgate.journal import Claim, EntryState, Journal, JournalError, JournalRun, digest_of
+from smsgate.journal import (
+    Claim,
+    EntryState,
+    Journal,
+    JournalError,
+    JournalInUse,
+    JournalRun,
+    digest_of,
+)
 from smsgate.journal.postgres import PostgresJournal
 from smsgate.journal.sqlite import SqliteJournal
 from smsgate.outcomes import Outcome, OutcomeStatus
@@ -264,7 +272,7 @@ async def test_a_journal_in_use_by_another_process_is_refused(path):
     try:
         assert (await holder.stdout.readline()).strip() == b"holding"
         started = time.monotonic()
-        with pytest.raises(JournalError, match="is in use by another process"):
+        with pytest.raises(JournalInUse, match="is in use by another process"):
             await SqliteJournal(path).open("r", provider="fake")
         assert time.monotonic() - started < 5
     finally:
@@ -298,5 +306,5 @@ async def test_the_write_ahead_log_is_checkpointed_off_the_event_loop(path):
 async def test_a_second_journal_on_one_file_in_one_process_is_refused_too(path):
     async with SqliteJournal(path) as journal:
         await journal.open("r", provider="fake")
-        with pytest.raises(JournalError, match="is in use by another process"):
+        with pytest.raises(JournalInUse, match="is in use by another process"):
             await SqliteJournal(path).open("r", provider="fake")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from smsgate.journal import EntryState, Journal, JournalError, JournalRun
+from smsgate.journal import EntryState, Journal, JournalError, JournalInUse, JournalRun
 from smsgate.journal.postgres import PostgresJournal
 from tests.support.postgres import CONNINFO
 from tests.test_journal import accepted, claims, states
@@ -66,7 +66,7 @@ async def test_a_dispatch_is_durable_when_it_returns_and_claims_and_outcomes_soo
 async def test_one_session_of_a_run_at_a_time_and_the_run_is_free_once_closed(postgres_schema):
     async with journal(postgres_schema) as one, journal(postgres_schema) as two:
         run = await one.open("r", provider="fake")
-        with pytest.raises(JournalError, match="'r' is in use by another process"):
+        with pytest.raises(JournalInUse, match="'r' is in use by another process"):
             await two.open("r", provider="fake")
         other = await two.open("s", provider="fake")  # other runs go on beside it
         assert other.session == 1

@@ -93,9 +93,9 @@ def start(
 @click.option("--once", is_flag=True, help="Stop when no job is left, instead of waiting.")
 @click.option(
     "--grace",
-    default=30.0,
-    show_default=True,
-    help="Seconds a chunk under way gets to finish after SIGINT or SIGTERM.",
+    type=float,
+    help="Seconds a chunk under way gets to finish after SIGINT or SIGTERM; at most, and by "
+    "default, --stalled-after less two heartbeats (20 s).",
 )
 @click.option(
     "--stalled-after",
@@ -124,7 +124,7 @@ def worker(
     schema: str,
     concurrency: int,
     once: bool,
-    grace: float,
+    grace: float | None,
     stalled_after: float,
     limit: float | None,
     redis_url: str,
@@ -133,20 +133,32 @@ def worker(
     """Send the chunks of every campaign through the configured provider, one at a time.
 
     SIGINT or SIGTERM stops it: the chunk under way gets --grace seconds to finish, then
-    stops; whatever it did not send is sent by the next worker to run it.
+    stops, and the worker exits 0; a second signal stops the chunk at once (exit 130 for
+    SIGINT, 143 for SIGTERM). Whatever a chunk did not send is sent by the next worker to
+    run it.
     """
     settings = settings_of(context)
     mark_sending()
     if concurrency < 1:
         raise ValidationError("concurrency", "must be a whole number of at least 1")
-    if grace < 0 or stalled_after <= 0:
-        raise ValidationError("grace", "--grace 0 or more, --stalled-after more than 0")
+    if not stalled_after > 0:
+        raise ValidationError("--stalled-after", "must be more than 0 seconds")
+    heartbeat = min(5.0, stalled_after / 4)
+    longest = stalled_after - 2 * heartbeat
+    if grace is None:
+        grace = longest
+    elif not 0 <= grace <= longest:
+        raise ValidationError(
+            "--grace",
+            f"0 to {longest:g} seconds with --stalled-after {stalled_after:g} (less two "
+            f"heartbeats of {heartbeat:g} s): the worker stops beating while a chunk finishes",
+        )
     limiter = None
     if limit is not None:
         key = limit_key or f"smsgate:{settings.config()['provider']}"
         limiter = RedisRateLimiter(redis_url, key, limit)
-    asyncio.run(_work(settings, conninfo, schema, concurrency, once, grace, stalled_after, limiter))
-    return OK
+    timing = (grace, stalled_after, heartbeat)
+    return asyncio.run(_work(settings, conninfo, schema, concurrency, once, timing, limiter))
 
 
 async def _work(
@@ -155,14 +167,24 @@ async def _work(
     schema: str,
     concurrency: int,
     once: bool,
-    grace: float,
-    stalled_after: float,
+    timing: tuple[float, float, float],
     limiter: RedisRateLimiter | None,
-) -> None:
+) -> int:
+    """Run the worker until it is done or signalled; the exit code."""
+    grace, stalled_after, heartbeat = timing
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    signals: list[int] = []
+    working: asyncio.Future[None] | None = None
+
+    def signalled(number: int) -> None:
+        signals.append(number)
+        stop.set()
+        if len(signals) > 1 and working is not None:
+            working.cancel()  # the second: the chunk under way stops now (its grace cut)
+
     for number in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(number, stop.set)
+        loop.add_signal_handler(number, signalled, number)
     try:
         async with settings.gateway() as gateway, _campaigns(conninfo, schema) as campaigns:
             if limiter is not None:
@@ -176,7 +198,7 @@ async def _work(
                     once=once,
                     grace=grace,
                     stalled_after=stalled_after,
-                    heartbeat=min(5.0, stalled_after / 3),
+                    heartbeat=heartbeat,
                 )
             )
             stopping = asyncio.ensure_future(stop.wait())
@@ -192,6 +214,7 @@ async def _work(
             loop.remove_signal_handler(number)
         if limiter is not None:
             await limiter.aclose()
+    return 128 + signals[-1] if len(signals) > 1 else OK
 
 
 @campaign.command()
@@ -233,4 +256,36 @@ def status(
         ),
     )
     settings.out.print(table)
+    if found.stuck:
+        settings.out.print(
+            "stuck chunks (their jobs failed too often to be queued again): "
+            f"{', '.join(map(str, found.stuck))}; see why in the workers' logs, then: "
+            f"smsgate campaign requeue {found.name}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    return OK
+
+
+@campaign.command()
+@click.argument("name")
+@_DB
+@_SCHEMA
+@click.pass_context
+def requeue(context: click.Context, name: str, conninfo: str, schema: str) -> int:
+    """Queue again the stuck chunks of campaign NAME: those whose jobs failed so often that
+    workers no longer queue them by themselves. Prints the chunks queued."""
+    settings = settings_of(context)
+
+    async def queueing() -> tuple[int, ...]:
+        async with _campaigns(conninfo, schema) as campaigns:
+            return await campaigns.requeue(name)
+
+    queued = asyncio.run(queueing())
+    if settings.as_json:
+        settings.out.print_json(data={"name": name, "queued": list(queued)})
+    else:
+        shown = ", ".join(map(str, queued)) if queued else "none"
+        settings.out.print(f"queued chunks: {shown}", markup=False, highlight=False)
     return OK

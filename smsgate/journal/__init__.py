@@ -51,6 +51,7 @@ __all__ = [
     "Journal",
     "JournalEntry",
     "JournalError",
+    "JournalInUse",
     "JournalMismatch",
     "JournalRun",
     "delivery_status",
@@ -62,6 +63,11 @@ class JournalError(SmsGateError):
     """The journal cannot be used: it is not a journal, is damaged, is in use by another
     process, or cannot be written. A run that meets one stops: sending on without a record
     would break its promise."""
+
+
+class JournalInUse(JournalError):
+    """The journal (SQLite) or the run (PostgreSQL) is held by another session: another
+    process, or another run in this one. Nothing was sent; try again once it has ended."""
 
 
 class JournalMismatch(JournalError):

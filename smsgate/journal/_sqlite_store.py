@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from smsgate.journal import JournalError
+from smsgate.journal import JournalError, JournalInUse
 from smsgate.journal._sqlite_schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION
 
 __all__ = ["Store", "reading", "writing"]
@@ -59,7 +59,7 @@ class writing:
 
 def _journal_error(path: Path, exc: sqlite3.Error) -> JournalError:
     if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-        return JournalError(f"journal {str(path)!r} is in use by another process")
+        return JournalInUse(f"journal {str(path)!r} is in use by another process")
     return JournalError(f"journal {str(path)!r}: cannot use it: {exc}")
 
 
@@ -146,7 +146,7 @@ def _lock(path: Path) -> int | None:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(descriptor)
-        raise JournalError(
+        raise JournalInUse(
             f"journal {str(path)!r} is in use by another process; let it finish first"
         ) from None
     return descriptor
@@ -191,7 +191,7 @@ def _connect(path: Path, synchronous: str, *, exclusive: bool) -> sqlite3.Connec
         if isinstance(exc, JournalError):
             raise
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-            raise JournalError(
+            raise JournalInUse(
                 f"journal {str(path)!r} is in use by another process; let it finish first"
             ) from None
         raise JournalError(

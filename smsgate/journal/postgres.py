@@ -6,7 +6,7 @@ It keeps the same three steps and the same promises as `smsgate.journal.sqlite.S
 
 - **One session of a run at a time, wherever it runs.** Opening a run takes a session-level
   advisory lock on it, on a connection of its own that the session keeps until it is closed.
-  A second process opening the same run gets a `JournalError` at once. A process that dies
+  A second process opening the same run gets a `JournalInUse` at once. A process that dies
   loses its connection, and PostgreSQL lets the lock go with it: the run can be resumed by
   any other process as soon as the server has noticed, with nothing to clean up by hand.
 - **Row-level, set-based writes.** Each input is a row keyed by (run, position); claims,
@@ -31,7 +31,14 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from smsgate.checks import is_seconds
-from smsgate.journal import RECORDED_STATE, Claim, EntryState, JournalEntry, JournalError
+from smsgate.journal import (
+    RECORDED_STATE,
+    Claim,
+    EntryState,
+    JournalEntry,
+    JournalError,
+    JournalInUse,
+)
 from smsgate.model import StatusReport
 from smsgate.outcomes import Outcome, reason_of
 
@@ -240,7 +247,7 @@ class PostgresJournal:
                 (f"{self.schema}\x1f{run_id}", _LOCK_SPACE),
             )
             if not (await _one(cursor))[0]:
-                raise JournalError(
+                raise JournalInUse(
                     f"run {run!r} is in use by another process (or elsewhere in this one): "
                     "one session of a run at a time"
                 )
