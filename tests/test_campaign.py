@@ -28,7 +28,7 @@ from smsgate import Message
 from smsgate.bulk import send_all
 from smsgate.campaign import CHUNK_TASK, FAILED_JOBS_KEPT, CampaignError, Campaigns
 from smsgate.errors import ConfigurationError
-from smsgate.journal.postgres import PostgresJournal
+from smsgate.journal.postgres import _LOCK_SPACE, PostgresJournal
 from tests.support.postgres import CONNINFO
 from tests.support.redis import URL as REDIS_URL
 from tests.support.sandbox import ThreadedSandbox
@@ -168,16 +168,24 @@ async def test_each_chunk_lets_its_connection_and_its_run_go(postgres_schema):
             await campaigns.start("many", rows(first, count), chunk=1)
             async with smsgate.from_config(box.config("smsworks")) as gateway:
                 await campaigns.work(gateway, once=True, stalled_after=2, heartbeat=0.5)
-            held = await scalar(
-                "SELECT count(*) FROM pg_locks"
-                " WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"
-            )
+            held = await runs_held(postgres_schema)
             finished = await scalar(f"SELECT count(*) FROM {postgres_schema}.campaign_finished")
             done = await campaigns.status("many")
         record = ours(box, first, count)
     assert (held, finished) == (0, count)
     assert (done.accepted, done.pending) == (count, 0)
     assert (len(record), set(record.values())) == (count, {1})
+
+
+async def runs_held(schema: str) -> int:
+    """How many of the journal's runs in ``schema`` a session holds (their advisory locks)."""
+    held: int = await scalar(
+        f"SELECT count(*) FROM pg_locks AS l JOIN {schema}.runs AS r"
+        " ON l.locktype = 'advisory' AND l.objsubid = 1"
+        " AND (l.classid::bigint << 32 | l.objid::bigint)"
+        f" = hashtextextended('{schema}' || chr(31) || r.id, {_LOCK_SPACE})"
+    )
+    return held
 
 
 async def scalar(query: str, schema: str = "public") -> Any:
@@ -247,6 +255,7 @@ async def test_a_chunk_whose_run_is_held_elsewhere_is_left_to_it_then_queued_aga
         async with smsgate.from_config(sandbox.config("smsworks")) as gateway:
             holder = PostgresJournal(CONNINFO, schema=postgres_schema)
             await holder.open("sept:0", provider=gateway.name)  # another session has it
+            assert await runs_held(postgres_schema) == 1
             await campaigns.work(gateway, once=True, stalled_after=2, heartbeat=0.5)
             held = await campaigns.status("sept")
             assert (held.pending, held.chunks[0].failed_jobs, held.stuck) == (20, 0, ())
