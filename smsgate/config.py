@@ -340,7 +340,7 @@ def env_config(
     }
 
 
-RESERVED = frozenset({"db", "redis"})
+RESERVED = frozenset({"db", "redis", "suppression"})
 """Names of ``SMSGATE_*`` variables that are no gateway option."""
 
 

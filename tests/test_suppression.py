@@ -4,19 +4,24 @@ keyword rule row by row, applying replies, and ``smsgate suppress``."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import re
 import sqlite3
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from subprocess import PIPE
 
 import psycopg
 import pytest
 
+import smsgate.cli
 import smsgate.suppression.postgres
 import smsgate.suppression.sqlite
+from smsgate.config import env_config
 from smsgate.errors import ValidationError
 from smsgate.journal.sqlite import SqliteJournal
 from smsgate.model import InboundMessage
@@ -651,3 +656,212 @@ async def test_a_stop_from_a_sender_that_is_no_number_is_logged_and_changes_noth
         "STOP from 'Vodafone' (smsworks message in-1) not applied: 'Vodafone' is not a phone "
         "number: only digits, spaces and + - . ( ) / may appear"
     ]
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+def test_smsgate_suppression_is_no_gateway_option():
+    environ = {"SMSGATE_PROVIDER": "fake", "SMSGATE_SUPPRESSION": "/var/lib/sms/optouts"}
+    assert env_config(environ) == {"provider": "fake"}
+
+
+# --- smsgate suppress ----------------------------------------------------------------------
+
+LISTED = re.compile(r"(?P<number>\+\d+) +(?P<when>\S+)  (?P<source>\S+)  (?P<reason>.+)")
+
+
+@pytest.fixture
+def command(capsys, monkeypatch):
+    """Run ``smsgate`` here; returns (exit code, stdout, stderr)."""
+    for key in [k for k in os.environ if k.startswith("SMSGATE_")]:
+        monkeypatch.delenv(key)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = smsgate.cli.main(list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+def listed(out: str) -> list[tuple[str, str, str]]:
+    """The lines `smsgate suppress list` printed: (number, source, reason), each checked."""
+    rows = []
+    for line in out.splitlines():
+        match = LISTED.fullmatch(line)
+        assert match, line
+        assert len(match["number"]) == 13
+        assert line.index(match["when"]) == 18
+        assert datetime.fromisoformat(match["when"]).utcoffset() == timedelta(0)
+        rows.append((match["number"], match["source"], match["reason"]))
+    return rows
+
+
+def test_the_commands_add_list_and_remove_numbers(command, tmp_path):
+    file = str(tmp_path / "optouts.sqlite")
+    code, out, err = command(
+        "suppress",
+        "add",
+        "07700 900123",
+        "+447700900456",
+        "--reason",
+        "STOP",
+        "--region",
+        "gb",
+        "--list",
+        file,
+    )
+    assert (code, out, err) == (0, "added +447700900123\nadded +447700900456\n", "")
+    code, out, err = command(
+        "suppress",
+        "add",
+        "+44 7700 900123",
+        "+447700900789",
+        "07700900789",
+        "--list",
+        file,
+        "--region",
+        "GB",
+    )
+    assert (code, out, err) == (
+        0,
+        "added +447700900789\nalready listed +447700900123\n",
+        "",
+    )
+    code, out, err = command("suppress", "list", "--list", file)
+    assert (code, err) == (0, "")
+    assert listed(out) == [
+        ("+447700900123", "cli", "STOP"),
+        ("+447700900456", "cli", "STOP"),
+        ("+447700900789", "cli", "-"),
+    ]
+    code, out, err = command("suppress", "remove", UK, "+447700900999", "--list", file)
+    assert (code, out, err) == (0, "removed +447700900123\nnot listed +447700900999\n", "")
+    code, out, err = command("suppress", "list", "--list", file, "--json")
+    assert (code, err) == (0, "")
+    shown = json.loads(out)
+    assert [{k: v for k, v in entry.items() if k != "when"} for entry in shown] == [
+        {"number": OTHER, "source": "cli", "reason": "STOP"},
+        {"number": "+447700900789", "source": "cli", "reason": None},
+    ]
+    assert all(datetime.fromisoformat(entry["when"]).tzinfo for entry in shown)
+
+
+def test_the_commands_speak_json_when_asked_by_the_group(command, tmp_path):
+    file = str(tmp_path / "optouts.sqlite")
+    code, out, _ = command("--json", "suppress", "add", UK, "--list", file)
+    assert (code, json.loads(out)) == (0, {"added": [UK], "already_listed": []})
+    code, out, _ = command("--json", "suppress", "remove", UK, OTHER, "--list", file)
+    assert (code, json.loads(out)) == (0, {"removed": [UK], "not_listed": [OTHER]})
+    code, out, _ = command("--json", "suppress", "list", "--list", file)
+    assert (code, json.loads(out)) == (0, [])
+
+
+def test_the_list_is_found_through_smsgate_suppression(command, tmp_path, monkeypatch):
+    file = tmp_path / "optouts.sqlite"
+    monkeypatch.setenv("SMSGATE_SUPPRESSION", str(file))
+    assert command("suppress", "add", UK) == (0, f"added {UK}\n", "")
+    code, out, err = command("suppress", "list")
+    assert (code, listed(out), err) == (0, [(UK, "cli", "-")], "")
+    assert file.exists()
+
+
+def test_an_empty_list_says_so_on_stderr(command, tmp_path):
+    file = tmp_path / "optouts.sqlite"
+    command("suppress", "add", UK, "--list", str(file))
+    command("suppress", "remove", UK, "--list", str(file))
+    assert command("suppress", "list", "--list", str(file)) == (0, "", "the list is empty\n")
+
+
+def test_a_bad_number_changes_nothing_and_exits_2(command, tmp_path):
+    file = tmp_path / "optouts.sqlite"
+    code, out, err = command("suppress", "add", UK, "12", "--list", str(file))
+    assert (code, out) == (2, "")
+    assert err == (
+        "smsgate: error: number: '12' has no country code: write it as +<country "
+        "code><number>, or give --region, such as --region GB\n"
+    )
+    assert not file.exists()
+    code, out, err = command("suppress", "add", UK, "+44 77", "--list", str(file))
+    assert (code, out) == (2, "")
+    assert err == "smsgate: error: number: '+44 77' cannot be a phone number: it is too short\n"
+    command("suppress", "add", UK, "--list", str(file))
+    code, out, err = command("suppress", "remove", UK, "call me", "--list", str(file))
+    assert (code, out) == (2, "")
+    assert err.startswith("smsgate: error: number: 'call me' is not a phone number: ")
+    assert command("suppress", "list", "--list", str(file))[1].startswith(UK)
+
+
+def test_a_bad_region_exits_2(command, tmp_path):
+    file = tmp_path / "optouts.sqlite"
+    code, out, err = command("suppress", "add", UK, "--region", "UK", "--list", str(file))
+    assert (code, out) == (2, "")
+    assert err == (
+        "smsgate: error: region: 'UK' is not a two-letter ISO 3166 region code such as 'GB' "
+        "or 'FR'\n"
+    )
+    assert not file.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "usage", "problem"),
+    [
+        (
+            ["suppress", "list"],
+            "list",
+            "which list? give --list PATH (a SQLite file; or set SMSGATE_SUPPRESSION) or "
+            "--db DSN (PostgreSQL)",
+        ),
+        (["suppress", "add", UK, "--list", "x", "--db", "y"], "add", "give --list PATH or "),
+        (["suppress", "remove", UK, "--schema", "s", "--list", "x"], "remove", "--schema goes "),
+        (["suppress", "add", "--list", "x"], "add", "Missing argument 'NUMBER...'."),
+    ],
+)
+def test_a_command_without_one_list_exits_2(command, argv, usage, problem):
+    code, out, err = command(*argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(
+        f"Usage: smsgate suppress {usage} [OPTIONS]"
+        f"{' NUMBER...' if usage != 'list' else ''}\n"
+        f"Try 'smsgate suppress {usage} --help' for help.\n\nError: {problem}"
+    )
+
+
+@pytest.mark.parametrize("action", [["list"], ["remove", UK]])
+def test_listing_or_removing_from_a_file_that_does_not_exist_exits_2(command, tmp_path, action):
+    file = tmp_path / "optuots.sqlite"
+    code, out, err = command("suppress", *action, "--list", str(file))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"smsgate: error: list: {str(file)!r} does not exist (`smsgate suppress add` makes it)\n"
+    )
+    assert not file.exists()
+
+
+def test_a_file_that_is_no_suppression_list_exits_1(command, tmp_path):
+    file = tmp_path / "numbers.txt"
+    file.write_text(f"{UK}\n")
+    code, out, err = command("suppress", "list", "--list", str(file))
+    assert (code, out) == (1, "")
+    assert err == (
+        f"smsgate: error: suppression list {str(file)!r}: cannot use it: file is not a database\n"
+    )
+
+
+def test_the_commands_keep_the_list_in_postgres(command, postgres_schema, monkeypatch):
+    # A list named by SMSGATE_SUPPRESSION gives way to --db.
+    monkeypatch.setenv("SMSGATE_SUPPRESSION", "/nonexistent/optouts.sqlite")
+    db = ("--db", CONNINFO, "--schema", postgres_schema)
+    code, out, err = command("suppress", "add", UK, "07700900456", "--region", "GB", *db)
+    assert (code, out, err) == (0, f"added {UK}\nadded {OTHER}\n", "")
+    assert command("suppress", "remove", UK, *db) == (0, f"removed {UK}\n", "")
+    code, out, err = command("suppress", "list", *db)
+    assert (code, listed(out), err) == (0, [(OTHER, "cli", "-")], "")
+
+
+def test_an_unreachable_postgres_exits_1(command, closed_port_url):
+    port = closed_port_url.rsplit(":", 1)[1]
+    code, out, err = command("suppress", "list", "--db", f"host=127.0.0.1 port={port}")
+    assert (code, out) == (1, "")
+    assert err.startswith("smsgate: error: cannot connect to the suppression list's PostgreSQL")
