@@ -105,14 +105,18 @@ def to_e164(
 ) -> str:
     """``number`` in E.164, or a `ValidationError` naming the field ``number``; ``hint``
     says how to give a region, to a national number without one."""
-    if region is None and isinstance(number, str):
-        written = number.strip()
-        if written and not written.startswith("+") and NUMBER_SHAPE.fullmatch(written):
-            raise ValidationError(
-                "number",
-                f"{number!r} has no country code: write it as +<country code><number>, or {hint}",
-            )
-    return normalize_number(number, region, field="number")
+    try:
+        return normalize_number(number, region, field="number")
+    except ValidationError:
+        if region is None and isinstance(number, str):
+            written = number.strip()
+            if written and not written.startswith("+") and NUMBER_SHAPE.fullmatch(written):
+                raise ValidationError(
+                    "number",
+                    f"{number!r} has no country code: write it as +<country code><number>, "
+                    f"or {hint}",
+                ) from None
+        raise
 
 
 def check_entry(reason: str | None, source: str) -> None:
