@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from subprocess import PIPE
 
 import psycopg
@@ -865,3 +866,18 @@ def test_an_unreachable_postgres_exits_1(command, closed_port_url):
     code, out, err = command("suppress", "list", "--db", f"host=127.0.0.1 port={port}")
     assert (code, out) == (1, "")
     assert err.startswith("smsgate: error: cannot connect to the suppression list's PostgreSQL")
+
+
+# --- docs/suppression.md -------------------------------------------------------------------
+
+DOCS = Path(__file__).parent.parent / "docs" / "suppression.md"
+DOC_EXAMPLES = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.DOTALL)
+
+
+def test_the_docs_have_their_examples():
+    assert len(DOC_EXAMPLES) == 3
+
+
+@pytest.mark.parametrize("code", DOC_EXAMPLES, ids=[f"example-{i}" for i in range(3)])
+def test_a_docs_example_runs(code):
+    exec(compile(code, str(DOCS), "exec"), {"__name__": "__docs__"})
