@@ -29,6 +29,7 @@ from smsgate.bulk import send_all
 from smsgate.campaign import CHUNK_TASK, FAILED_JOBS_KEPT, CampaignError, Campaigns
 from smsgate.errors import ConfigurationError
 from smsgate.journal.postgres import _LOCK_SPACE, PostgresJournal
+from smsgate.testing import FakeGateway
 from tests.support.postgres import CONNINFO
 from tests.support.redis import URL as REDIS_URL
 from tests.support.sandbox import ThreadedSandbox
@@ -223,6 +224,8 @@ async def test_stalled_jobs_are_queued_again_once_by_workers_recovering_together
         await stall_jobs(postgres_schema, "1 hour")
         others = [Campaigns(CONNINFO, schema=postgres_schema) for _ in range(4)]
         try:
+            for other in others:
+                await other.setup()
             counts = await asyncio.gather(*(c.recover(stalled_after=30) for c in others))
         finally:
             for other in others:
@@ -246,6 +249,111 @@ async def test_a_job_of_a_live_worker_is_left_alone(postgres_schema):
         assert states == ["doing"]
 
 
+async def test_a_chunk_has_one_job_at_most_however_many_queue_it_at_once(postgres_schema):
+    async with Campaigns(CONNINFO, schema=postgres_schema) as campaigns:
+        await campaigns.start("sept", rows(145_000, 5), chunk=5)
+        worker = await stall_jobs(postgres_schema, "1 second")  # its job is running
+        with pytest.raises(CampaignError, match="queued already"):
+            await campaigns.enqueue("sept", 0)  # procrastinate alone would queue a second
+        await scalar(
+            f"UPDATE {postgres_schema}.procrastinate_jobs SET status = 'failed'"
+            f" WHERE worker_id = {worker} RETURNING 1",
+            postgres_schema,
+        )
+        others = [Campaigns(CONNINFO, schema=postgres_schema) for _ in range(6)]
+        try:
+            for other in others:
+                await other.setup()
+
+            async def queue(other: Campaigns) -> bool:
+                try:
+                    await other.enqueue("sept", 0)
+                except CampaignError:
+                    return False
+                return True
+
+            queued = await asyncio.gather(*(queue(other) for other in others))
+        finally:
+            for other in others:
+                await other.aclose()
+        assert sorted(queued) == [False] * 5 + [True]
+        waiting = await scalar(
+            f"SELECT count(*) FROM {postgres_schema}.procrastinate_jobs WHERE status = 'todo'"
+        )
+        assert waiting == 1
+
+
+async def test_a_stalled_job_with_a_waiting_twin_or_tried_too_often_is_ended(postgres_schema):
+    async with Campaigns(CONNINFO, schema=postgres_schema) as campaigns:
+        await campaigns.start("oct", rows(146_000, 30), chunk=10)
+        await stall_jobs(postgres_schema, "1 hour")
+        jobs = f"{postgres_schema}.procrastinate_jobs"
+        # Chunk 0 has a twin waiting (queued past the guard); chunk 1 was tried 3 times.
+        deferrer = campaigns.app.configure_task(
+            CHUNK_TASK, queue="smsgate", queueing_lock="oct:0", lock="oct:0"
+        )
+        await deferrer.defer_async(campaign="oct", chunk=0)
+        await scalar(f"UPDATE {jobs} SET attempts = 3 WHERE lock = 'oct:1' RETURNING 1")
+        # Chunk 2's job is queued again; chunk 1's ends, and chunk 1 gets a new job.
+        assert await campaigns.recover(stalled_after=30) == 2
+        states = await scalar(
+            f"SELECT array_agg(lock || '=' || status::text || '/' || attempts ORDER BY id)"
+            f" FROM {jobs}",
+            postgres_schema,
+        )
+        assert states == [
+            "oct:0=failed/0",
+            "oct:1=failed/3",
+            "oct:2=todo/1",
+            "oct:0=todo/0",
+            "oct:1=todo/0",
+        ]
+        later = await scalar(f"SELECT scheduled_at > now() FROM {jobs} WHERE lock = 'oct:2'")
+        assert later  # queued again after a wait (1 s after its first try, then 2, 4)
+        assert await campaigns.recover(stalled_after=30) == 0
+
+
+async def test_workers_of_a_schema_must_agree_on_when_a_worker_is_stalled(postgres_schema):
+    async with Campaigns(CONNINFO, schema=postgres_schema) as campaigns:
+        await scalar(
+            f"INSERT INTO {postgres_schema}.campaign_settings VALUES ('stalled_after', 60)"
+            " RETURNING 1"
+        )
+        worker = await scalar(
+            f"INSERT INTO {postgres_schema}.procrastinate_workers (last_heartbeat)"
+            " VALUES (now()) RETURNING id"
+        )
+        gateway = FakeGateway(name="fake")
+        with pytest.raises(ConfigurationError, match=r"the 1 live workers of schema .* use 60 s"):
+            await campaigns.work(gateway, once=True, stalled_after=30, heartbeat=0.5)
+        await campaigns.work(gateway, once=True, stalled_after=60, heartbeat=0.5)  # the same
+        await scalar(
+            f"DELETE FROM {postgres_schema}.procrastinate_workers WHERE id = {worker} RETURNING 1"
+        )
+        await campaigns.work(gateway, once=True, stalled_after=30, heartbeat=0.5)  # none live
+        agreed = await scalar(f"SELECT value FROM {postgres_schema}.campaign_settings")
+    assert agreed == 30
+
+
+async def test_a_heartbeat_that_fails_once_goes_on_beating(caplog):
+    campaigns = Campaigns("host=127.0.0.1 dbname=none", schema="unused")  # never connects
+    beats: list[int] = []
+
+    async def beat(worker_id: int) -> None:
+        beats.append(worker_id)
+        if len(beats) == 1:
+            raise ConnectorException("the server closed the connection")
+
+    campaigns.app.job_manager.update_heartbeat = beat  # type: ignore[method-assign]
+    campaigns._keep_beating()
+    campaigns._keep_beating()  # once is enough
+    with caplog.at_level(logging.WARNING, "smsgate.campaign"):
+        await campaigns.app.job_manager.update_heartbeat(7)  # does not raise
+        await campaigns.app.job_manager.update_heartbeat(7)
+    assert beats == [7, 7]
+    assert "could not update this worker's heartbeat: the server closed" in caplog.text
+
+
 async def test_a_chunk_whose_run_is_held_elsewhere_is_left_to_it_then_queued_again(
     postgres_schema, sandbox
 ):
@@ -256,13 +364,13 @@ async def test_a_chunk_whose_run_is_held_elsewhere_is_left_to_it_then_queued_aga
             holder = PostgresJournal(CONNINFO, schema=postgres_schema)
             await holder.open("sept:0", provider=gateway.name)  # another session has it
             assert await runs_held(postgres_schema) == 1
-            await campaigns.work(gateway, once=True, stalled_after=2, heartbeat=0.5)
+            await campaigns.work(gateway, once=True, stalled_after=30, heartbeat=0.5)
             held = await campaigns.status("sept")
             assert (held.pending, held.chunks[0].failed_jobs, held.stuck) == (20, 0, ())
             assert ours(sandbox, first, 20) == Counter()  # nothing sent meanwhile
             await holder.aclose()
-            assert await campaigns.recover(stalled_after=2) == 1  # unfinished, no job
-            await campaigns.work(gateway, once=True, stalled_after=2, heartbeat=0.5)
+            assert await campaigns.recover(stalled_after=30) == 1  # unfinished, no job
+            await campaigns.work(gateway, once=True, stalled_after=30, heartbeat=0.5)
         done = await campaigns.status("sept")
     assert (done.accepted, done.pending) == (20, 0)
     assert set(ours(sandbox, first, 20).values()) == {1}
@@ -283,12 +391,12 @@ async def test_a_chunk_that_keeps_failing_is_left_stuck_until_queued_again(
         monkeypatch.setattr(campaigns, "run_chunk", broken)
         async with smsgate.from_config(sandbox.config("smsworks")) as gateway:
             for failures in range(1, FAILED_JOBS_KEPT + 1):
-                await campaigns.work(gateway, once=True, stalled_after=2, heartbeat=0.5)
+                await campaigns.work(gateway, once=True, stalled_after=30, heartbeat=0.5)
                 chunk = (await campaigns.status("oct")).chunks[0]
                 assert (chunk.failed_jobs, chunk.queued, chunk.pending) == (failures, False, 5)
                 assert chunk.stuck is (failures == FAILED_JOBS_KEPT)
                 with caplog.at_level(logging.WARNING, "smsgate.campaign"):
-                    queued = await campaigns.recover(stalled_after=2)
+                    queued = await campaigns.recover(stalled_after=30)
                 assert queued == (0 if chunk.stuck else 1)
             assert "chunk 0 of campaign 'oct' is stuck: its jobs failed 3 times" in caplog.text
             stuck = await campaigns.status("oct")
@@ -297,7 +405,7 @@ async def test_a_chunk_that_keeps_failing_is_left_stuck_until_queued_again(
             monkeypatch.setattr(campaigns, "run_chunk", sending)  # put right
             assert await campaigns.requeue("oct") == (0,)
             assert (await campaigns.status("oct")).stuck == ()  # queued: not stuck
-            await campaigns.work(gateway, once=True, stalled_after=2, heartbeat=0.5)
+            await campaigns.work(gateway, once=True, stalled_after=30, heartbeat=0.5)
             assert await campaigns.requeue("oct") == ()
         done = await campaigns.status("oct")
     assert (done.accepted, done.pending, done.stuck) == (5, 0, ())
@@ -669,7 +777,7 @@ def test_a_second_signal_stops_the_chunk_under_way_at_once(postgres_schema, tmp_
         assert worker.returncode == 128 + signal.SIGTERM, err
         cut = status_of(box, postgres_schema, "cut")
         assert cut["accepted"] == 0  # its answer never came: the chunk was stopped
-        rescuer = ready(cli(box, postgres_schema, "campaign", "worker", "--stalled-after", "2"))
+        rescuer = ready(cli(box, postgres_schema, "campaign", "worker", "--stalled-after", "60"))
         while pending(postgres_schema, "cut"):
             assert time.monotonic() < deadline, "the campaign was not finished"
             time.sleep(0.2)

@@ -44,11 +44,12 @@ from smsgate.campaign._model import (
     ChunkStatus,
     stored_row,
 )
-from smsgate.campaign._sql import FINISH, OPEN_CHUNKS, OUTCOMES, RETRY_STALLED, TABLES
+from smsgate.campaign._sql import FAIL, OPEN_CHUNKS, OUTCOMES, RETRY, STALLED
+from smsgate.campaign._store import CHUNK_TASK, LOCK, QUEUE, CampaignStore
 from smsgate.checks import is_seconds
 from smsgate.errors import ConfigurationError
 from smsgate.gateway import SmsGateway, can_find
-from smsgate.journal import EntryState, JournalInUse
+from smsgate.journal import JournalInUse
 from smsgate.journal.postgres import PostgresJournal
 from smsgate.model import Message
 
@@ -56,9 +57,6 @@ try:
     import procrastinate
     import psycopg
     from procrastinate.app import WorkerOptions
-    from procrastinate.exceptions import AlreadyEnqueued, ProcrastinateException
-    from procrastinate.schema import SchemaManager
-    from psycopg import sql
 except ImportError as exc:  # pragma: no cover - the extra is missing
     raise ImportError(
         'smsgate.campaign needs procrastinate: pip install "smsgate[campaigns]"'
@@ -75,13 +73,11 @@ __all__ = [
 
 log = logging.getLogger("smsgate.campaign")
 
-CHUNK_TASK = "smsgate.campaign.chunk"
-QUEUE = "smsgate"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_LOCK = 0x534D5343  # "SMSC": the advisory lock taken while the tables are set up
+STALLS_KEPT = 3  # tries of a job after which a worker's death ends it instead
 
 
-class Campaigns:
+class Campaigns(CampaignStore):
     """Campaigns in one PostgreSQL database, and the procrastinate jobs that send them.
 
     Args:
@@ -93,75 +89,16 @@ class Campaigns:
     """
 
     def __init__(self, conninfo: str, *, schema: str = "smsgate") -> None:
-        self.journal = PostgresJournal(conninfo, schema=schema)
-        self.schema = schema
-        self._conninfo = conninfo
-        self._options = f"-c search_path={schema}"  # procrastinate's functions name no schema
-        self.app = procrastinate.App(
-            connector=procrastinate.PsycopgConnector(
-                conninfo=conninfo, kwargs={"options": self._options}, min_size=1, max_size=4
-            )
-        )
-        self._open = False
+        super().__init__(conninfo, schema=schema)
         self._sender: tuple[SmsGateway, int] | None = None  # what work() sends chunks with
         self._job: asyncio.Task[Any] | None = None  # the task of the chunk under way
         self.app.task(
             name=CHUNK_TASK,
             queue=QUEUE,
-            # 10 tries over about 100 s: a database or provider that is away for a minute
-            # does not fail the chunk.
+            # 10 tries over about 100 s for a chunk that raises (its journal or database
+            # away for a while).
             retry=procrastinate.RetryStrategy(max_attempts=10, wait=1, linear_wait=2),
         )(self._chunk_job)
-
-    def __repr__(self) -> str:
-        return f"Campaigns(schema={self.schema!r})"  # the conninfo may hold a password
-
-    async def __aenter__(self) -> Campaigns:
-        await self.setup()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def setup(self) -> None:
-        """Make the tables (the journal's, the campaigns', procrastinate's) if missing, and
-        open the job queue.
-
-        Raises:
-            CampaignError: the database cannot be used.
-        """
-        if self._open:
-            return
-        await self.journal.setup()
-        try:
-            async with await self._connect() as connection, connection.transaction():
-                await connection.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK,))
-                await connection.execute(self._sql(TABLES))
-                found = await connection.execute(
-                    "SELECT to_regclass(%s)", (f"{self.schema}.procrastinate_jobs",)
-                )
-                (jobs,) = await found.fetchone() or (None,)
-                if jobs is None:  # procrastinate's own tables, in the same schema
-                    await connection.execute(SchemaManager.get_schema())
-            await self.app.open_async()
-        except psycopg.Error as exc:
-            raise CampaignError(f"cannot set the campaign tables up: {exc}") from None
-        self._open = True
-
-    async def aclose(self) -> None:
-        """Close the job queue's connections and the journal's."""
-        if self._open:
-            self._open = False
-            await self.app.close_async()
-        await self.journal.aclose()
-
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(
-            self._conninfo, options=self._options, autocommit=True
-        )
-
-    def _sql(self, template: str) -> sql.Composed:
-        return sql.SQL(template).format(schema=sql.Identifier(self.schema))
 
     # -- starting ---------------------------------------------------------------------------
 
@@ -219,10 +156,11 @@ class Campaigns:
         except psycopg.Error as exc:
             raise CampaignError(f"cannot store campaign {name!r}: {exc}") from None
         try:
-            for number in range(-(-len(stored) // chunk)):
-                # A worker's recover() may have queued it since the rows were committed.
-                await self._defer(name, number)
-        except CampaignError as exc:
+            async with await self._connect() as connection:
+                for number in range(-(-len(stored) // chunk)):
+                    # A worker's recover() may have queued it since the rows were committed.
+                    await self._defer(connection, name, number)
+        except (CampaignError, psycopg.Error) as exc:
             raise CampaignError(
                 f"campaign {name!r} is stored, but not every chunk could be queued ({exc}); "
                 "a worker queues the rest when it starts: run one"
@@ -236,21 +174,13 @@ class Campaigns:
             CampaignError: a job for that chunk is queued already (waiting to run), or the
                 database failed.
         """
-        if not await self._defer(name, chunk):
-            raise CampaignError(f"chunk {chunk} of {name!r} is queued already")
-
-    async def _defer(self, name: str, chunk: int) -> bool:
-        """Queue chunk ``chunk``'s job; False if one is waiting already."""
-        deferrer = self.app.configure_task(
-            CHUNK_TASK, queue=QUEUE, queueing_lock=f"{name}:{chunk}", lock=f"{name}:{chunk}"
-        )
         try:
-            await deferrer.defer_async(campaign=name, chunk=chunk)
-        except AlreadyEnqueued:
-            return False
-        except (ProcrastinateException, psycopg.Error) as exc:
+            async with await self._connect() as connection:
+                queued = await self._defer(connection, name, chunk)
+        except psycopg.Error as exc:
             raise CampaignError(f"cannot queue chunk {chunk} of {name!r}: {exc}") from None
-        return True
+        if not queued:
+            raise CampaignError(f"chunk {chunk} of {name!r} is queued already")
 
     async def requeue(self, name: str) -> tuple[int, ...]:
         """Queue again the stuck chunks of campaign ``name`` (`CampaignStatus.stuck`: their
@@ -261,81 +191,15 @@ class Campaigns:
             CampaignError: there is no campaign of that name, or the database failed.
         """
         queued = []
-        for number in (await self.status(name)).stuck:
-            if await self._defer(name, number):
-                queued.append(number)
-        return tuple(queued)
-
-    # -- reading ----------------------------------------------------------------------------
-
-    async def status(self, name: str) -> CampaignStatus:
-        """Where campaign ``name`` stands, chunk by chunk, by its journal.
-
-        Raises:
-            CampaignError: there is no campaign of that name, or the database failed.
-        """
+        stuck = (await self.status(name)).stuck
         try:
             async with await self._connect() as connection:
-                found = await connection.execute(
-                    self._sql("SELECT chunk, total FROM {schema}.campaigns WHERE name = %s"),
-                    (name,),
-                )
-                row = await found.fetchone()
-                if row is None:
-                    raise CampaignError(f"there is no campaign named {name!r}")
-                size, total = row
-                runs = [f"{name}:{n}" for n in range(-(-total // size))]
-                counted = await connection.execute(
-                    self._sql(
-                        "SELECT r.name, i.state, count(*) FROM {schema}.runs AS r"
-                        " JOIN {schema}.inputs AS i ON i.run = r.id"
-                        " WHERE r.name = ANY(%s) GROUP BY r.name, i.state"
-                    ),
-                    (runs,),
-                )
-                states: dict[str, dict[int, int]] = {}
-                for run, state, count in await counted.fetchall():
-                    states.setdefault(run, {})[state] = count
-                jobs = await connection.execute(
-                    self._sql(
-                        "SELECT lock, count(*) FILTER (WHERE status = 'failed'),"
-                        " bool_or(status IN ('todo', 'doing'))"
-                        " FROM {schema}.procrastinate_jobs WHERE lock = ANY(%s) GROUP BY lock"
-                    ),
-                    (runs,),
-                )
-                held = {lock: (failed, live) for lock, failed, live in await jobs.fetchall()}
+                for number in stuck:
+                    if await self._defer(connection, name, number):
+                        queued.append(number)
         except psycopg.Error as exc:
-            raise CampaignError(f"cannot read campaign {name!r}: {exc}") from None
-        chunks = []
-        for number, run in enumerate(runs):
-            counts = states.get(run, {})
-            failed_jobs, queued = held.get(run, (0, False))
-            chunks.append(
-                ChunkStatus(
-                    chunk=number,
-                    rows=min(size, total - number * size),
-                    accepted=counts.get(EntryState.ACCEPTED, 0),
-                    failed=counts.get(EntryState.FAILED, 0),
-                    uncertain=counts.get(EntryState.UNCERTAIN, 0),
-                    failed_jobs=failed_jobs,
-                    queued=queued,
-                )
-            )
-        return CampaignStatus(name=name, chunks=tuple(chunks))
-
-    async def _rows(self, name: str, chunk: int) -> list[dict[str, Any]]:
-        async with await self._connect() as connection:
-            found = await connection.execute(
-                self._sql(
-                    "SELECT r.fields FROM {schema}.campaign_rows AS r"
-                    " JOIN {schema}.campaigns AS c ON c.name = r.campaign"
-                    " WHERE r.campaign = %s AND r.position >= %s * c.chunk"
-                    " AND r.position < (%s + 1) * c.chunk ORDER BY r.position"
-                ),
-                (name, chunk, chunk),
-            )
-            return [fields for (fields,) in await found.fetchall()]
+            raise CampaignError(f"cannot queue campaign {name!r} again: {exc}") from None
+        return tuple(queued)
 
     # -- working ----------------------------------------------------------------------------
 
@@ -350,10 +214,7 @@ class Campaigns:
         again = []
         try:
             async with await self._connect() as connection:
-                retried = await connection.execute(
-                    self._sql(RETRY_STALLED), {"task": CHUNK_TASK, "seconds": stalled_after}
-                )
-                stalled = len(await retried.fetchall())
+                retried, ended = await self._recover_stalled(connection, stalled_after)
                 found = await connection.execute(self._sql(OPEN_CHUNKS), {"outcomes": OUTCOMES})
                 for name, number, finished, failed_jobs in await found.fetchall():
                     if finished:  # its last job ended before it could say so
@@ -370,32 +231,45 @@ class Campaigns:
                         )
                     else:
                         again.append((name, number))
+                queued = retried
+                for name, number in again:
+                    if await self._defer(connection, name, number):  # False: queued meanwhile
+                        log.info("queued chunk %d of %r again: it is not finished", number, name)
+                        queued += 1
         except psycopg.Error as exc:
             raise CampaignError(f"cannot look for chunks to queue again: {exc}") from None
-        if stalled:
-            log.warning("queued again %d chunk jobs of workers that stopped beating", stalled)
-        queued = stalled
-        for name, number in again:
-            if await self._defer(name, number):  # False: queued meanwhile
-                log.info("queued chunk %d of campaign %r again: it is not finished", number, name)
-                queued += 1
+        if retried or ended:
+            log.warning(
+                "of the chunk jobs of workers that stopped beating, %d were queued again and "
+                "%d ended as failed (tried %d times, or queued twice)",
+                retried,
+                ended,
+                STALLS_KEPT,
+            )
         return queued
 
-    async def _finish(
-        self, connection: psycopg.AsyncConnection[Any], name: str, chunk: int, rows: int
-    ) -> bool:
-        """Mark the chunk finished if every one of its ``rows`` has an outcome."""
-        marked = await connection.execute(
-            self._sql(FINISH),
-            {
-                "campaign": name,
-                "chunk": chunk,
-                "rows": rows,
-                "run": f"{name}:{chunk}",
-                "outcomes": OUTCOMES,
-            },
-        )
-        return marked.rowcount == 1
+    async def _recover_stalled(
+        self, connection: psycopg.AsyncConnection[Any], stalled_after: float
+    ) -> tuple[int, int]:
+        """Queue again, or end, the jobs of workers that stopped beating: how many of each.
+
+        A job tried `STALLS_KEPT` times ends as failed rather than run again: a chunk that
+        takes its worker down with it (memory, a crash) does not take every worker down in
+        turn.
+        """
+        retried = ended = 0
+        async with connection.transaction():
+            found = await connection.execute(
+                self._sql(STALLED), {"task": CHUNK_TASK, "seconds": stalled_after}
+            )
+            for job, attempts, twin in await found.fetchall():
+                if twin or attempts >= STALLS_KEPT:
+                    await connection.execute(self._sql(FAIL), {"job": job})
+                    ended += 1
+                else:
+                    await connection.execute(RETRY, {"job": job, "attempts": attempts})
+                    retried += 1
+        return retried, ended
 
     async def run_chunk(
         self, gateway: SmsGateway, name: str, chunk: int, *, concurrency: int = 8
@@ -476,7 +350,9 @@ class Campaigns:
                 f"grace: 0 to {longest:g} seconds (stalled_after - 2 * heartbeat): the "
                 "worker stops beating while a chunk finishes"
             )
+        await self._agree(stalled_after)
         self._sender = (gateway, concurrency)
+        self._keep_beating()
         await self.recover(stalled_after=stalled_after)
         watcher = asyncio.create_task(self._recovering(stalled_after))
         options: WorkerOptions = {
@@ -507,6 +383,55 @@ class Campaigns:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+
+    async def _agree(self, stalled_after: float) -> None:
+        """Record this worker's ``stalled_after`` for the schema, or refuse one that differs
+        from the live workers': a worker that thinks others stalled sooner than they beat
+        would queue their chunks again under them, and prune them from procrastinate."""
+        try:
+            async with await self._connect() as connection, connection.transaction():
+                await connection.execute("SELECT pg_advisory_xact_lock(%s, 1)", (LOCK,))
+                found = await connection.execute(
+                    self._sql(
+                        "SELECT s.value, (SELECT count(*) FROM {schema}.procrastinate_workers"
+                        "  WHERE last_heartbeat > now() - make_interval(secs => s.value))"
+                        " FROM {schema}.campaign_settings AS s WHERE s.name = 'stalled_after'"
+                    )
+                )
+                agreed = await found.fetchone()
+                if agreed is not None and agreed[1] and agreed[0] != stalled_after:
+                    raise ConfigurationError(
+                        f"stalled_after: the {agreed[1]} live workers of schema "
+                        f"{self.schema!r} use {agreed[0]:g} s; every worker of a schema "
+                        "must use the same"
+                    )
+                await connection.execute(
+                    self._sql(
+                        "INSERT INTO {schema}.campaign_settings (name, value)"
+                        " VALUES ('stalled_after', %s)"
+                        " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+                    ),
+                    (stalled_after,),
+                )
+        except psycopg.Error as exc:
+            raise CampaignError(f"cannot start a campaign worker: {exc}") from None
+
+    def _keep_beating(self) -> None:
+        """Make procrastinate's heartbeat outlast a failed update: its loop ends at the first
+        error, and a worker that beats no more has its chunks taken from under it."""
+        manager = self.app.job_manager
+        beat = manager.update_heartbeat
+        if getattr(beat, "smsgate_resilient", False):
+            return
+
+        async def update_heartbeat(worker_id: int) -> None:
+            try:
+                await beat(worker_id)
+            except Exception as exc:  # the database away for a moment: the next beat
+                log.warning("could not update this worker's heartbeat: %s", exc)
+
+        update_heartbeat.smsgate_resilient = True  # type: ignore[attr-defined]
+        manager.update_heartbeat = update_heartbeat  # type: ignore[method-assign]
 
     async def _recovering(self, every: float) -> None:
         while True:

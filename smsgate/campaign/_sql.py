@@ -2,7 +2,17 @@
 
 from smsgate.journal import EntryState
 
-__all__ = ["ANSWERED", "FINISH", "OPEN_CHUNKS", "OUTCOMES", "RETRY_STALLED", "TABLES"]
+__all__ = [
+    "ANSWERED",
+    "FAIL",
+    "FINISH",
+    "OPEN_CHUNKS",
+    "OUTCOMES",
+    "QUEUED",
+    "RETRY",
+    "STALLED",
+    "TABLES",
+]
 
 # The journal's states of a row that has its outcome.
 OUTCOMES = [int(EntryState.ACCEPTED), int(EntryState.FAILED), int(EntryState.UNCERTAIN)]
@@ -19,6 +29,10 @@ CREATE TABLE IF NOT EXISTS {schema}.campaign_rows (
     position integer NOT NULL,
     fields jsonb NOT NULL,
     PRIMARY KEY (campaign, position)
+);
+CREATE TABLE IF NOT EXISTS {schema}.campaign_settings (
+    name text PRIMARY KEY,
+    value double precision NOT NULL
 );
 CREATE TABLE IF NOT EXISTS {schema}.campaign_finished (
     campaign text NOT NULL REFERENCES {schema}.campaigns (name),
@@ -39,18 +53,39 @@ FINISH = (
     " SELECT %(campaign)s, %(chunk)s WHERE %(rows)s <= " + ANSWERED + " ON CONFLICT DO NOTHING"
 )
 
-# The running jobs of workers that stopped beating, queued again in one statement: a job is
-# locked, checked and reset together, so two workers recovering at once never both reset it,
-# and a job that a live worker has taken since is left alone.
-RETRY_STALLED = """
-SELECT procrastinate_retry_job_v2(job.id, now(), NULL, NULL, NULL)
-  FROM (SELECT id FROM {schema}.procrastinate_jobs
-         WHERE status = 'doing' AND task_name = %(task)s
-           AND (worker_id IS NULL OR worker_id IN (
-                SELECT id FROM {schema}.procrastinate_workers
-                 WHERE last_heartbeat < now() - make_interval(secs => %(seconds)s)))
-           FOR UPDATE SKIP LOCKED) AS job
+# The running jobs of workers that stopped beating, locked (in the caller's transaction)
+# until each is queued again or ended: two workers recovering at once never both touch one,
+# and a job that a live worker has taken since is left alone (its row is checked again once
+# locked). ``twin``: another job of the same chunk is waiting, which this one, running,
+# would hold up for ever (procrastinate's ``lock``).
+STALLED = """
+SELECT job.id, job.attempts,
+       EXISTS (SELECT 1 FROM {schema}.procrastinate_jobs AS s
+                WHERE s.lock = job.lock AND s.status = 'todo') AS twin
+  FROM {schema}.procrastinate_jobs AS job
+ WHERE job.status = 'doing' AND job.task_name = %(task)s
+   AND (job.worker_id IS NULL OR job.worker_id IN (
+        SELECT id FROM {schema}.procrastinate_workers
+         WHERE last_heartbeat < now() - make_interval(secs => %(seconds)s)))
+   FOR UPDATE OF job SKIP LOCKED
 """
+
+# Queued again after a wait that doubles with each try (procrastinate's own function, as
+# its retry_job uses).
+RETRY = (
+    "SELECT procrastinate_retry_job_v2(%(job)s,"
+    " now() + make_interval(secs => power(2, %(attempts)s)), NULL, NULL, NULL)"
+)
+
+# Ended, as a job that raised after its last try is: the chunk is queued again by recover()
+# (a new job), until its jobs have failed too often.
+FAIL = "UPDATE {schema}.procrastinate_jobs SET status = 'failed' WHERE id = %(job)s"
+
+# A job of the chunk waiting or running.
+QUEUED = (
+    "SELECT 1 FROM {schema}.procrastinate_jobs"
+    " WHERE lock = %s AND status IN ('todo', 'doing') LIMIT 1"
+)
 
 # Chunks not marked finished that have no job waiting or running: whether their journal
 # says they are done after all, and how many of their jobs failed.

@@ -101,7 +101,8 @@ def start(
     "--stalled-after",
     default=30.0,
     show_default=True,
-    help="Seconds without a heartbeat after which a worker's chunk is run again.",
+    help="Seconds without a heartbeat after which a worker's chunk is run again; the same for "
+    "every worker of a schema.",
 )
 @click.option(
     "--limit",
