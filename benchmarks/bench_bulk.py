@@ -15,7 +15,9 @@ Measures, printing a Markdown table at the end:
    splits the gap into what the keys cost the client, kernel and server, and smsgate's own;
 3. SMS Scheduler grouping: 100,000 messages in 100 distinct texts: requests and throughput;
 4. peak RSS of a process streaming 1,000,000 messages from a generator through ``send_many``,
-   and of raw aiohttp streaming the same messages the same way (the floor of that shape).
+   and of raw aiohttp streaming the same messages the same way (the floor of that shape);
+5. the cost of event hooks (`smsgate.events`): the single and bulk runs above with and
+   without a hook that does nothing (``--only hooks`` runs this part alone).
 
 The server runs in a process of its own on 127.0.0.1. Rounds alternate between the clients;
 the table gives the ratio of the best round of each, and the median of the ratios of rounds
@@ -45,7 +47,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.server import running
-from smsgate import Message, send_all, send_many
+from smsgate import Message, events, send_all, send_many
 from smsgate.providers.base import USER_AGENT
 from smsgate.providers.smsscheduler import SmsSchedulerGateway
 from smsgate.providers.smsworks import SmsWorksGateway
@@ -297,6 +299,41 @@ def stream_a_million(base: str, count: int, *, raw: bool = False) -> None:
 # --- running -------------------------------------------------------------------------------
 
 
+# --- 5. the cost of hooks ------------------------------------------------------------------
+
+
+def hooked(run: Callable[[], float]) -> Callable[[], float]:
+    """``run`` with a hook installed that does nothing (every event is still made)."""
+
+    def with_hook() -> float:
+        remove = events.add_hook(lambda event: None)
+        try:
+            return run()
+        finally:
+            remove()
+
+    return with_hook
+
+
+def hook_costs(base: str, rounds: int, singles: int, bulk: int) -> list[Row]:
+    strings = [(number(i), f"Your code is {i:06d}") for i in range(singles)]
+    single = lambda: asyncio.run(single_smsgate(base, strings, 50))  # noqa: E731
+    strings = [(number(i), f"Your code is {i:06d}") for i in range(bulk)]
+    messages = [Message(to, text) for to, text in strings]
+    prebuilt = lambda: asyncio.run(bulk_smsgate(base, messages, 8))  # noqa: E731
+    built = lambda: asyncio.run(bulk_from_strings(base, strings, 8))  # noqa: E731
+    rows = []
+    for label, count, unit, run in (
+        ("`gateway.send`, concurrency 50", singles, "req/s", single),
+        ("`send_all`, `Message` objects built before", bulk, "msg/s", prebuilt),
+        ("`send_many` from strings, every outcome read", bulk, "msg/s", built),
+    ):
+        without, with_hook = best(rounds, run, hooked(run))
+        rows.append(Row(label, count, without, with_hook, unit))
+        print(f"hooks, {label}: without {without}, with {with_hook}")
+    return rows
+
+
 def best(rounds: int, *runs: Callable[[], float]) -> list[list[float]]:
     """Alternate the runs ``rounds`` times, after one round not counted (which warms the
     server and the caches up for whichever run comes first); every result of each."""
@@ -313,6 +350,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="smsgate against raw aiohttp on loopback")
     parser.add_argument("--quick", action="store_true", help="smaller numbers")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--only", choices=["hooks"], help="run one part alone")
     parser.add_argument("--child-rss", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=1_000_000, help=argparse.SUPPRESS)
     parser.add_argument("--raw", action="store_true", help=argparse.SUPPRESS)
@@ -322,6 +360,11 @@ def main() -> None:
         return
 
     singles, bulk, million = (1000, 20_000, 100_000) if args.quick else (5000, 100_000, 1_000_000)
+    if args.only == "hooks":
+        with running() as base:
+            hook_rows = hook_costs(base, args.rounds, singles, bulk)
+        print_hooks(args.rounds, hook_rows)
+        return
     rows: list[Row] = []
     with running() as base:
         strings = [(number(i), f"Your code is {i:06d}") for i in range(singles)]
@@ -381,6 +424,8 @@ def main() -> None:
             streams[who] = json.loads(child.stdout)
             print(f"rss, {who}: {streams[who]}")
 
+        hook_rows = hook_costs(base, args.rounds, singles, bulk)
+
     print()
     print(
         f"{date.today()}, {platform.machine()}, {multiprocessing.cpu_count()} cores, "
@@ -404,6 +449,17 @@ def main() -> None:
         f"{ours_rss['peak'] / raw_rss['peak']:.2f} (memory) | "
         f"{ours_rss['before']:.0f} MB after imports |"
     )
+    print_hooks(args.rounds, hook_rows)
+
+
+def print_hooks(rounds: int, rows: list[Row]) -> None:
+    print()
+    print(f"The cost of a hook that does nothing (best of {rounds} interleaved rounds):")
+    print()
+    print("| benchmark | messages | no hook | a no-op hook | ratio of bests | median ratio |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        print(row.markdown())
 
 
 @dataclasses.dataclass

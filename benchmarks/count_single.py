@@ -13,6 +13,7 @@ imports and first-use costs. Clients (concurrency 50, as in `bench_bulk.py`):
 - ``raw``: raw aiohttp, a dict built and posted with ``json=`` per request;
 - ``raw-keyed``: the same with the idempotency key smsgate writes (the same bytes);
 - ``smsgate``: ``gateway.send(Message(to, text))``;
+- ``hooked``: the same with an event hook installed that does nothing (`smsgate.events`);
 - ``pre-built``: ``gateway.send`` of `Message` objects built beforehand; the process builds
   them too, so the table gives its count less that of
 - ``build``: building the `Message` objects alone, no request.
@@ -38,10 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import bench_bulk
 from benchmarks.server import running
-from smsgate import Message
+from smsgate import Message, events
 from smsgate.model import new_key
 
-CLIENTS = ("raw", "raw-keyed", "smsgate", "pre-built", "build")
+CLIENTS = ("raw", "raw-keyed", "smsgate", "hooked", "pre-built", "build")
 
 
 def client(which: str, count: int, base: str) -> None:
@@ -51,7 +52,9 @@ def client(which: str, count: int, base: str) -> None:
     if which in ("raw", "raw-keyed"):
         rows = [(to, text, new_key()) for to, text in strings]
         asyncio.run(bench_bulk.single_raw(base, rows, 50, keyed=which == "raw-keyed"))
-    elif which == "smsgate":
+    elif which in ("smsgate", "hooked"):
+        if which == "hooked":
+            events.add_hook(lambda event: None)
         asyncio.run(bench_bulk.single_smsgate(base, strings, 50))
     else:
         messages = [Message(to, text) for to, text in strings]
@@ -88,6 +91,9 @@ def instructions(which: str, count: int, base: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description="instructions a single send costs")
     parser.add_argument("--n", type=int, nargs=2, default=[500, 1500], metavar=("FEW", "MANY"))
+    parser.add_argument(
+        "--only", nargs="+", choices=CLIENTS, help="count these clients only (and raw)"
+    )
     parser.add_argument("--client", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
@@ -101,11 +107,13 @@ def main() -> None:
         sys.exit("--n: give two numbers of requests, the first smaller")
     per_request = {}
     with running() as base:
-        for which in CLIENTS:
+        chosen = ["raw", *(c for c in args.only if c != "raw")] if args.only else CLIENTS
+        for which in chosen:
             cost = instructions(which, many, base) - instructions(which, few, base)
             per_request[which] = cost / (many - few)
             print(f"{which}: {per_request[which]:,.0f} instructions a request", flush=True)
-    per_request["pre-built"] -= per_request.pop("build")  # the sends alone
+    if "pre-built" in per_request and "build" in per_request:
+        per_request["pre-built"] -= per_request.pop("build")  # the sends alone
     print()
     print("| client | instructions a request | raw ÷ this client |")
     print("|---|---|---|")

@@ -29,6 +29,7 @@ from datetime import datetime
 
 import attrs
 
+from smsgate import events
 from smsgate.checks import is_seconds, is_whole
 from smsgate.errors import (
     GatewayError,
@@ -126,6 +127,15 @@ async def try_send(
     """
     if within is not None and (not is_seconds(within)):
         raise ValidationError("within", "must be a positive number of seconds, or None")
+    outcome = await _try_send(gateway, message, at, within)
+    if events.hooks:
+        events.emit(events.Outcomes(gateway.name, (outcome,)))
+    return outcome
+
+
+async def _try_send(
+    gateway: SmsGateway, message: Message, at: datetime | None, within: float | None
+) -> Outcome:
     flight = _Flight(left=not announces_dispatch(gateway))
     reference = message.reference if isinstance(message, Message) else None
     try:

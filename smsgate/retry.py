@@ -22,6 +22,7 @@ longer than ``max_retry_after`` (a longer one gives up at once).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -30,6 +31,7 @@ import attrs
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
+from smsgate import events
 from smsgate.errors import (
     GatewayError,
     ProviderError,
@@ -97,7 +99,7 @@ class RetryPolicy:
             return error.retry_after
         return float(wait_random_exponential(self.backoff, self.max_backoff)(state))
 
-    def _log_retry(self, state: RetryCallState) -> None:
+    def _log_retry(self, provider: str | None, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         logger.warning(
@@ -107,6 +109,8 @@ class RetryPolicy:
             wait,
             error,
         )
+        if events.hooks:
+            events.emit(events.Retry(provider, state.attempt_number, self.attempts, wait, error))
 
     def worth_retrying(self, error: Exception, *, idempotent: bool) -> bool:
         """Whether a first try that failed with ``error`` is to be tried again."""
@@ -119,11 +123,12 @@ class RetryPolicy:
         idempotent: bool,
         sleep: Callable[[float], Awaitable[None]],
         failed: Exception | None = None,
+        provider: str | None = None,
     ) -> T:
         """Run ``attempt`` until it succeeds, fails for good, or the tries run out.
 
         ``failed``: the error of a first try the caller made itself (`worth_retrying` it);
-        the tries go on from there.
+        the tries go on from there. ``provider``: the gateway's name, for `Retry` events.
         """
         # Most requests succeed at once: try without the retry machinery (about 25 us a
         # call), and hand over to tenacity only after a failure worth retrying.
@@ -149,7 +154,7 @@ class RetryPolicy:
             retry=retry_if_exception(self._retryable(idempotent)),
             sleep=sleep,
             reraise=True,
-            before_sleep=self._log_retry,
+            before_sleep=functools.partial(self._log_retry, provider),
         )
         async for try_ in retrying:
             with try_:

@@ -35,6 +35,7 @@ from typing import Any, Literal
 import attrs
 import phonenumbers
 
+from smsgate import events
 from smsgate.checks import is_seconds, is_whole
 from smsgate.config import from_config
 from smsgate.errors import (
@@ -234,14 +235,24 @@ class RoutingGateway(BaseGateway):
                         circuit.failures,
                         " (its trial failed)" if was_open else "",
                     )
+                    if events.hooks:
+                        events.emit(
+                            events.CircuitChange(
+                                gateway.name, True, circuit.failures, circuit.cooldown
+                            )
+                        )
             else:
                 circuit.probing = False
             if may_have_sent(exc):
                 raise  # it may have gone (exc.provider says where): elsewhere, it could go twice
             logger.warning("%s did not take the message, so it fails over: %s", gateway.name, exc)
+            if events.hooks:
+                events.emit(events.Failover(gateway.name, exc))
             return None, exc
         if circuit.is_open:
             logger.warning("%s's circuit is closed again: it took a message", gateway.name)
+            if events.hooks:
+                events.emit(events.CircuitChange(gateway.name, False, 0, circuit.cooldown))
         circuit.succeeded()
         return receipt, last
 

@@ -26,6 +26,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from smsgate import events
 from smsgate.bulk._summary import Progress, Summary
 from smsgate.checks import is_whole
 from smsgate.errors import SmsGateError, UnsupportedFeature, ValidationError
@@ -190,6 +191,7 @@ class RunCore:
         self._ended = False  # the run ended by itself (done, or an error)
         self._closed = False  # the run was stopped, or has accounted for everything
         self._stream: weakref.ref[AsyncIterator[Outcome]] | None = None  # see _run._Stream
+        self._number = 0  # the run's number in this process, for its events (from _start)
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -222,6 +224,8 @@ class RunCore:
             self._record(taken)
         finally:
             self._delivering = False
+        if events.hooks and taken:
+            self._settled(taken)
         self._woken.set()
 
     def _deliver_accepted(
@@ -251,7 +255,13 @@ class RunCore:
                 self._ready.append(Accepted(indexes, messages, receipts))
         finally:
             self._delivering = False
+        if events.hooks and indexes:
+            self._settled(events.AcceptedOutcomes(indexes, messages, receipts))
         self._woken.set()
+
+    def _settled(self, outcomes: Sequence[Outcome]) -> None:
+        """Tell the hooks of outcomes just settled."""
+        events.emit(events.Outcomes(self._gateway.name, outcomes, self._number))
 
     def _record(self, outcomes: Sequence[Outcome]) -> None:
         if self._log is not None and outcomes:
@@ -277,6 +287,8 @@ class RunCore:
                 self.summary.add(resolved)
                 self._ready.append(resolved)
                 self._record([resolved])
+                if events.hooks:
+                    self._settled([resolved])
                 self._woken.set()
             finally:
                 self._to_look_up.task_done()

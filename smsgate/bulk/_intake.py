@@ -12,6 +12,7 @@ import functools
 from collections.abc import AsyncIterable, AsyncIterator, Hashable, Iterator, Mapping
 from typing import Any
 
+from smsgate import events
 from smsgate.bulk._core import Item, RunCore, Work, outcome_of
 from smsgate.errors import ConfigurationError, SmsGateError, TransportError, ValidationError
 from smsgate.gateway import SmsGateway
@@ -202,6 +203,8 @@ class Intake(RunCore):
         self.summary.earlier += 1
         self.summary.add(outcome)
         self._ready.append(outcome)
+        if events.hooks:
+            self._settled([outcome])
         self._woken.set()
 
     async def _enqueue(self, index: int, message: Message) -> None:

@@ -6,14 +6,26 @@ for; and `send_many` and `send_all`, which start one.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextvars
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+)
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
+import attrs
+
+from smsgate import events
 from smsgate.bulk._core import MISSING, Accepted, Item, outcome_of
 from smsgate.bulk._dispatch import Dispatch
 from smsgate.bulk._intake import Intake
@@ -115,6 +127,7 @@ class BulkSend(Intake, Dispatch):
     def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._started = time.monotonic()
+        self._number = number = events.next_run()
         run = "" if self._run_name is None else f", journalled as run {self._run_name!r}"
         logger.info(
             "bulk run through %s started: %d requests in flight at most%s",
@@ -122,14 +135,26 @@ class BulkSend(Intake, Dispatch):
             self.concurrency,
             run,
         )
-        workers = [asyncio.create_task(self._produce())] + [
-            asyncio.create_task(self._consume()) for _ in range(self.concurrency)
-        ]
+        if events.hooks:
+            events.emit(
+                events.RunStarted(
+                    number, self._gateway.name, self.concurrency, self._run_name, time.time()
+                )
+            )
+        # The run's tasks know its number (for the events of their requests), and the
+        # caller's context is left as it was.
+        context = contextvars.copy_context()
+        context.run(events.current_run.set, number)
+
+        def task(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+            return asyncio.create_task(work, context=context)
+
+        workers = [task(self._produce())] + [task(self._consume()) for _ in range(self.concurrency)]
         lookups = [
-            asyncio.create_task(self._look_up())
+            task(self._look_up())
             for _ in range(min(self.concurrency, 8) if self._lookups is not None else 0)
         ]
-        self._tasks = [*workers, *lookups, asyncio.create_task(self._finish(workers, lookups))]
+        self._tasks = [*workers, *lookups, task(self._finish(workers, lookups))]
 
     async def _next(self) -> Outcome:
         while True:
@@ -225,6 +250,23 @@ class BulkSend(Intake, Dispatch):
 
     def _log_end(self, how: str) -> None:
         summary = self.summary
+        if events.hooks:
+            events.emit(
+                events.RunEnded(
+                    self._number,
+                    self._gateway.name,
+                    how != "ended",
+                    attrs.evolve(
+                        summary,
+                        reasons=collections.Counter(summary.reasons),
+                        failures=list(summary.failures),
+                        uncertainties=list(summary.uncertainties),
+                        unsent_inputs=list(summary.unsent_inputs),
+                        unseen=list(summary.unseen),
+                    ),
+                    time.monotonic() - self._started,
+                )
+            )
         logger.info(
             "bulk run through %s %s after %.1f s: %d accepted, %d failed, %d uncertain, "
             "%d unsent (%d from an earlier session)",
@@ -267,6 +309,8 @@ class BulkSend(Intake, Dispatch):
             self.summary.add(outcome)
         self._ready.extend(rest)
         self._record(rest)
+        if events.hooks and rest:
+            self._settled(rest)
         if unseen:
             self._stash_ready()
 

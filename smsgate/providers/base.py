@@ -22,6 +22,7 @@ import aiohttp
 import attrs
 from aiolimiter import AsyncLimiter
 
+from smsgate import events
 from smsgate.checks import is_seconds, is_whole
 from smsgate.errors import (
     ConfigurationError,
@@ -301,7 +302,7 @@ class HttpGateway(BaseGateway):
             return await self._attempt(method, path, data, authenticate, messages, parts, keyed)
 
         return await self.retry.call(
-            attempt, idempotent=idempotent, sleep=_retry_sleep, failed=failed
+            attempt, idempotent=idempotent, sleep=_retry_sleep, failed=failed, provider=self.name
         )
 
     async def _throttle(self, messages: int) -> None:
@@ -343,7 +344,9 @@ class HttpGateway(BaseGateway):
         if listener is not None:
             await listener(True, keyed)
         url = self.base_url + path
-        started = time.perf_counter() if logger.isEnabledFor(logging.DEBUG) else 0.0
+        hooked = events.hooks
+        started = time.time() if hooked or logger.isEnabledFor(logging.DEBUG) else 0.0
+        status = 0
         try:
             # No redirects: a 307 would resend the message, and the token, elsewhere.
             async with session.request(
@@ -363,7 +366,7 @@ class HttpGateway(BaseGateway):
         else:
             failure = None
             if started:
-                took = (time.perf_counter() - started) * 1000
+                took = (time.time() - started) * 1000
                 logger.debug("%s %s -> %d in %.1f ms", method, url, status, took)
             # HttpResponse(...) by its slots, without attrs' call per field (a request's
             # hot path).
@@ -376,6 +379,20 @@ class HttpGateway(BaseGateway):
                     failure = self.error_from_response(response)
                 except GatewayError as raised:  # an adapter's hook may raise its error too
                     failure = raised
+        if hooked:
+            events.emit(
+                events.Attempt(
+                    self.name,
+                    method,
+                    url,
+                    messages,
+                    status or None,
+                    failure,
+                    started,
+                    time.time() - started,
+                    events.current_run.get(),
+                )
+            )
         if failure is None:
             return response
         if isinstance(failure, TransportError):
