@@ -11,6 +11,7 @@ import random
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -23,6 +24,8 @@ from phonenumbers.tzdata import TIMEZONE_DATA
 from smsgate import quiet
 from smsgate.errors import ValidationError
 from smsgate.quiet import Window, next_opening, open_until, zones_of
+
+DOCS = Path(__file__).parent.parent / "docs" / "quiet-hours.md"
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -814,3 +817,17 @@ def test_next_opening_is_the_first_instant_open_in_every_zone(case):
     assert open_until(zones, window, now) is None
     earlier = minutes(max(now, opening - timedelta(hours=48)), opening)
     assert not any(inside_all(zones, window, at) for at in earlier)
+
+
+# --- the documentation ---------------------------------------------------------------------------
+
+EXAMPLES = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.DOTALL)
+
+
+def test_the_documentation_has_examples():
+    assert len(EXAMPLES) >= 4
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[f"example-{n}" for n in range(len(EXAMPLES))])
+def test_every_example_in_the_documentation_runs(example):
+    exec(compile(example, str(DOCS), "exec"), {})
