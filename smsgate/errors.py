@@ -6,6 +6,7 @@
     ├── ConfigurationError           missing or invalid settings, unknown provider
     ├── ValidationError (ValueError) bad input, raised before any request
     ├── UnsupportedFeature           the provider cannot express what was asked
+    ├── RecipientSuppressed          the recipient opted out: refused before any request
     ├── StatusTimeout (TimeoutError) no final status in time (in `smsgate.tracking`)
     └── GatewayError                 talking to a provider went wrong (``maybe_sent``)
         ├── ProviderError            the provider answered with an error
@@ -56,6 +57,7 @@ __all__ = [
     "ProviderError",
     "ProviderUnavailable",
     "RateLimited",
+    "RecipientSuppressed",
     "SmsGateError",
     "TransportError",
     "Unresolved",
@@ -104,6 +106,22 @@ class UnsupportedFeature(SmsGateError):
         self.feature = feature
         text = f"{provider} does not support {feature}"
         super().__init__(f"{text}; {hint}" if hint else text)
+
+
+class RecipientSuppressed(SmsGateError):
+    """The recipient is on a suppression list (they opted out): the message was refused
+    before any request, and nothing was sent (`smsgate.suppression`).
+
+    Attributes:
+        to: the recipient's number.
+    """
+
+    def __init__(self, to: str) -> None:
+        self.to = to
+        super().__init__(f"{to} opted out (a suppression list holds the number): not sent")
+
+    def __reduce__(self) -> tuple[type[RecipientSuppressed], tuple[str]]:
+        return type(self), (self.to,)
 
 
 class GatewayError(SmsGateError):

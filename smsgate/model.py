@@ -513,6 +513,10 @@ class OutcomeStatus(StrEnum):
     UNSENT = "unsent"
     """It never left: the send was stopped before its request went out. Safe to send again."""
 
+    SUPPRESSED = "suppressed"
+    """The recipient opted out (a suppression list holds the number): refused before any
+    request, ``error`` a `smsgate.errors.RecipientSuppressed`. Neither sent nor failed."""
+
 
 @attrs.frozen
 class Outcome:

@@ -35,6 +35,7 @@ from smsgate.errors import (
     GatewayError,
     KeyConflict,
     ProviderError,
+    RecipientSuppressed,
     SmsGateError,
     TransportError,
     Unresolved,
@@ -67,7 +68,10 @@ logger = logging.getLogger("smsgate")
 def status_after(error: BaseException, *, left: bool = True) -> OutcomeStatus:
     """The outcome of a send that raised ``error``: ``UNCERTAIN`` when the provider may have
     taken it (`smsgate.errors.may_have_sent`), else ``FAILED``. ``left=False`` (its request
-    provably never left) is always ``FAILED``."""
+    provably never left) is always ``FAILED``; a recipient who opted out
+    (`smsgate.errors.RecipientSuppressed`) is ``SUPPRESSED``."""
+    if type(error) is RecipientSuppressed:
+        return OutcomeStatus.SUPPRESSED
     return OutcomeStatus.UNCERTAIN if left and may_have_sent(error) else OutcomeStatus.FAILED
 
 

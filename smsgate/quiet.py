@@ -42,6 +42,7 @@ import phonenumbers
 from phonenumbers.timezone import UNKNOWN_TIMEZONE
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
+from smsgate._tzrules import same_clocks
 from smsgate.errors import ValidationError
 from smsgate.numbers import normalize_number
 
@@ -266,7 +267,12 @@ def zones_of(number: str) -> tuple[ZoneInfo, ...]:
             # phonenumbers places only fixed lines (and mobiles in a few countries) by
             # their prefix; any other number, or one it finds invalid, has its calling
             # code's zones.
-            if narrow and narrow != broad and _is_geographic(code, digits[len(code) :]):
+            # Its type decides, unless both keep the same clocks (+44: London, Jersey).
+            if (
+                narrow
+                and narrow != broad
+                and (same_clocks(narrow, broad) or _is_geographic(code, digits[len(code) :]))
+            ):
                 return narrow
             break
     if not broad:

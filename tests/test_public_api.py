@@ -27,6 +27,7 @@ PUBLIC = [
     "ProviderUnavailable",
     "RateLimited",
     "Receipt",
+    "RecipientSuppressed",
     "Segments",
     "SmsGateError",
     "SmsGateway",

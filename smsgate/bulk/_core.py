@@ -34,6 +34,9 @@ from smsgate.gateway import BatchingGateway, SmsGateway, announces_dispatch, can
 from smsgate.journal import Claim, Journal, JournalRun
 from smsgate.model import Message, Receipt, check_send_time, slot_setters
 from smsgate.outcomes import Lookups, Outcome, OutcomeStatus
+from smsgate.quiet import Window
+from smsgate.suppression._base import SuppressionList
+from smsgate.suppression._gateway import SuppressingGateway
 
 __all__ = [
     "MISSING",
@@ -64,6 +67,8 @@ class Work:
     left: dict[int, bool] = attrs.field(factory=dict)
     """Inputs whose request has left (and not come back refused), and whether it carried
     their idempotency keys."""
+    at: datetime | None = None
+    """When the provider is to send them (None: now)."""
 
 
 MISSING: Any = object()
@@ -120,7 +125,19 @@ class RunCore:
         resolve_patience: float,
         journal: Journal | None,
         run: str | None,
+        suppression: SuppressionList | None = None,
+        window: Window | str | None = None,
     ) -> None:
+        if isinstance(gateway, SuppressingGateway):  # sent through, a request at a time
+            suppression = suppression or gateway.suppression
+            gateway = gateway.gateway
+        if suppression is not None and not isinstance(suppression, SuppressionList):
+            raise ValidationError("suppression", "must be a SuppressionList")
+        if isinstance(window, str):
+            window = Window.parse(window)
+        elif window is not None and not isinstance(window, Window):
+            raise ValidationError("window", "must be a Window or text such as '09:00-20:00'")
+        self._window = window
         if not is_whole(concurrency, least=1):
             raise ValidationError("concurrency", "must be a whole number of at least 1")
         if not is_whole(keep):
@@ -162,6 +179,7 @@ class RunCore:
         )
         self._journal = journal
         self._run_name = run
+        self._suppression = suppression
         self._log: JournalRun | None = None
         self._claims: list[Claim] = []
         self.summary = Summary(keep=keep)

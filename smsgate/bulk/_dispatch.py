@@ -11,11 +11,12 @@ import math
 from collections.abc import Iterator
 
 from smsgate.bulk._core import RunCore, Work, accepted, outcome_of
-from smsgate.errors import InvalidRequest, SmsGateError, may_have_sent
+from smsgate.errors import InvalidRequest, RecipientSuppressed, SmsGateError, may_have_sent
 from smsgate.gateway import on_dispatch
 from smsgate.journal import JournalError
 from smsgate.model import Message
 from smsgate.outcomes import OutcomeStatus, as_gateway_error, status_after
+from smsgate.suppression._base import SuppressionError
 
 __all__ = ["Dispatch"]
 
@@ -25,6 +26,13 @@ class Dispatch(RunCore):
 
     async def _consume(self) -> None:
         while (work := await self._work.get()) is not None:
+            if self._suppression is not None:
+                unsuppressed = await self._without_suppressed(work)
+                if unsuppressed is None:
+                    if isinstance(self._failure, SuppressionError):
+                        raise self._failure  # the list cannot be read: send nothing more
+                    continue
+                work = unsuppressed
             # Until its request ends, the work stays in _running: a stop that falls in the
             # middle finds what was in flight there.
             self._running.add(work)
@@ -42,6 +50,38 @@ class Dispatch(RunCore):
             if isinstance(self._failure, JournalError):
                 raise self._failure  # nothing may leave unrecorded: end the run
 
+    async def _without_suppressed(self, work: Work) -> Work | None:
+        """``work`` without the messages to recipients on the suppression list (given their
+        ``SUPPRESSED`` outcome, all looked up in one query); None when nothing is left.
+        If the list cannot be read, nothing of it is sent: ``UNSENT``, and the run ends."""
+        assert self._suppression is not None
+        try:
+            found = await self._suppression.suppressed([m.to for m in work.messages], e164=True)
+        except Exception as exc:
+            failure = (
+                exc
+                if isinstance(exc, SuppressionError)
+                else SuppressionError(f"the suppression list cannot be read: {exc!r}")
+            )
+            self._failure = self._failure or failure
+            pairs = zip(work.indexes, work.messages, strict=True)
+            self._deliver([outcome_of(i, OutcomeStatus.UNSENT, m, failure) for i, m in pairs])
+            return None
+        if not found:
+            return work
+        indexes: list[int] = []
+        messages: list[Message] = []
+        refused = []
+        for index, message in zip(work.indexes, work.messages, strict=True):
+            if message.to in found:
+                error = RecipientSuppressed(message.to)
+                refused.append(outcome_of(index, OutcomeStatus.SUPPRESSED, message, error))
+            else:
+                indexes.append(index)
+                messages.append(message)
+        self._deliver(refused)
+        return Work(indexes, messages, work.batched, at=work.at) if indexes else None
+
     async def _send_one(self, work: Work) -> None:
         [index], [message] = work.indexes, work.messages
         heard = _Listener(self, work, work.indexes, work.messages)
@@ -49,10 +89,10 @@ class Dispatch(RunCore):
             with heard.listening():
                 if not self._announces:
                     await heard(True, False)
-                if self._at is None:
+                if work.at is None:
                     receipt = await self._gateway.send(message)
                 else:
-                    receipt = await self._gateway.schedule(message, self._at)
+                    receipt = await self._gateway.schedule(message, work.at)
         except Exception as exc:
             self._fail(work, work.indexes, work.messages, exc)
         else:
@@ -69,7 +109,7 @@ class Dispatch(RunCore):
             with heard.listening():
                 if not self._announces:
                     await heard(True, False)
-                receipts = await self._batching.send_chunk(messages, self._at)
+                receipts = await self._batching.send_chunk(messages, work.at)
         except Exception as exc:
             refused = isinstance(exc, InvalidRequest) and not may_have_sent(exc)
             if not refused or len(indexes) == 1 or budget[0] < 2:

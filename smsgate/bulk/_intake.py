@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterable, AsyncIterator, Hashable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from smsgate import events
@@ -27,6 +28,7 @@ from smsgate.journal import (
 )
 from smsgate.model import Message, Receipt
 from smsgate.outcomes import Outcome, OutcomeStatus
+from smsgate.quiet import next_opening
 
 __all__ = ["Intake"]
 
@@ -217,19 +219,29 @@ class Intake(RunCore):
         """Put ``message`` in its group; return the work to send now, if any. (Not a
         coroutine: most messages only join a group, and a bulk run does this for each.)"""
         key: Hashable | None = None
+        at = self._at
+        if self._window is not None:
+            try:
+                opening = next_opening(message.to, self._window, at or datetime.now(UTC))
+            except SmsGateError as exc:  # no hour is inside the window in all its zones
+                self._deliver([outcome_of(index, OutcomeStatus.FAILED, message, exc)])
+                return None
+            at = opening or at
         if self._batching is not None:
             try:
-                key = self._batching.batch_key(message, self._at)
+                key = self._batching.batch_key(message, at)
             except ConfigurationError:
                 raise
             except SmsGateError as exc:
                 self._deliver([outcome_of(index, OutcomeStatus.FAILED, message, exc)])
                 return None
         if key is None:
-            return Work([index], [message], batched=False)
+            return Work([index], [message], batched=False, at=at)
+        if self._window is not None:
+            key = (key, at)  # one request a sending time
         group = self._buffers.get(key)
         if group is None:
-            group = self._buffers[key] = Work([], [], batched=True)
+            group = self._buffers[key] = Work([], [], batched=True, at=at)
         indexes = group.indexes
         indexes.append(index)
         group.messages.append(message)

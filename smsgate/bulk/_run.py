@@ -34,6 +34,8 @@ from smsgate.errors import ConfigurationError, TransportError
 from smsgate.gateway import SmsGateway
 from smsgate.journal import Journal, JournalError
 from smsgate.outcomes import Outcome, OutcomeStatus
+from smsgate.quiet import Window
+from smsgate.suppression._base import SuppressionList
 
 logger = logging.getLogger("smsgate.bulk")
 
@@ -353,6 +355,8 @@ def send_many(
     resolve_patience: float = 30.0,
     journal: Journal | None = None,
     run: str | None = None,
+    suppression: SuppressionList | None = None,
+    window: Window | str | None = None,
 ) -> BulkSend:
     """Send (or, with ``at``, schedule) many messages, streaming one `Outcome` per input.
 
@@ -378,6 +382,18 @@ def send_many(
             their recorded outcome (``summary.earlier`` counts them) and are not sent again;
             ones whose request left without a recorded answer are looked up where the
             gateway can (``gateway.find``), else come out ``UNCERTAIN``; the rest are sent.
+        suppression: numbers not to text (`smsgate.suppression.SuppressionList`): each
+            request's recipients are looked up at once before it leaves, and those on the
+            list come out ``SUPPRESSED`` (nothing sent; a resumed run looks them up again).
+            A `smsgate.suppression.SuppressingGateway` brings its list by itself. If the
+            list cannot be read, the run stops (`SuppressionError`, from the iteration) and
+            what it had not sent comes out ``UNSENT``.
+        window: quiet hours kept in each recipient's time zone (`smsgate.quiet.Window`, or
+            text such as ``"09:00-20:00"``): a message whose recipient is outside it is
+            scheduled through the provider for the next moment the window is open in every
+            zone of the number (`smsgate.quiet.next_opening`); with ``at``, for the first
+            such moment from ``at``. A number whose zones never share an open moment fails
+            (`ValidationError`), nothing sent.
 
     Raises:
         ValidationError: an argument is invalid (at once).
@@ -405,6 +421,8 @@ def send_many(
         resolve_patience=resolve_patience,
         journal=journal,
         run=run,
+        suppression=suppression,
+        window=window,
     )
 
 

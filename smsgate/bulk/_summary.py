@@ -38,8 +38,9 @@ class Summary:
 
     Attributes:
         keep: how many failed outcomes (and uncertain ones with their message) are kept.
-        accepted, failed, uncertain, unsent: outcomes of each kind; they add up to every
-            input taken from the source.
+        accepted, failed, uncertain, unsent, suppressed: outcomes of each kind; they add
+            up to every input taken from the source (``suppressed``: recipients a
+            suppression list held, refused before any request).
         resolved: uncertain sends that were looked up and found (counted in ``accepted``).
         earlier: inputs of a resumed journalled run that had their outcome from an earlier
             session (counted in the others too); nothing was sent for them now.
@@ -61,6 +62,7 @@ class Summary:
     failed: int = 0
     uncertain: int = 0
     unsent: int = 0
+    suppressed: int = 0
     resolved: int = 0
     earlier: int = 0
     reasons: Counter[str] = attrs.field(factory=Counter)
@@ -72,7 +74,7 @@ class Summary:
     @property
     def total(self) -> int:
         """Inputs accounted for: every input taken from the source."""
-        return self.accepted + self.failed + self.uncertain + self.unsent
+        return self.accepted + self.failed + self.uncertain + self.unsent + self.suppressed
 
     def add(self, outcome: Outcome) -> None:
         """Count one outcome."""
@@ -89,6 +91,8 @@ class Summary:
             if len(self.uncertainties) >= self.keep:
                 outcome = attrs.evolve(outcome, message=None)
             self.uncertainties.append(outcome)
+        elif status is OutcomeStatus.SUPPRESSED:
+            self.suppressed += 1
         else:
             self.unsent += 1
             self.unsent_inputs.append(outcome)

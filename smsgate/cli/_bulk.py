@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 from rich.table import Table
 
@@ -31,9 +32,19 @@ from smsgate.errors import UnsupportedFeature, ValidationError
 from smsgate.journal import EntryState, JournalError, JournalMismatch, delivery_status
 from smsgate.journal.sqlite import SqliteJournal
 from smsgate.model import Receipt
+from smsgate.quiet import Window
 from smsgate.status import DeliveryStatus
+from smsgate.suppression import SqliteSuppressionList
 
 __all__ = ["bulk", "track"]
+
+
+@attrs.frozen
+class Sending:
+    """What a bulk run checks before each request: opt-outs and quiet hours."""
+
+    suppression: Path | None = None
+    window: Window | None = None
 
 
 def default_journal(file: Path) -> Path:
@@ -70,6 +81,19 @@ def default_journal(file: Path) -> Path:
     show_default=True,
     help="Seconds the requests in flight get to finish after Ctrl-C or SIGTERM.",
 )
+@click.option(
+    "--suppression",
+    "suppression_path",
+    envvar="SMSGATE_SUPPRESSION",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A suppression list (SQLite, see `smsgate suppress`): rows to numbers on it are "
+    "not sent (or SMSGATE_SUPPRESSION).",
+)
+@click.option(
+    "--window",
+    help="Send only from..to in each recipient's local time, e.g. 09:00-20:00 or "
+    "'Mon-Fri 09:00-20:00'; other rows are scheduled for the next opening.",
+)
 @click.pass_context
 def bulk(
     context: click.Context,
@@ -81,6 +105,8 @@ def bulk(
     run_name: str | None,
     out_path: Path | None,
     grace: float,
+    suppression_path: Path | None,
+    window: str | None,
 ) -> int:
     """Send every row of a CSV FILE (columns to, text; optional sender, reference).
 
@@ -103,8 +129,19 @@ def bulk(
         raise ValidationError("out", "must not be the input file or the journal")
     journal = None if no_journal else (journal_path or default_journal(file))
     name = run_name or file.name
+    quiet = None if window is None else Window.parse(window)
     result = asyncio.run(
-        _bulk(settings, checked, concurrency, patience, journal, name, out_path, grace)
+        _bulk(
+            settings,
+            checked,
+            concurrency,
+            patience,
+            journal,
+            name,
+            out_path,
+            grace,
+            Sending(suppression_path, quiet),
+        )
     )
     summary, failure = result.summary, result.failure
     if isinstance(failure, JournalMismatch) or (
@@ -129,6 +166,7 @@ async def _bulk(
     run_name: str,
     out_path: Path | None,
     grace: float,
+    sending: Sending,
 ) -> BulkResult:
     lines: array.array[int] = array.array("L")
     rows = read_rows(checked, lines)
@@ -141,6 +179,9 @@ async def _bulk(
                 raise ValidationError("out", f"cannot write {str(out_path)!r}: {exc}") from None
             results = Results(out)
         journal = SqliteJournal(journal_path) if journal_path is not None else None
+        suppression = None
+        if sending.suppression is not None:
+            suppression = SqliteSuppressionList(sending.suppression)
         try:
             async with settings.gateway() as gateway:
                 label = f"sending through {gateway.name}"
@@ -157,10 +198,14 @@ async def _bulk(
                     lines=lines,
                     results=results,
                     grace=grace,
+                    suppression=suppression,
+                    window=sending.window,
                 )
         finally:
             if journal is not None:
                 await journal.aclose()
+            if suppression is not None:
+                await suppression.aclose()
     summary = result.summary
     if journal is not None and result.failure is None and 0 < summary.total == summary.earlier:
         settings.err.print(

@@ -23,6 +23,8 @@ from smsgate.errors import SmsGateError
 from smsgate.gateway import SmsGateway
 from smsgate.journal import Journal
 from smsgate.outcomes import Outcome, OutcomeStatus, can_find
+from smsgate.quiet import Window
+from smsgate.suppression import SuppressionList
 
 SHOWN = 20
 """Rows of each kind a person is shown; ``--json`` and ``--out`` have them all."""
@@ -165,6 +167,8 @@ async def send_with_progress(
     lines: Sequence[int] | None = None,
     results: Results | None = None,
     grace: float = 10.0,
+    suppression: SuppressionList | None = None,
+    window: Window | None = None,
 ) -> BulkResult:
     """`send_many` with a progress bar on standard error (none with ``--json``), looking
     uncertain sends up where the gateway can (unless ``patience`` is ``None``), stopping
@@ -204,6 +208,8 @@ async def send_with_progress(
             resolve_patience=patience or 0.0,
             journal=journal,
             run=run_name,
+            suppression=suppression,
+            window=window,
         )
         failure: SmsGateError | None = None
         say = functools.partial(settings.err.print, soft_wrap=True)
@@ -238,6 +244,7 @@ def report(settings: Settings, result: BulkResult, *, resume: str | None = None)
             "failed": summary.failed,
             "uncertain": summary.uncertain,
             "unsent": summary.unsent,
+            "suppressed": summary.suppressed,
             "resolved": summary.resolved,
             "earlier": summary.earlier,
             "interrupted": result.interrupted,
@@ -260,6 +267,11 @@ def report(settings: Settings, result: BulkResult, *, resume: str | None = None)
     )
     out = settings.out
     out.print(table)
+    if summary.suppressed:
+        out.print(
+            f"{summary.suppressed:,} rows were not sent: their recipients opted out "
+            "(the suppression list holds them)"
+        )
     if summary.earlier:
         out.print(
             f"{summary.earlier:,} rows were done in an earlier session of this run (journal): "

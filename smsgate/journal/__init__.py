@@ -108,6 +108,9 @@ RECORDED_STATE = {
     OutcomeStatus.FAILED: EntryState.FAILED,
     OutcomeStatus.UNCERTAIN: EntryState.UNCERTAIN,
     OutcomeStatus.UNSENT: EntryState.CLAIMED,
+    # Not sent, and looked up again when a resumed run reaches it (the recipient may have
+    # opted back in).
+    OutcomeStatus.SUPPRESSED: EntryState.CLAIMED,
 }
 """The state a journal records for an outcome (an ``UNSENT`` input is ``CLAIMED`` again: its
 request never left)."""

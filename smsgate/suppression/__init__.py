@@ -10,6 +10,11 @@ query. Three stores keep the protocol:
 - `PostgresSuppressionList`: PostgreSQL, shared by every machine
   (``pip install "smsgate[postgres]"``; imported from here only when first asked for).
 
+Sending consults a list when given one: `SuppressingGateway(gateway, suppression)` refuses a
+message to a listed number before any request (`smsgate.errors.RecipientSuppressed`), and
+``send_many(..., suppression=...)`` (or given that gateway) gives each a ``SUPPRESSED``
+outcome, looking a whole request's recipients up at once.
+
 Replies are read by `opt_out_change` (which keywords, exactly, is in its docstring and in
 ``docs/suppression.md``), and applied to a list by `apply_inbound`.
 
@@ -27,6 +32,7 @@ from smsgate.suppression._base import (
     SuppressionError,
     SuppressionList,
 )
+from smsgate.suppression._gateway import SuppressingGateway
 from smsgate.suppression._keywords import (
     START_KEYWORDS,
     STOP_KEYWORDS,
@@ -47,6 +53,7 @@ __all__ = [
     "OptOutChange",
     "PostgresSuppressionList",
     "SqliteSuppressionList",
+    "SuppressingGateway",
     "SuppressionError",
     "SuppressionList",
     "apply_inbound",

@@ -77,9 +77,11 @@ class SuppressionList(Protocol):
         """Whether ``number`` is on the list."""
         ...
 
-    async def suppressed(self, numbers: Iterable[str]) -> set[str]:
+    async def suppressed(self, numbers: Iterable[str], *, e164: bool = False) -> set[str]:
         """Which of ``numbers`` are on the list, as they were given, in one round trip
-        (one query however many numbers: a bulk send asks once a chunk)."""
+        (one query however many numbers: a bulk send asks once a chunk). ``e164``: the
+        numbers are in E.164 already (`Message.to` is), so they are looked up as they are,
+        without being read again."""
         ...
 
     def entries(self) -> AsyncIterator[Entry]:
@@ -130,14 +132,19 @@ def check_entry(reason: str | None, source: str) -> None:
     check_unicode("source", source)
 
 
-def numbers_by_e164(numbers: Iterable[str], region: str | None) -> dict[str, list[str]]:
-    """Each number of ``numbers`` in E.164, with the forms it was given in.
+def numbers_by_e164(
+    numbers: Iterable[str], region: str | None, *, read: bool = True
+) -> dict[str, list[str]]:
+    """Each number of ``numbers`` in E.164, with the forms it was given in (``read=False``:
+    they are E.164 already, each its own form).
 
     Raises:
         ValidationError: ``numbers`` is one string, or one of them is not a phone number.
     """
     if isinstance(numbers, str):
         raise ValidationError("numbers", "must be an iterable of numbers, not one string")
+    if not read:
+        return {number: [number] for number in numbers}
     given: dict[str, list[str]] = {}
     for number in numbers:
         e164 = to_e164(number, region)
@@ -200,8 +207,8 @@ class MemorySuppressionList:
     async def contains(self, number: str) -> bool:
         return to_e164(number, self.region) in self._entries
 
-    async def suppressed(self, numbers: Iterable[str]) -> set[str]:
-        given = numbers_by_e164(numbers, self.region)
+    async def suppressed(self, numbers: Iterable[str], *, e164: bool = False) -> set[str]:
+        given = numbers_by_e164(numbers, self.region, read=not e164)
         return given_forms((e164 for e164 in given if e164 in self._entries), given)
 
     async def entries(self) -> AsyncIterator[Entry]:

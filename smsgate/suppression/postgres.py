@@ -127,8 +127,8 @@ class PostgresSuppressionList:
         )
         return bool(rows)
 
-    async def suppressed(self, numbers: Iterable[str]) -> set[str]:
-        given = numbers_by_e164(numbers, self.region)
+    async def suppressed(self, numbers: Iterable[str], *, e164: bool = False) -> set[str]:
+        given = numbers_by_e164(numbers, self.region, read=not e164)
         if not given:
             return set()
         _, rows = await self._execute(
