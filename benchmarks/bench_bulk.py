@@ -17,7 +17,8 @@ Measures, printing a Markdown table at the end:
 4. peak RSS of a process streaming 1,000,000 messages from a generator through ``send_many``,
    and of raw aiohttp streaming the same messages the same way (the floor of that shape);
 5. the cost of event hooks (`smsgate.events`): the single and bulk runs above with and
-   without a hook that does nothing (``--only hooks`` runs this part alone).
+   without a hook that does nothing (``--only hooks`` runs this part alone);
+6. the cost of a suppression list and of quiet hours in ``send_all`` (``--only policies``).
 
 The server runs in a process of its own on 127.0.0.1. Rounds alternate between the clients;
 the table gives the ratio of the best round of each, and the median of the ratios of rounds
@@ -29,18 +30,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import datetime as dt
 import json
 import multiprocessing
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
@@ -51,6 +56,8 @@ from smsgate import Message, events, send_all, send_many
 from smsgate.providers.base import USER_AGENT
 from smsgate.providers.smsscheduler import SmsSchedulerGateway
 from smsgate.providers.smsworks import SmsWorksGateway
+from smsgate.quiet import Window
+from smsgate.suppression import SqliteSuppressionList
 
 TOKEN = "JWT bench-token"
 HEADERS = {
@@ -162,17 +169,18 @@ async def bulk_raw(
 
 
 async def bulk_smsgate(
-    base: str, items: list[Any], concurrency: int, *, keys: bool = True
+    base: str, items: list[Any], concurrency: int, *, keys: bool = True, **options: Any
 ) -> float:
     """``send_all`` of pre-built `Message` objects (or dict rows); with ``keys=False``,
-    without idempotency keys: the same bytes as the raw client posts."""
+    without idempotency keys: the same bytes as the raw client posts. ``options`` go to
+    ``send_all`` (a suppression list, a window): every input is counted, sent or not."""
     async with SmsWorksGateway(
         token=TOKEN, sender="Acme", base_url=base + "/v1", idempotency_keys=keys
     ) as gateway:
         started = time.perf_counter()
-        summary = await send_all(gateway, items, concurrency=concurrency)
+        summary = await send_all(gateway, items, concurrency=concurrency, **options)
         elapsed = time.perf_counter() - started
-    assert summary.accepted == len(items), summary
+    assert summary.accepted + summary.suppressed == len(items), summary
     return len(items) / elapsed
 
 
@@ -334,6 +342,46 @@ def hook_costs(base: str, rounds: int, singles: int, bulk: int) -> list[Row]:
     return rows
 
 
+def policy_costs(base: str, rounds: int, bulk: int) -> list[Row]:
+    """``send_all`` of pre-built messages with a suppression list (SQLite, 100,000 numbers,
+    1% of the recipients on it) and with quiet hours (a window open now everywhere in the
+    recipients' zone), against neither."""
+    messages = [Message(number(i), f"Your code is {i:06d}") for i in range(bulk)]
+    folder = Path(tempfile.mkdtemp())
+    listed = folder / "optouts.sqlite"
+
+    async def fill() -> None:
+        async with SqliteSuppressionList(listed) as suppression:
+            for i in range(100_000):
+                # every hundredth recipient of the run, and numbers the run never sends to
+                await suppression.add(number(i) if i % 100 == 0 else f"+447800{i:06d}")
+
+    asyncio.run(fill())
+
+    async def suppressed() -> float:
+        async with SqliteSuppressionList(listed) as suppression:
+            return await bulk_smsgate(base, messages, 8, suppression=suppression)
+
+    now = datetime.now(ZoneInfo("Europe/London"))
+    window = (
+        Window(dt.time(0, 0), dt.time(23, 59)) if now.hour < 23 else Window(dt.time(1), dt.time(0))
+    )
+    plain = lambda: asyncio.run(bulk_smsgate(base, messages, 8))  # noqa: E731
+    rows = []
+    for label, run in (
+        ("`send_all` with a SQLite suppression list of 100,000", lambda: asyncio.run(suppressed())),
+        (
+            "`send_all` with quiet hours (`window=`)",
+            lambda: asyncio.run(bulk_smsgate(base, messages, 8, window=window)),
+        ),
+    ):
+        without, with_policy = best(rounds, plain, run)
+        rows.append(Row(label, bulk, without, with_policy, "msg/s"))
+        print(f"policies, {label}: without {without}, with {with_policy}")
+    shutil.rmtree(folder)
+    return rows
+
+
 def best(rounds: int, *runs: Callable[[], float]) -> list[list[float]]:
     """Alternate the runs ``rounds`` times, after one round not counted (which warms the
     server and the caches up for whichever run comes first); every result of each."""
@@ -350,7 +398,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="smsgate against raw aiohttp on loopback")
     parser.add_argument("--quick", action="store_true", help="smaller numbers")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--only", choices=["hooks"], help="run one part alone")
+    parser.add_argument("--only", choices=["hooks", "policies"], help="run one part alone")
     parser.add_argument("--child-rss", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=1_000_000, help=argparse.SUPPRESS)
     parser.add_argument("--raw", action="store_true", help=argparse.SUPPRESS)
@@ -363,7 +411,13 @@ def main() -> None:
     if args.only == "hooks":
         with running() as base:
             hook_rows = hook_costs(base, args.rounds, singles, bulk)
+        policy_rows = policy_costs(base, args.rounds, bulk)
         print_hooks(args.rounds, hook_rows)
+        return
+    if args.only == "policies":
+        with running() as base:
+            policy_rows = policy_costs(base, args.rounds, bulk)
+        print_hooks(args.rounds, policy_rows, title="opt-outs and quiet hours")
         return
     rows: list[Row] = []
     with running() as base:
@@ -425,6 +479,7 @@ def main() -> None:
             print(f"rss, {who}: {streams[who]}")
 
         hook_rows = hook_costs(base, args.rounds, singles, bulk)
+        policy_rows = policy_costs(base, args.rounds, bulk)
 
     print()
     print(
@@ -450,13 +505,14 @@ def main() -> None:
         f"{ours_rss['before']:.0f} MB after imports |"
     )
     print_hooks(args.rounds, hook_rows)
+    print_hooks(args.rounds, policy_rows, title="opt-outs and quiet hours")
 
 
-def print_hooks(rounds: int, rows: list[Row]) -> None:
+def print_hooks(rounds: int, rows: list[Row], title: str = "a hook that does nothing") -> None:
     print()
-    print(f"The cost of a hook that does nothing (best of {rounds} interleaved rounds):")
+    print(f"The cost of {title} (best of {rounds} interleaved rounds):")
     print()
-    print("| benchmark | messages | no hook | a no-op hook | ratio of bests | median ratio |")
+    print("| benchmark | messages | without | with | ratio of bests | median ratio |")
     print("|---|---|---|---|---|---|")
     for row in rows:
         print(row.markdown())
