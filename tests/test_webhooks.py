@@ -1,8 +1,10 @@
 """The webhook receiver, driven over loopback with aiohttp's test client."""
 
 import asyncio
+import gzip
 import json
 import logging
+import tracemalloc
 
 import pytest
 from aiohttp import web
@@ -12,7 +14,13 @@ from hypothesis import strategies as st
 
 from smsgate import ConfigurationError, DeliveryStatus
 from smsgate.providers.smsworks import parse_delivery_report
-from smsgate.webhooks import SECRET_HEADER, WebhookReceiver
+from smsgate.webhooks import (
+    SECRET_HEADER,
+    BodyReader,
+    WebhookAnswer,
+    WebhookReceiver,
+    WebhookRequest,
+)
 from tests.support.providers import SMSWORKS
 from tests.support.webhooks import SECRET, Inbox, post, receiver_for
 
@@ -430,3 +438,95 @@ def test_no_request_gets_a_server_error(body, content_type, path):
     status = asyncio.run(_post_once(body, content_type, path))
 
     assert status in {200, 400, 403, 413, 415}
+
+
+# --- the core, without a server ------------------------------------------------------------
+
+
+def request_for(body: bytes | BodyReader, **headers: str) -> WebhookRequest:
+    return WebhookRequest(
+        method="POST",
+        path=f"/{SECRET}",
+        headers={"Content-Type": "application/json", **headers},
+        body=body,
+    )
+
+
+async def test_respond_answers_a_plain_request_with_a_plain_answer(inbox):
+    receiver = receiver_for(inbox)
+    request = WebhookRequest(
+        method="POST",
+        path="/",
+        headers={"CONTENT-type": "application/json", SECRET_HEADER.lower(): SECRET},
+        body=json.dumps(REPORT).encode(),
+    )
+
+    answer = await receiver.respond(request)
+    await settled(receiver)
+
+    assert answer == WebhookAnswer(200, b"taken", (("Content-Type", "text/plain; charset=utf-8"),))
+    assert inbox.reports == [parse_delivery_report(REPORT)]
+
+
+async def test_respond_reads_a_body_no_further_than_max_body(inbox):
+    reads = 0
+
+    async def endless() -> bytes:
+        nonlocal reads
+        reads += 1
+        return b"[" if reads == 1 else b" " * 100
+
+    answer = await receiver_for(inbox, max_body=1000).respond(request_for(endless))
+
+    assert (answer.status, answer.text) == (413, "larger than 1000 bytes")
+    assert reads == 11  # 1 + 1,000 bytes, then the piece that passes the limit
+
+
+async def test_respond_waits_no_longer_than_read_timeout_for_a_body(inbox):
+    async def stalled() -> bytes:
+        await asyncio.Event().wait()
+        return b""
+
+    async with asyncio.timeout(5):
+        answer = await receiver_for(inbox, read_timeout=0.1).respond(request_for(stalled))
+
+    assert (answer.status, answer.text) == (408, "the body took longer than 0.1 s")
+
+
+async def test_a_gzip_bomb_is_cut_off_where_it_passes_max_body(inbox):
+    bomb = gzip.compress(b" " * 50_000_000)  # some 50 kB that decode to 50 MB
+    receiver = receiver_for(inbox)
+    assert len(bomb) < receiver.max_body
+
+    tracemalloc.start()
+    try:
+        answer = await receiver.respond(request_for(bomb, **{"Content-Encoding": "gzip"}))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert (answer.status, answer.text) == (413, "larger than 65536 bytes")
+    assert peak < 2_000_000
+
+
+async def test_each_request_taken_or_repeated_is_announced_once(inbox, monkeypatch):
+    receiver = receiver_for(inbox)
+    announced = []
+
+    def announce(kind, items, *, repeated):
+        announced.append((kind, [item.message_id for item in items], repeated))
+
+    monkeypatch.setattr(receiver, "_received", announce)
+    body = json.dumps(REPORT).encode()
+
+    for request in (request_for(body), request_for(body), request_for(b"{}")):
+        await receiver.respond(request)
+    await receiver.respond(request_for(json.dumps(INCOMING).encode()))
+    await settled(receiver)
+
+    report_id = REPORT["messageid"]
+    assert announced == [
+        ("status", [report_id], 0),
+        ("status", [report_id], 1),
+        ("inbound", ["6170167"], 0),
+    ]

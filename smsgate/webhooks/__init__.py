@@ -1,5 +1,5 @@
 """Receiving what providers post: delivery reports and incoming SMS, in an aiohttp service,
-or in any other framework.
+in any ASGI application or server, or in any other framework.
 
 The SMS Works POSTs a delivery report for each message to the URL on the account page (or a
 message's ``deliveryreporturl``), and each incoming SMS to the URL of the keyword or number.
@@ -13,9 +13,11 @@ segment of the URL (``.../{secret}``, the only way The SMS Works can send one) o
 >>> receiver.add_routes(app := web.Application(), "/sms")
 >>> sorted(route.resource.canonical for route in app.router.routes())
 ['/sms', '/sms/{secret}']
+>>> receiver.asgi()  # for FastAPI's app.mount("/sms", ...) or any ASGI server
+<AsgiApp of <WebhookReceiver smsworks pending=0>>
 
 How it is served: aiohttp's handlers (`WebhookReceiver.add_routes`, `WebhookReceiver.handle`)
-are a thin adapter on one core,
+and the ASGI application (`WebhookReceiver.asgi`) are thin adapters on one core,
 `WebhookReceiver.respond`, which takes a `WebhookRequest` and returns a `WebhookAnswer`; every
 check and answer below is the core's, whichever serves it.
 
@@ -28,12 +30,13 @@ What the receiver answers:
        included), a body that cannot be decoded (a false ``Content-Encoding``), or a client
        that went away mid-body; no callback for its kind
 403    no secret, or the wrong one
-404    a path that is not the receiver's: ``{mount}/{secret}`` and ``{mount}`` only
+404    a path that is not the receiver's: ``{mount}/{secret}`` and ``{mount}`` only (under
+       ASGI, ``{mount}/`` too)
 405    a method other than POST (with ``Allow: POST``)
 408    the body took longer than ``read_timeout`` to arrive
 413    the body is larger than ``max_body``, as sent or once decoded
-415    the content type is not JSON, or (where smsgate decodes the body, as `respond`
-       does) a ``Content-Encoding`` other than gzip or deflate
+415    the content type is not JSON, or (where smsgate decodes the body, as under ASGI) a
+       ``Content-Encoding`` other than gzip or deflate
 503    ``max_pending`` callbacks are still running, or (``answer_after_callback``) the
        callback failed or ran past ``callback_timeout``: ``Retry-After`` says when to
        try again
@@ -48,12 +51,14 @@ ends within ``callback_timeout`` (then it is cancelled), so hung callbacks canno
 never lost silently: it is logged at ERROR, passed to ``on_failure``, and forgotten, so that
 a repeat from the provider reaches the callback again; with ``answer_after_callback`` the
 provider is told to try again instead of 200. The secret never appears in a log line smsgate
-writes; aiohttp's access log shows request paths, so serve with `AccessLogger`. What needs a
-proxy in front: slow clients trickling their headers (aiohttp reads headers before any
-handler runs), connection limits and TLS.
+writes; a server's access log shows request paths, so serve aiohttp with `AccessLogger`, and
+add `SecretFilter` to an ASGI server's access logger. What needs a proxy in front: slow
+clients trickling their headers (servers read headers before any application runs),
+connection limits and TLS.
 """
 
 from smsgate.webhooks._aiohttp import AccessLogger
+from smsgate.webhooks._asgi import AsgiApp
 from smsgate.webhooks._calls import FailureCallback
 from smsgate.webhooks._calls import _Recent as _Recent  # for the tests of the repeat window
 from smsgate.webhooks._core import (
@@ -64,15 +69,18 @@ from smsgate.webhooks._core import (
     WebhookAnswer,
     WebhookRequest,
 )
+from smsgate.webhooks._logs import SecretFilter
 from smsgate.webhooks._receiver import WebhookReceiver
 
 __all__ = [
     "SECRET_HEADER",
     "AccessLogger",
+    "AsgiApp",
     "BodyReader",
     "FailureCallback",
     "InboundCallback",
     "ReportCallback",
+    "SecretFilter",
     "WebhookAnswer",
     "WebhookReceiver",
     "WebhookRequest",

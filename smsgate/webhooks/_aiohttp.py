@@ -18,7 +18,7 @@ async def handle(receiver: Receiver, request: web.Request) -> web.Response:
     # All of a small body is in by the time the handler runs: take it without waiting.
     body: bytes | BodyReader = content.read_nowait() if content.is_eof() else content.readany
     try:
-        answer = await receiver._answer(
+        answer = await receiver._answer_post(
             request.match_info.get("secret"), request.headers, body, decoded=True
         )
     except (HttpProcessingError, RequestPayloadError):  # aiohttp could not decode it

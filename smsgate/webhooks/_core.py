@@ -1,5 +1,5 @@
 """The receiver without a web framework: a request described plainly comes in, a plain
-answer goes out. The aiohttp adapter only translates to and from these; every
+answer goes out. The aiohttp and ASGI adapters only translate to and from these; every
 check, limit, answer and callback is here (the callbacks' running in `._calls`).
 
 A request is checked in the order that costs least to refuse: its route and method, the
@@ -86,6 +86,7 @@ class WebhookAnswer:
 
     @property
     def text(self) -> str:
+        """The body as text (it is always UTF-8)."""
         return self.body.decode()
 
 
@@ -112,7 +113,7 @@ BUSY = _answer(503, "busy", _RETRY_AFTER)
 NOT_TAKEN = _answer(503, "not taken: try again", _RETRY_AFTER)
 
 
-class Undecodable(Exception):
+class _Undecodable(Exception):
     """The body is not in the coding its ``Content-Encoding`` names."""
 
 
@@ -186,9 +187,10 @@ class Receiver(Callbacks):
 
     async def respond(self, request: WebhookRequest) -> WebhookAnswer:
         """Answer ``request``: whatever it holds, an answer from the table in
-        `smsgate.webhooks`, never an exception. A payload taken is passed to its callback
-        after the answer (or before it, with ``answer_after_callback``). For a framework
-        smsgate has no adapter for::
+        `smsgate.webhooks`; a `BodyReader` may raise ConnectionError for a client gone
+        mid-body (the answer is then a 400 nobody reads). A payload taken is passed to its
+        callback after the answer (or before it, with ``answer_after_callback``). For a
+        framework smsgate has no adapter for::
 
             answer = await receiver.respond(
                 WebhookRequest(method="POST", path="/" + secret, headers=headers, body=body)
@@ -204,9 +206,9 @@ class Receiver(Callbacks):
             return NOT_FOUND
         if request.method != "POST":
             return NOT_ALLOWED
-        return await self._answer(secret, request.headers, request.body, decoded=False)
+        return await self._answer_post(secret, request.headers, request.body, decoded=False)
 
-    async def _answer(
+    async def _answer_post(
         self,
         secret: str | None,
         headers: Mapping[str, str],
@@ -239,7 +241,7 @@ class Receiver(Callbacks):
                     whole = await _Body.read(body, self.max_body, window)
         except TimeoutError:
             return _answer(408, f"the body took longer than {self.read_timeout:g} s")
-        except Undecodable:
+        except _Undecodable:
             return UNDECODABLE
         except ConnectionError:
             return CUT_SHORT
@@ -357,7 +359,7 @@ class _Body:
                 # No more than one byte past the limit: a bomb is cut off where it passes it.
                 chunk = self._decoder.decompress(chunk, self._limit + 1 - self._size)
             except zlib.error as exc:
-                raise Undecodable from exc
+                raise _Undecodable from exc
         self._size += len(chunk)
         self._parts.append(chunk)
         return self._size <= self._limit
@@ -370,9 +372,9 @@ class _Body:
             try:
                 rest = decoder.flush()
             except zlib.error as exc:
-                raise Undecodable from exc
+                raise _Undecodable from exc
             if not decoder.eof or decoder.unused_data:  # cut short, or more after its end
-                raise Undecodable
+                raise _Undecodable
             self._size += len(rest)
             if self._size > self._limit:
                 return None

@@ -1,17 +1,18 @@
-"""`WebhookReceiver`: the core, served by aiohttp."""
+"""`WebhookReceiver`: the core, served by aiohttp or by any ASGI server."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from smsgate.webhooks import _aiohttp
+from smsgate.webhooks._asgi import AsgiApp
 from smsgate.webhooks._core import Receiver
 
 
 class WebhookReceiver(Receiver):
     """Takes a provider's delivery reports and incoming SMS and passes each, once, to your
-    async callbacks: as aiohttp handlers (`add_routes`, `handle`) or, in any other
-    framework, by `respond`.
+    async callbacks: as aiohttp handlers (`add_routes`, `handle`), as an ASGI application
+    (`asgi`) or, in any other framework, by `respond`.
 
     The receiver answers as soon as a payload is read and checked; your callback runs
     afterwards, so a slow callback never makes the provider time out. A callback that raises
@@ -58,3 +59,15 @@ class WebhookReceiver(Receiver):
     async def handle(self, request: web.Request) -> web.Response:
         """The aiohttp handler: mount it yourself on a route that may carry ``{secret}``."""
         return await _aiohttp.handle(self, request)
+
+    def asgi(self) -> AsgiApp:
+        """This receiver as an ASGI 3 application: ``POST /{secret}`` and ``POST /``
+        (secret in the header) below wherever it is mounted, e.g.
+        ``app.mount("/sms", receiver.asgi())`` in FastAPI or Starlette, or served alone
+        (``uvicorn module:app``, with ``app = receiver.asgi()``).
+
+        Served alone, the server's lifespan shutdown waits for running callbacks; mounted
+        in an application, which does not pass its lifespan on, close the receiver in
+        that application's own (``await receiver.aclose()``).
+        """
+        return AsgiApp(self)
