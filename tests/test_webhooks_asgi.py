@@ -6,10 +6,14 @@ import asyncio
 import gzip
 import json
 import logging
+import os
+import re
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from fastapi import FastAPI
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,7 +25,7 @@ from yarl import URL
 
 from smsgate.model import InboundMessage, StatusReport
 from smsgate.providers.smsworks import parse_delivery_report, parse_webhook
-from smsgate.webhooks import SECRET_HEADER, SecretFilter, WebhookReceiver
+from smsgate.webhooks import SECRET_HEADER, AsgiApp, SecretFilter, WebhookReceiver
 from tests.support.asgi import (
     Exchange,
     RawClient,
@@ -36,6 +40,7 @@ from tests.support.webhooks import SECRET, Inbox, post, receiver_for
 
 REPORT = SMSWORKS.fixture("delivery_report")
 INCOMING = SMSWORKS.fixture("incoming")
+DOCS = Path(__file__).parent.parent / "docs" / "webhooks.md"
 JSON = {"Content-Type": "application/json"}
 
 
@@ -485,3 +490,48 @@ def test_the_secret_filter_blanks_the_values_a_record_is_formatted_with():
     assert as_tuple.args == ("POST", "/********")
     assert as_tuple.getMessage() == '"POST /********"'
     assert as_mapping.args == {"r": "POST /sms/********?x=1", "s": 200}
+
+
+# --- docs/webhooks.md ----------------------------------------------------------------------
+
+EXAMPLES = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.DOTALL)
+
+
+def test_the_docs_have_an_example_for_each_way_of_serving():
+    apps = [code for code in EXAMPLES if "app = " in code]
+    assert len(apps) >= 3
+    assert any("receiver.add_routes(app" in code for code in apps)
+    assert any('app.mount("/sms", receiver.asgi())' in code for code in apps)
+    assert any("app = receiver.asgi()" in code for code in apps)
+
+
+async def _post_to_example(app, path: str) -> tuple[int, str]:
+    """Serve an example's ``app`` on 127.0.0.1 and post it a delivery report."""
+    async with AsyncExitStack() as stack:
+        if isinstance(app, web.Application):
+            runner = web.AppRunner(app)
+            await runner.setup()
+            stack.push_async_callback(runner.cleanup)
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            assert isinstance(site._server, asyncio.Server)
+            port = site._server.sockets[0].getsockname()[1]
+            url = f"http://127.0.0.1:{port}"
+        else:
+            url = (await stack.enter_async_context(Uvicorn(app))).url
+        client = await stack.enter_async_context(aiohttp.ClientSession(base_url=url))
+        async with client.post(path, json=REPORT) as answer:
+            return answer.status, await answer.text()
+
+
+@pytest.mark.parametrize("code", EXAMPLES, ids=[f"example-{i}" for i in range(len(EXAMPLES))])
+def test_docs_example_runs(code, monkeypatch, capsys):
+    monkeypatch.setitem(os.environ, "SMSGATE_WEBHOOK_SECRET", SECRET)
+    namespace = {"__name__": "__docs__"}
+    exec(compile(code, str(DOCS), "exec"), namespace)  # runs it, when it is a script
+    app = namespace.get("app")
+    if app is not None:  # an application: served, and posted a delivery report
+        prefix = "" if isinstance(app, AsgiApp) else "/sms"  # served alone, or under /sms
+        assert asyncio.run(_post_to_example(app, f"{prefix}/{SECRET}")) == (200, "taken")
+
+    assert "128032521395903584 delivered\n" in capsys.readouterr().out
