@@ -368,7 +368,7 @@ async def test_the_application_waits_for_callbacks_when_it_shuts_down(inbox):
         ({"secret": "short"}, "secret: use 16 or more"),
         ({"secret": "has/a/slash/in/it/which/breaks"}, "secret: use 16 or more"),
         ({"secret": None}, "secret: use 16 or more"),
-        ({"on_report": None}, "give on_report, on_inbound, or both"),
+        ({"on_report": None}, "give on_report, on_inbound or suppression: at least one"),
         ({"max_body": 0}, "max_body: must be a whole number"),
         ({"max_pending": True}, "max_pending: must be a whole number"),
     ],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import re
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -20,12 +21,16 @@ from typing import Any, Literal
 
 import attrs
 
+from smsgate import events
 from smsgate.checks import is_seconds, is_whole
-from smsgate.errors import ConfigurationError, ValidationError
+from smsgate.errors import ConfigurationError, SmsGateError, ValidationError
 from smsgate.model import InboundMessage, StatusReport
 from smsgate.registry import webhook_parser
+from smsgate.suppression import SuppressionList, apply_inbound
 from smsgate.webhooks._calls import Callbacks, FailureCallback
 from smsgate.webhooks._logs import SECRETS
+
+logger = logging.getLogger("smsgate.webhooks")
 
 SECRET_HEADER = "X-Smsgate-Secret"
 """The header that may carry the shared secret instead of the URL."""
@@ -135,6 +140,7 @@ class Receiver(Callbacks):
         read_timeout: float = 10.0,
         callback_timeout: float = 30.0,
         answer_after_callback: bool = False,
+        suppression: SuppressionList | None = None,
     ) -> None:
         parse = webhook_parser(provider)
         if parse is None:
@@ -146,8 +152,10 @@ class Receiver(Callbacks):
                 "secret: use 16 or more letters, digits or . _ ~ -, "
                 "e.g. from secrets.token_urlsafe(32)"
             )
-        if on_report is None and on_inbound is None:
-            raise ConfigurationError("give on_report, on_inbound, or both")
+        if suppression is not None and not isinstance(suppression, SuppressionList):
+            raise ConfigurationError("suppression: must be a SuppressionList")
+        if on_report is None and on_inbound is None and suppression is None:
+            raise ConfigurationError("give on_report, on_inbound or suppression: at least one")
         counts = (
             ("max_body", max_body),
             ("max_pending", max_pending),
@@ -177,6 +185,7 @@ class Receiver(Callbacks):
         self._secret = secret.encode()
         self._on_report = on_report
         self._on_inbound = on_inbound
+        self.suppression = suppression
         self.max_body = max_body
         self.max_pending = max_pending
         self.read_timeout = read_timeout
@@ -266,6 +275,16 @@ class Receiver(Callbacks):
         if isinstance(item, InboundMessage):
             callback: Callable[[Any], Awaitable[None]] | None = self._on_inbound
             key, kind = ("inbound", item.message_id), "inbound"
+            if self.suppression is not None and key not in self._recent:
+                # Before the answer: an opt-out that cannot be recorded is not taken, and
+                # the provider posts it again.
+                try:
+                    await apply_inbound(self.suppression, item)
+                except SmsGateError as exc:
+                    logger.error("a reply could not be applied to the suppression list: %s", exc)
+                    return _answer(503, "the suppression list cannot be written; try again")
+                if callback is None:
+                    callback = _nothing
         else:
             callback = self._on_report
             status = str(item.provider_status).upper()
@@ -301,6 +320,12 @@ class Receiver(Callbacks):
         messages), of which ``repeated`` had been taken before and were not passed on.
         Called once a request, after its payload was parsed and passed on (or found to be a
         repeat); not for a request refused, or answered 503 (busy)."""
+        if events.hooks:
+            events.emit(events.WebhookReceived(self.provider, kind, len(items), repeated))
+
+
+async def _nothing(item: InboundMessage) -> None:
+    """What an incoming message does when the suppression list was its only use."""
 
 
 def _after(taken: bool) -> WebhookAnswer:

@@ -39,10 +39,15 @@ class WebhookReceiver(Receiver):
             503 (try again) if it failed or timed out, so that the provider keeps a report
             your code did not take. By default the answer comes first and the provider
             never waits on your code.
+        suppression: a `smsgate.suppression.SuppressionList` kept up to date by replies:
+            an incoming SMS that is an opt-out keyword (STOP, ...) adds its sender, START
+            or UNSTOP takes it off (`smsgate.suppression.apply_inbound`), before the
+            answer; if the list cannot be written the answer is 503, so that the provider
+            posts the reply again. With it, ``on_inbound`` may be left out.
 
     Raises:
         ConfigurationError: the provider posts nothing, the secret is weak, or no callback
-            was given.
+            (nor suppression list) was given.
     """
 
     def add_routes(self, app: web.Application, path: str = "/") -> None:

@@ -9,6 +9,7 @@ classes, functions and constants they and the tests use live here.
 - `tests.support.sandbox`: the sandbox at test speed, over raw HTTP, or on a thread.
 - `tests.support.leaks`: where a secret shows, in everything reachable from an error.
 - `tests.support.webhooks`: receivers with callbacks that collect, and posting to them.
+- `tests.support.asgi`: ASGI servers on 127.0.0.1 (uvicorn, mounted or alone), and driving one.
 - `tests.support.bulk`: cancelling a bulk run part-way.
 - `tests.support.tracking`: polling options, typed.
 - `tests.support.outcomes`: the receipt or message of an outcome known to have one.
