@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
@@ -46,6 +47,7 @@ __all__ = [
     "RunStarted",
     "WebhookReceived",
     "add_hook",
+    "attempted",
     "current_run",
     "emit",
     "remove_hook",
@@ -281,6 +283,33 @@ def emit(event: Event) -> None:
             hook(event)
         except Exception:
             logger.exception("event hook %r failed on %s", hook, type(event).__name__)
+
+
+def attempted(
+    provider: str,
+    method: str,
+    url: str,
+    messages: int,
+    status: int | None,
+    error: Exception | None,
+    started: float,
+) -> None:
+    """Emit the `Attempt` of a request that began at ``started`` (`time.time`) and has just
+    ended, in the current bulk run if there is one."""
+    ended = time.time()
+    emit(
+        Attempt(
+            provider,
+            method,
+            url,
+            messages,
+            status,
+            error,
+            started,
+            ended - started,
+            current_run.get(),
+        )
+    )
 
 
 def next_run() -> int:

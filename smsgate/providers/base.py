@@ -380,19 +380,7 @@ class HttpGateway(BaseGateway):
                 except GatewayError as raised:  # an adapter's hook may raise its error too
                     failure = raised
         if hooked:
-            events.emit(
-                events.Attempt(
-                    self.name,
-                    method,
-                    url,
-                    messages,
-                    status or None,
-                    failure,
-                    started,
-                    time.time() - started,
-                    events.current_run.get(),
-                )
-            )
+            events.attempted(self.name, method, url, messages, status or None, failure, started)
         if failure is None:
             return response
         if isinstance(failure, TransportError):
