@@ -4,9 +4,11 @@ answers."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import pytest
@@ -208,3 +210,24 @@ async def test_without_hooks_no_event_is_made(monkeypatch, sandbox):
         await send_all(gateway, [Message(UK, "Hi")])
         await gateway.send(Message(UK, "Hi"))
     assert made == []
+
+
+async def test_each_task_of_a_run_keeps_its_own_context_variables():
+    # The run's number reaches its tasks through a context; each task must still have one of
+    # its own (the dispatch listener of a request lives in it).
+    mine: ContextVar[str] = ContextVar("mine")
+    crossed: list[str] = []
+
+    class Careful(FakeGateway):
+        async def send(self, message: Message) -> smsgate.Receipt:
+            mine.set(message.to)
+            await asyncio.sleep(0.001)
+            if mine.get() != message.to:
+                crossed.append(message.to)
+            assert events.current_run.get() is not None
+            return await super().send(message)
+
+    messages = [Message(f"+4477009{i:05d}", "Hi") for i in range(40)]
+    summary = await send_all(Careful(name="careful"), messages, concurrency=8)
+    assert summary.accepted == 40
+    assert crossed == []

@@ -183,7 +183,7 @@ async def test_each_fault_in_a_run_touches_only_its_own_message(retrying):
     assert sorted(o.index for o in outcomes) == list(range(20))
     assert max(server.accepted.values()) == 1
     by_status = {s: sum(o.status is s for o in outcomes) for s in OutcomeStatus}
-    assert by_status == {A: 16, F: 1, U: 3, OutcomeStatus.UNSENT: 0}
+    assert by_status == {A: 16, F: 1, U: 3, OutcomeStatus.UNSENT: 0, OutcomeStatus.SUPPRESSED: 0}
 
 
 async def test_soak_10000_messages_with_5_percent_faults_and_a_failover_pair(retrying):

@@ -144,12 +144,14 @@ class BulkSend(Intake, Dispatch):
                 )
             )
         # The run's tasks know its number (for the events of their requests), and the
-        # caller's context is left as it was.
+        # caller's context is left as it was. Each task has a context of its own, as
+        # create_task would give it: a task's context variables (the dispatch listener of
+        # its request) must never be seen by another.
         context = contextvars.copy_context()
         context.run(events.current_run.set, number)
 
         def task(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-            return asyncio.create_task(work, context=context)
+            return asyncio.create_task(work, context=context.copy())
 
         workers = [task(self._produce())] + [task(self._consume()) for _ in range(self.concurrency)]
         lookups = [
