@@ -179,6 +179,7 @@ class _Instrumentation:
                 "smsgate.failed": summary.failed,
                 "smsgate.uncertain": summary.uncertain,
                 "smsgate.unsent": summary.unsent,
+                "smsgate.suppressed": summary.suppressed,
                 "smsgate.stopped": event.stopped,
             }
         )

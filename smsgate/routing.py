@@ -46,6 +46,7 @@ from smsgate.errors import (
     PermissionDenied,
     ProviderUnavailable,
     RateLimited,
+    RecipientSuppressed,
     SmsGateError,
     TransportError,
     UnsupportedFeature,
@@ -223,6 +224,8 @@ class RoutingGateway(BaseGateway):
                 receipt = await gateway.send(message)
             else:
                 receipt = await gateway.schedule(message, at)
+        except RecipientSuppressed:
+            raise  # the recipient opted out: no provider may text them
         except SmsGateError as exc:
             if isinstance(exc, _TROUBLE):
                 was_open = circuit.is_open

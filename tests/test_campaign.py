@@ -29,6 +29,7 @@ from smsgate.bulk import send_all
 from smsgate.campaign import CHUNK_TASK, FAILED_JOBS_KEPT, CampaignError, Campaigns
 from smsgate.errors import ConfigurationError
 from smsgate.journal.postgres import _LOCK_SPACE, PostgresJournal
+from smsgate.suppression import MemorySuppressionList, SuppressingGateway
 from smsgate.testing import FakeGateway
 from tests.support.postgres import CONNINFO
 from tests.support.redis import URL as REDIS_URL
@@ -96,9 +97,28 @@ async def test_a_campaign_is_started_once_and_sent_once(postgres_schema, sandbox
         "accepted": 250,
         "failed": 0,
         "uncertain": 0,
+        "suppressed": 0,
         "pending": 0,
         "stuck": [],
     }
+
+
+async def test_a_row_to_an_opted_out_recipient_is_suppressed_and_the_chunk_finishes(
+    postgres_schema, sandbox
+):
+    first = 105_000
+    optouts = MemorySuppressionList()
+    await optouts.add(number(first, 2), reason="STOP")
+    async with Campaigns(CONNINFO, schema=postgres_schema) as campaigns:
+        await campaigns.start("optout", rows(first, 5), chunk=5)
+        async with smsgate.from_config(sandbox.config("smsworks")) as gateway:
+            guarded = SuppressingGateway(gateway, optouts)
+            await campaigns.work(guarded, once=True, stalled_after=30, heartbeat=0.5)
+            assert await campaigns.recover(stalled_after=30) == 0  # finished: nothing to do
+        done = await campaigns.status("optout")
+    assert (done.accepted, done.suppressed, done.pending, done.done) == (4, 1, 0, True)
+    assert done.as_dict()["suppressed"] == 1
+    assert sorted(ours(sandbox, first, 5)) == [number(first, i) for i in (0, 1, 3, 4)]
 
 
 async def test_rows_are_checked_before_anything_is_stored(postgres_schema):
@@ -519,6 +539,7 @@ def test_the_commands_start_work_and_count_a_campaign(
         "accepted": count,
         "failed": 0,
         "uncertain": 0,
+        "suppressed": 0,
         "pending": 0,
         "stuck": [],
         "chunks": [
@@ -528,6 +549,7 @@ def test_the_commands_start_work_and_count_a_campaign(
                 "accepted": rows,
                 "failed": 0,
                 "uncertain": 0,
+                "suppressed": 0,
                 "failed_jobs": 0,
                 "queued": False,
                 "pending": 0,
@@ -540,8 +562,8 @@ def test_the_commands_start_work_and_count_a_campaign(
     assert code == 0
     assert "campaign autumn" in out
     rows_of = [line.replace("│", " ").split() for line in out.splitlines()]
-    assert ["all", "120", "120", "0", "0", "0"] in rows_of
-    assert ["2", "20", "20", "0", "0", "0"] in rows_of
+    assert ["all", "120", "120", "0", "0", "0", "0"] in rows_of
+    assert ["2", "20", "20", "0", "0", "0", "0"] in rows_of
     code, out, err = command(*args, "campaign", "status", "winter")
     assert (code, err) == (1, "smsgate: error: there is no campaign named 'winter'\n")
     record = ours(sandbox, first, count)
@@ -697,6 +719,7 @@ def test_two_workers_send_ten_thousand_exactly_once_within_one_shared_limit(
         "accepted": count,
         "failed": 0,
         "uncertain": 0,
+        "suppressed": 0,
         "pending": 0,
         "stuck": [],
     }

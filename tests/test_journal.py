@@ -179,6 +179,7 @@ async def test_entries_come_by_position_a_page_at_a_time_and_are_counted(new_jou
         EntryState.ACCEPTED: 1000,
         EntryState.FAILED: 0,
         EntryState.UNCERTAIN: 0,
+        EntryState.SUPPRESSED: 0,
     }
 
 

@@ -115,6 +115,7 @@ async def test_a_bulk_run_is_a_span_whose_requests_are_client_spans_in_it(teleme
         "smsgate.failed": 1,
         "smsgate.uncertain": 0,
         "smsgate.unsent": 0,
+        "smsgate.suppressed": 0,
         "smsgate.stopped": False,
     }
     assert telemetry.metric("smsgate.messages") == {

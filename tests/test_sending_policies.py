@@ -21,13 +21,20 @@ from smsgate.cli import main
 from smsgate.errors import RecipientSuppressed
 from smsgate.journal.sqlite import SqliteJournal
 from smsgate.quiet import Window, next_opening
+from smsgate.routing import RoutingGateway
 from smsgate.sandbox import Sandbox
 from smsgate.suppression import (
     MemorySuppressionList,
     SuppressingGateway,
     SuppressionError,
 )
+from smsgate.testing import FakeGateway
 from tests.support.sandbox import ThreadedSandbox
+
+
+def next_january(hour: int) -> datetime:
+    """15 January of next year at ``hour`` UTC: a winter day, always ahead."""
+    return datetime(datetime.now(UTC).year + 1, 1, 15, hour, 0, tzinfo=UTC)
 
 
 def number(i: int) -> str:
@@ -173,9 +180,9 @@ def test_bad_policies_are_refused_at_once():
 
 
 async def test_recipients_outside_the_window_are_scheduled_for_its_next_opening(sandbox):
-    # 03:00 UTC on a winter Friday: 03:00 in London (outside 09:00-20:00), 12:00 in Tokyo
+    # 03:00 UTC on 15 January: 03:00 in London (outside 09:00-20:00), 12:00 in Tokyo
     # (inside), 22:00 the day before in New York (outside).
-    at = datetime(2027, 1, 15, 3, 0, tzinfo=UTC)
+    at = next_january(3)
     window = Window.parse("09:00-20:00")
     to = {"london": "+447700900123", "tokyo": "+81312345678", "new_york": "+12125550123"}
     messages = [Message(n, f"Hello {city}") for city, n in to.items()]
@@ -183,15 +190,59 @@ async def test_recipients_outside_the_window_are_scheduled_for_its_next_opening(
         summary = await send_all(gateway, messages, at=at, window=window)
     assert summary.accepted == 3
     when = {sms.to: sms.send_at for sms in sandbox.messages("smsworks")}
-    assert when[to["london"]] == datetime(2027, 1, 15, 9, 0, tzinfo=UTC)
+    assert when[to["london"]] == at.replace(hour=9)
     assert when[to["tokyo"]] == at
-    assert when[to["new_york"]] == datetime(2027, 1, 15, 14, 0, tzinfo=UTC)  # 09:00 EST
+    assert when[to["new_york"]] == at.replace(hour=14)  # 09:00 EST
     for n in to.values():  # the module's own rule says the same
         assert when[n] == (next_opening(n, window, at) or at)
 
 
+async def test_one_request_goes_for_each_sending_time(sandbox):
+    at = next_january(3)
+    to = ["+447700900123", "+81312345678", "+12125550123", "+447700900124"]
+    messages = [Message(n, "Hello") for n in to]  # one text: one group, until it leaves
+    async with smsgate.from_config(sandbox.config("smsworks")) as gateway:
+        summary = await send_all(gateway, messages, at=at, window="09:00-20:00")
+    assert summary.accepted == 4
+    stored = {sms.to: sms for sms in sandbox.messages("smsworks")}
+    london = [stored["+447700900123"], stored["+447700900124"]]
+    assert london[0].batch_id is not None
+    assert london[0].batch_id == london[1].batch_id  # one request for the two, at 09:00
+    others = {stored["+81312345678"].batch_id, stored["+12125550123"].batch_id}
+    assert london[0].batch_id not in others  # Tokyo (now) and New York (14:00) apart
+    assert {sms.send_at for sms in stored.values()} == {
+        at,
+        at.replace(hour=9),
+        at.replace(hour=14),
+    }
+
+
+async def test_the_window_is_asked_as_the_request_leaves(monkeypatch):
+    gateway = smsgate.testing.FakeGateway()
+    instant = [datetime(2030, 1, 15, 3, 0, tzinfo=UTC)]  # 03:00 in London: closed
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Clock:
+            return cls.fromtimestamp(instant[0].timestamp(), tz)
+
+    monkeypatch.setattr("smsgate.bulk._dispatch.datetime", Clock)
+
+    async def receipt(to: str) -> smsgate.Receipt:
+        async with send_many(gateway, [Message(to, "Hi")], window="09:00-20:00") as run:
+            [outcome] = [o async for o in run]
+        assert outcome.receipt is not None
+        return outcome.receipt
+
+    scheduled = await receipt(number(1))
+    instant[0] = datetime(2030, 1, 15, 10, 0, tzinfo=UTC)  # open
+    sent = await receipt(number(2))
+    assert scheduled.scheduled_at == datetime(2030, 1, 15, 9, 0, tzinfo=UTC)
+    assert sent.scheduled_at is None
+
+
 async def test_a_number_whose_zones_never_share_the_window_fails_alone(sandbox):
-    at = datetime(2027, 1, 15, 3, 0, tzinfo=UTC)
+    at = next_january(3)
     # A Russian mobile could be anywhere from Kaliningrad to Kamchatka (phonenumbers gives
     # it 16 zones): no moment is inside 09:00-11:00 in all of them at once.
     messages = [Message("+79161234567", "Privet"), Message("+447700900123", "Hi")]
@@ -275,3 +326,20 @@ def test_bulk_keeps_quiet_hours(monkeypatch, capsys, threaded, tmp_path):
     code, _, err = cli(monkeypatch, capsys, threaded, "bulk", rows, "--window", "nine to five")
     assert code == 2
     assert "window" in err
+
+
+async def test_a_router_never_fails_over_past_an_opt_out():
+    primary, backup = FakeGateway(name="primary"), FakeGateway(name="backup")
+    optouts = MemorySuppressionList()
+    await optouts.add(number(1))
+    router = RoutingGateway(providers=[SuppressingGateway(primary, optouts), backup])
+    outcome = await try_send(router, Message(number(1), "Hi"))
+    assert outcome.status is OutcomeStatus.SUPPRESSED
+    assert (primary.outbox, backup.outbox) == ([], [])
+
+
+def test_a_gateway_that_brings_a_list_takes_no_second_one():
+    gateway = SuppressingGateway(FakeGateway(), MemorySuppressionList())
+    with pytest.raises(smsgate.ValidationError, match="brings a suppression list already"):
+        send_many(gateway, [], suppression=MemorySuppressionList())
+    send_many(gateway, [], suppression=gateway.suppression)  # the same one: fine

@@ -129,7 +129,11 @@ class RunCore:
         window: Window | str | None = None,
     ) -> None:
         if isinstance(gateway, SuppressingGateway):  # sent through, a request at a time
-            suppression = suppression or gateway.suppression
+            if suppression is not None and suppression is not gateway.suppression:
+                raise ValidationError(
+                    "suppression", "the gateway brings a suppression list already: give one"
+                )
+            suppression = gateway.suppression
             gateway = gateway.gateway
         if suppression is not None and not isinstance(suppression, SuppressionList):
             raise ValidationError("suppression", "must be a SuppressionList")
@@ -210,6 +214,7 @@ class RunCore:
         self._closed = False  # the run was stopped, or has accounted for everything
         self._stream: weakref.ref[AsyncIterator[Outcome]] | None = None  # see _run._Stream
         self._number = 0  # the run's number in this process, for its events (from _start)
+        self._logged_end = False
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -323,6 +328,7 @@ class RunCore:
                 uncertain=summary.uncertain,
                 in_flight=self._in_flight,
                 elapsed=time.monotonic() - self._started,
+                suppressed=summary.suppressed,
             )
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from smsgate.bulk._core import RunCore, Work, accepted, outcome_of
 from smsgate.errors import InvalidRequest, RecipientSuppressed, SmsGateError, may_have_sent
@@ -16,6 +17,7 @@ from smsgate.gateway import on_dispatch
 from smsgate.journal import JournalError
 from smsgate.model import Message
 from smsgate.outcomes import OutcomeStatus, as_gateway_error, status_after
+from smsgate.quiet import next_opening
 from smsgate.suppression._base import SuppressionError
 
 __all__ = ["Dispatch"]
@@ -33,22 +35,48 @@ class Dispatch(RunCore):
                         raise self._failure  # the list cannot be read: send nothing more
                     continue
                 work = unsuppressed
-            # Until its request ends, the work stays in _running: a stop that falls in the
-            # middle finds what was in flight there.
-            self._running.add(work)
-            size = len(work.indexes)
-            self._in_flight += size
-            if work.batched:
-                await self._send_chunk(
-                    work, work.indexes, work.messages, budget=_split_budget(size)
-                )
-            else:
-                await self._send_one(work)
-            self._in_flight -= size
-            self._running.discard(work)
-            self._progress()
-            if isinstance(self._failure, JournalError):
-                raise self._failure  # nothing may leave unrecorded: end the run
+            for part in self._timed(work) if self._window is not None else (work,):
+                await self._send(part)
+                if isinstance(self._failure, JournalError):
+                    raise self._failure  # nothing may leave unrecorded: end the run
+
+    async def _send(self, work: Work) -> None:
+        # Until its request ends, the work stays in _running: a stop that falls in the
+        # middle finds what was in flight there.
+        self._running.add(work)
+        size = len(work.indexes)
+        self._in_flight += size
+        if work.batched:
+            await self._send_chunk(work, work.indexes, work.messages, budget=_split_budget(size))
+        else:
+            await self._send_one(work)
+        self._in_flight -= size
+        self._running.discard(work)
+        self._progress()
+
+    def _timed(self, work: Work) -> list[Work]:
+        """``work`` split by when each message may go, asked again as its request is about
+        to leave: the window may have closed (or opened) since its messages were read and
+        grouped. A message whose zones never share an open moment fails here."""
+        assert self._window is not None
+        now = datetime.now(UTC)
+        parts: dict[datetime | None, Work] = {}
+        failed = []
+        for index, message in zip(work.indexes, work.messages, strict=True):
+            try:
+                opening = next_opening(message.to, self._window, self._at or now)
+            except SmsGateError as exc:
+                failed.append(outcome_of(index, OutcomeStatus.FAILED, message, exc))
+                continue
+            at = opening or self._at
+            part = parts.get(at)
+            if part is None:
+                part = parts[at] = Work([], [], work.batched, at=at)
+            part.indexes.append(index)
+            part.messages.append(message)
+        if failed:
+            self._deliver(failed)
+        return list(parts.values())
 
     async def _without_suppressed(self, work: Work) -> Work | None:
         """``work`` without the messages to recipients on the suppression list (given their

@@ -10,10 +10,8 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterable, AsyncIterator, Hashable, Iterator, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from smsgate import events
 from smsgate.bulk._core import Item, RunCore, Work, outcome_of
 from smsgate.errors import ConfigurationError, SmsGateError, TransportError, ValidationError
 from smsgate.gateway import SmsGateway
@@ -28,7 +26,6 @@ from smsgate.journal import (
 )
 from smsgate.model import Message, Receipt
 from smsgate.outcomes import Outcome, OutcomeStatus
-from smsgate.quiet import next_opening
 
 __all__ = ["Intake"]
 
@@ -152,7 +149,8 @@ class Intake(RunCore):
                         "began; nothing was sent",
                         position=index,
                     )
-                if earlier.state is not EntryState.CLAIMED:
+                # A suppressed one is looked up again, and sent if its recipient opted back in.
+                if earlier.state not in (EntryState.CLAIMED, EntryState.SUPPRESSED):
                     self._replayed(index, earlier, message)
                     return None
             if message is None:
@@ -204,9 +202,7 @@ class Intake(RunCore):
             outcome = Outcome(index, OutcomeStatus.FAILED, reference, message, error=failure)
         self.summary.earlier += 1
         self.summary.add(outcome)
-        self._ready.append(outcome)
-        if events.hooks:
-            self._settled([outcome])
+        self._ready.append(outcome)  # settled in an earlier session: no event now
         self._woken.set()
 
     async def _enqueue(self, index: int, message: Message) -> None:
@@ -219,14 +215,7 @@ class Intake(RunCore):
         """Put ``message`` in its group; return the work to send now, if any. (Not a
         coroutine: most messages only join a group, and a bulk run does this for each.)"""
         key: Hashable | None = None
-        at = self._at
-        if self._window is not None:
-            try:
-                opening = next_opening(message.to, self._window, at or datetime.now(UTC))
-            except SmsGateError as exc:  # no hour is inside the window in all its zones
-                self._deliver([outcome_of(index, OutcomeStatus.FAILED, message, exc)])
-                return None
-            at = opening or at
+        at = self._at  # with a window, each message's time is asked as its request leaves
         if self._batching is not None:
             try:
                 key = self._batching.batch_key(message, at)
@@ -237,8 +226,6 @@ class Intake(RunCore):
                 return None
         if key is None:
             return Work([index], [message], batched=False, at=at)
-        if self._window is not None:
-            key = (key, at)  # one request a sending time
         group = self._buffers.get(key)
         if group is None:
             group = self._buffers[key] = Work([], [], batched=True, at=at)

@@ -253,6 +253,9 @@ class BulkSend(Intake, Dispatch):
             self._log_end("was stopped")
 
     def _log_end(self, how: str) -> None:
+        if self._logged_end:
+            return  # a stop that came while the run was ending
+        self._logged_end = True
         summary = self.summary
         if events.hooks:
             events.emit(
@@ -391,11 +394,13 @@ def send_many(
             list cannot be read, the run stops (`SuppressionError`, from the iteration) and
             what it had not sent comes out ``UNSENT``.
         window: quiet hours kept in each recipient's time zone (`smsgate.quiet.Window`, or
-            text such as ``"09:00-20:00"``): a message whose recipient is outside it is
-            scheduled through the provider for the next moment the window is open in every
-            zone of the number (`smsgate.quiet.next_opening`); with ``at``, for the first
-            such moment from ``at``. A number whose zones never share an open moment fails
-            (`ValidationError`), nothing sent.
+            text such as ``"09:00-20:00"``): as each request is about to leave, a message
+            whose recipient is outside it is scheduled through the provider for the next
+            moment the window is open in every zone of the number
+            (`smsgate.quiet.next_opening`; with ``at``, the first such moment from ``at``),
+            one request per sending time. A scheduled message is not looked up again in a
+            suppression list when its time comes: the provider sends it. A number whose
+            zones never share an open moment fails (`ValidationError`), nothing sent.
 
     Raises:
         ValidationError: an argument is invalid (at once).

@@ -25,11 +25,13 @@ class Progress:
     """Messages in requests that have not finished."""
     elapsed: float
     """Seconds since the run started."""
+    suppressed: int = 0
+    """Inputs not sent because their recipient opted out."""
 
     @property
     def done(self) -> int:
         """Inputs with an outcome."""
-        return self.accepted + self.failed + self.uncertain
+        return self.accepted + self.failed + self.uncertain + self.suppressed
 
 
 @attrs.define

@@ -37,6 +37,7 @@ class ChunkStatus:
         accepted: rows the provider took.
         failed: rows the provider refused, or that could not be sent.
         uncertain: rows whose request left with no answer that settled them.
+        suppressed: rows not sent because their recipient opted out (a suppression list).
         failed_jobs: jobs of this chunk that failed, each after all its tries.
         queued: a job of this chunk is waiting or running.
         pending: rows with no outcome yet (not read, or on their way).
@@ -49,12 +50,13 @@ class ChunkStatus:
     accepted: int = 0
     failed: int = 0
     uncertain: int = 0
+    suppressed: int = 0
     failed_jobs: int = 0
     queued: bool = False
 
     @property
     def pending(self) -> int:
-        return self.rows - self.accepted - self.failed - self.uncertain
+        return self.rows - self.accepted - self.failed - self.uncertain - self.suppressed
 
     @property
     def stuck(self) -> bool:
@@ -85,6 +87,10 @@ class CampaignStatus:
         return sum(c.uncertain for c in self.chunks)
 
     @property
+    def suppressed(self) -> int:
+        return sum(c.suppressed for c in self.chunks)
+
+    @property
     def pending(self) -> int:
         return sum(c.pending for c in self.chunks)
 
@@ -106,6 +112,7 @@ class CampaignStatus:
             "accepted": self.accepted,
             "failed": self.failed,
             "uncertain": self.uncertain,
+            "suppressed": self.suppressed,
             "pending": self.pending,
             "stuck": list(self.stuck),
         }

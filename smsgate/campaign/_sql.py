@@ -15,7 +15,7 @@ __all__ = [
 ]
 
 # The journal's states of a row that has its outcome.
-OUTCOMES = [int(EntryState.ACCEPTED), int(EntryState.FAILED), int(EntryState.UNCERTAIN)]
+OUTCOMES = [int(state) for state in EntryState if state.value >= EntryState.ACCEPTED]
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS {schema}.campaigns (

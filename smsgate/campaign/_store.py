@@ -174,6 +174,7 @@ class CampaignStore:
                     accepted=counts.get(EntryState.ACCEPTED, 0),
                     failed=counts.get(EntryState.FAILED, 0),
                     uncertain=counts.get(EntryState.UNCERTAIN, 0),
+                    suppressed=counts.get(EntryState.SUPPRESSED, 0),
                     failed_jobs=failed_jobs,
                     queued=queued,
                 )

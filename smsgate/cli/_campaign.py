@@ -229,7 +229,8 @@ def status(
     context: click.Context, name: str, conninfo: str, schema: str, chunks: bool, as_json: bool
 ) -> int:
     """Count the rows of campaign NAME the provider accepted, refused, may have taken
-    (uncertain), and that are still to be sent (pending)."""
+    (uncertain), that were not sent to people who opted out (suppressed), and that are still
+    to be sent (pending)."""
     settings = settings_of(context)
 
     async def reading() -> CampaignStatus:
@@ -241,19 +242,29 @@ def status(
         settings.out.print_json(data=found.as_dict(chunks=chunks))
         return OK
     table = Table(title=f"campaign {found.name}", title_justify="left")
-    for column in ("chunk", "rows", "accepted", "failed", "uncertain", "pending"):
+    for column in ("chunk", "rows", "accepted", "failed", "uncertain", "suppressed", "pending"):
         table.add_column(column, justify="right")
     if chunks:
         for c in found.chunks:
             table.add_row(
                 str(c.chunk),
-                *(f"{n:,}" for n in (c.rows, c.accepted, c.failed, c.uncertain, c.pending)),
+                *(
+                    f"{n:,}"
+                    for n in (c.rows, c.accepted, c.failed, c.uncertain, c.suppressed, c.pending)
+                ),
             )
     table.add_row(
         "all",
         *(
             f"{n:,}"
-            for n in (found.rows, found.accepted, found.failed, found.uncertain, found.pending)
+            for n in (
+                found.rows,
+                found.accepted,
+                found.failed,
+                found.uncertain,
+                found.suppressed,
+                found.pending,
+            )
         ),
     )
     settings.out.print(table)

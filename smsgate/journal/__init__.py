@@ -96,6 +96,9 @@ class EntryState(IntEnum):
     """The provider took nothing (or it could not be sent at all)."""
     UNCERTAIN = 4
     """Its request left and no answer proved whether the provider took it."""
+    SUPPRESSED = 5
+    """Not sent: its recipient was on a suppression list. A resumed run looks it up again
+    (and sends it if the recipient has opted back in)."""
 
     @property
     def done(self) -> bool:
@@ -108,9 +111,7 @@ RECORDED_STATE = {
     OutcomeStatus.FAILED: EntryState.FAILED,
     OutcomeStatus.UNCERTAIN: EntryState.UNCERTAIN,
     OutcomeStatus.UNSENT: EntryState.CLAIMED,
-    # Not sent, and looked up again when a resumed run reaches it (the recipient may have
-    # opted back in).
-    OutcomeStatus.SUPPRESSED: EntryState.CLAIMED,
+    OutcomeStatus.SUPPRESSED: EntryState.SUPPRESSED,
 }
 """The state a journal records for an outcome (an ``UNSENT`` input is ``CLAIMED`` again: its
 request never left)."""

@@ -279,9 +279,11 @@ class Receiver(Callbacks):
                 # Before the answer: an opt-out that cannot be recorded is not taken, and
                 # the provider posts it again.
                 try:
-                    await apply_inbound(self.suppression, item)
-                except SmsGateError as exc:
-                    logger.error("a reply could not be applied to the suppression list: %s", exc)
+                    async with asyncio.timeout(self.callback_timeout):
+                        await apply_inbound(self.suppression, item)
+                except (SmsGateError, TimeoutError) as exc:
+                    why = exc if isinstance(exc, SmsGateError) else "it took too long"
+                    logger.error("a reply could not be applied to the suppression list: %s", why)
                     return _answer(503, "the suppression list cannot be written; try again")
                 if callback is None:
                     callback = _nothing
