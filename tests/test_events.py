@@ -231,3 +231,13 @@ async def test_each_task_of_a_run_keeps_its_own_context_variables():
     summary = await send_all(Careful(name="careful"), messages, concurrency=8)
     assert summary.accepted == 40
     assert crossed == []
+
+
+async def test_a_run_told_to_stop_ends_as_stopped(seen):
+    messages = [Message(f"+4477009{i:05d}", "Hi") for i in range(50)]
+    async with send_many(FakeGateway(name="fake"), messages, concurrency=1) as run:
+        async for _ in run:
+            run.stop()  # the requests in flight finish; nothing more is read
+    [ended] = of(seen, events.RunEnded)
+    assert ended.stopped
+    assert ended.summary.total < 50

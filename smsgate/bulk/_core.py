@@ -215,6 +215,7 @@ class RunCore:
         self._stream: weakref.ref[AsyncIterator[Outcome]] | None = None  # see _run._Stream
         self._number = 0  # the run's number in this process, for its events (from _start)
         self._logged_end = False
+        self._stop_asked = False  # stop() was called: the run ends without reading the rest
 
     # -- outcomes ---------------------------------------------------------------------------
 

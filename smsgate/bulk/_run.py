@@ -114,6 +114,7 @@ class BulkSend(Intake, Dispatch):
         producer = self._tasks[0]
         if producer.done():
             return
+        self._stop_asked = True
         producer.cancel()
         # Work no request has taken stays held (unsent); each sender ends after its request.
         while not self._work.empty():
@@ -211,7 +212,7 @@ class BulkSend(Intake, Dispatch):
             if self._log is not None:
                 await self._log.flush()
             self._closed = True
-            self._log_end("ended")
+            self._log_end("was stopped" if self._stop_asked else "ended")
             return
         self._woken.clear()
         await self._woken.wait()
