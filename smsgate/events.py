@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
-from smsgate.encoding import segments
 from smsgate.model import Outcome, OutcomeStatus
+from smsgate.ratelimit import parts_of
 
 if TYPE_CHECKING:
     from smsgate.bulk import Summary
@@ -210,16 +210,12 @@ class Outcomes(NamedTuple):
         """The SMS parts of the messages, by status (inputs that are no message: none)."""
         found: Counter[OutcomeStatus] = Counter()
         if type(self.outcomes) is AcceptedOutcomes:
-            found[OutcomeStatus.ACCEPTED] = _parts(m.text for m in self.outcomes._messages)
+            found[OutcomeStatus.ACCEPTED] = parts_of(m.text for m in self.outcomes._messages)
             return found
         for outcome in self.outcomes:
             if outcome.message is not None:
-                found[outcome.status] += _parts((outcome.message.text,))
+                found[outcome.status] += parts_of((outcome.message.text,))
         return found
-
-
-def _parts(texts: Any) -> int:
-    return sum(1 if len(text) <= 35 else segments(text).parts for text in texts)
 
 
 class WebhookReceived(NamedTuple):
