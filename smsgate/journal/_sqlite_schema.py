@@ -55,7 +55,7 @@ CREATE TABLE inputs (
 """
 
 # What a log row's body holds, by kind, and the SQL that folds it into ``inputs``
-# (?1 the run, ?2 the session that wrote it, ?3 the body).
+# (:run the run, :session the session that wrote it, :body the body).
 CLAIM, DISPATCH_KEYED, DISPATCH_UNKEYED, RECORD = 0, 1, 2, 3
 
 
@@ -67,31 +67,31 @@ FOLD = {
     # [[position, digest, to, reference, key], ...]
     CLAIM: (
         "INSERT INTO inputs (run, position, digest, session, state, recipient, reference, key)"
-        f" SELECT ?1, {_at(0)}, {_at(1)}, ?2, 0, {_at(2)}, {_at(3)}, {_at(4)}"
-        " FROM json_each(?3) WHERE true"
+        f" SELECT :run, {_at(0)}, {_at(1)}, :session, 0, {_at(2)}, {_at(3)}, {_at(4)}"
+        " FROM json_each(:body) WHERE true"
         " ON CONFLICT (run, position) DO UPDATE SET digest = excluded.digest,"
         " session = excluded.session, recipient = excluded.recipient,"
         " reference = excluded.reference, key = excluded.key"
     ),
     # [position, ...]
     DISPATCH_KEYED: (
-        "UPDATE inputs SET state = 1 WHERE run = ?1"
-        " AND position IN (SELECT value FROM json_each(?3))"
+        "UPDATE inputs SET state = 1 WHERE run = :run"
+        " AND position IN (SELECT value FROM json_each(:body))"
     ),
     DISPATCH_UNKEYED: (
-        "UPDATE inputs SET state = 1, key = NULL WHERE run = ?1"
-        " AND position IN (SELECT value FROM json_each(?3))"
+        "UPDATE inputs SET state = 1, key = NULL WHERE run = :run"
+        " AND position IN (SELECT value FROM json_each(:body))"
     ),
     # [[state, batch_id, status, error, reason, [position or [position, message_id], ...]],
     # ...]: outcomes grouped by all they share but their positions and message ids
     RECORD: (
         "WITH outcome AS MATERIALIZED (SELECT"
         f" {_at(0)} AS state, {_at(1)} AS batch_id, {_at(2)} AS status, {_at(3)} AS error,"
-        f" {_at(4)} AS reason, {_at(5)} AS positions FROM json_each(?3))"
+        f" {_at(4)} AS reason, {_at(5)} AS positions FROM json_each(:body))"
         " INSERT INTO inputs (run, position, digest, session, state, message_id, batch_id,"
         " status, error, reason)"
-        " SELECT ?1, CASE p.type WHEN 'array' THEN json_extract(p.value, '$[0]') ELSE p.value"
-        " END, 0, ?2, state, CASE p.type WHEN 'array' THEN json_extract(p.value, '$[1]') END,"
+        " SELECT :run, CASE p.type WHEN 'array' THEN json_extract(p.value, '$[0]') ELSE p.value"
+        " END, 0, :session, state, CASE p.type WHEN 'array' THEN json_extract(p.value, '$[1]') END,"
         " batch_id, status, error, reason"
         " FROM outcome, json_each(outcome.positions) AS p WHERE true"
         " ON CONFLICT (run, position) DO UPDATE SET state = excluded.state,"

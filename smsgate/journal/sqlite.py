@@ -336,7 +336,9 @@ class SqliteRun:
                     if row is None:
                         break
                     log_id, session, kind, body = row
-                    connection.execute(FOLD[kind], (self._id, session, body))
+                    connection.execute(
+                        FOLD[kind], {"run": self._id, "session": session, "body": body}
+                    )
                     connection.execute("DELETE FROM log WHERE id = ?", (log_id,))
                     done += 1
             store.wrote(done * _BLOCK * 100)  # about what a slice rewrites
