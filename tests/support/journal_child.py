@@ -1,14 +1,14 @@
 """A journalled bulk run in a process of its own, for the crash tests to kill.
 
-    python -m tests.support.journal_child CONFIG_JSON JOURNAL FIRST COUNT
+    python -m tests.support.journal_child CONFIG_JSON JOURNAL FIRST COUNT CHUNK
 
 sends COUNT messages (to +447700000000 + FIRST ...) through the provider CONFIG_JSON
-configures, journalled in JOURNAL (a SQLite file, or ``postgres:SCHEMA`` for a
-`PostgresJournal` in that schema of the test server) under the run "crash"; prints ``ready``
-before the first request, and at the end one line of JSON: the counts and every uncertain
-input's number. ``SMSGATE_CRASH_IN_COMMIT=K`` stalls the K-th journal transaction before its
-commit, after printing ``in-commit``, so that a kill can fall in the middle of a journal
-write.
+configures, CHUNK messages a request and four requests at once, journalled in JOURNAL (a
+SQLite file, or ``postgres:SCHEMA`` for a `PostgresJournal` in that schema of the test server)
+under the run "crash"; prints ``ready`` before the first request, and at the end one line of
+JSON: the counts and every uncertain input's number. ``SMSGATE_CRASH_IN_COMMIT=K`` stalls the
+K-th journal transaction before its commit, after printing ``in-commit``, so that a kill can
+fall in the middle of a journal write.
 """
 
 from __future__ import annotations
@@ -68,7 +68,9 @@ def open_journal(spec: str) -> Any:
     return SqliteJournal(spec)
 
 
-async def main(config: dict[str, Any], journal_path: str, first: int, count: int) -> None:
+async def main(
+    config: dict[str, Any], journal_path: str, first: int, count: int, chunk: int
+) -> None:
     text = "Sale" if config["provider"] == "smsscheduler" else None
     messages = (
         Message(f"+447700{first + i:06d}", text or f"Code {i}", reference=f"r{i}")
@@ -84,7 +86,7 @@ async def main(config: dict[str, Any], journal_path: str, first: int, count: int
             messages,
             journal=journal,
             run="crash",
-            chunk_size=250,
+            chunk_size=chunk,
             concurrency=4,
             resolve_patience=1,
         )
@@ -114,4 +116,5 @@ if __name__ == "__main__":
     stall = os.environ.get("SMSGATE_CRASH_IN_COMMIT")
     if stall:
         stall_in_commit(int(stall), postgres=sys.argv[2].startswith("postgres:"))
-    asyncio.run(main(json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
+    config, journal, first, count, chunk = sys.argv[1:6]
+    asyncio.run(main(json.loads(config), journal, int(first), int(count), int(chunk)))
