@@ -107,7 +107,7 @@ class Window:
     the day it belongs to is the day it opens. An ``end`` of ``time(0)`` is midnight at the
     end of the day (``"24:00"`` in `parse`). Times are whole minutes, without a ``tzinfo``.
 
-    Args:
+    Attributes:
         start: when it opens, local time.
         end: when it closes, local time.
         days: the days it opens on, as `date.weekday` numbers them (0 is Monday); every day
@@ -365,8 +365,8 @@ def next_opening(
             ``now`` (``window``; the message names the zones).
 
     >>> sydney = ZoneInfo("Australia/Sydney")
-    >>> next_opening(sydney, Window.parse("09:00-20:00"), datetime(2024, 7, 1, 12, tzinfo=UTC))
-    datetime.datetime(2024, 7, 1, 23, 0, tzinfo=datetime.timezone.utc)
+    >>> next_opening(sydney, Window.parse("09:00-20:00"), datetime(2099, 7, 1, 12, tzinfo=UTC))
+    datetime.datetime(2099, 7, 1, 23, 0, tzinfo=datetime.timezone.utc)
     """
     zones, instant = _zones(recipient), _instant_of(now)
     start, _ = _common_opening(zones, _checked(window), instant, recipient)
@@ -386,9 +386,9 @@ def open_until(
         ValidationError: as `next_opening`, except that zones with no common opening give
             ``None``.
 
-    >>> noon_in_sydney = datetime(2024, 7, 1, 2, tzinfo=UTC)
+    >>> noon_in_sydney = datetime(2099, 7, 1, 2, tzinfo=UTC)
     >>> open_until("+61 2 9876 5432", Window.parse("09:00-20:00"), noon_in_sydney)
-    datetime.datetime(2024, 7, 1, 10, 0, tzinfo=datetime.timezone.utc)
+    datetime.datetime(2099, 7, 1, 10, 0, tzinfo=datetime.timezone.utc)
     """
     zones, instant, checked = _zones(recipient), _instant_of(at), _checked(window)
     end = None

@@ -72,7 +72,7 @@ def should_retry(error: BaseException, *, idempotent: bool) -> bool:
 class RetryPolicy:
     """How often, and how patiently, a gateway retries.
 
-    Args:
+    Attributes:
         attempts: tries in all; 1 turns retrying off.
         backoff: the first wait in seconds; each wait is random up to double the last.
         max_backoff: the longest wait between tries, in seconds.

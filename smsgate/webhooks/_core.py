@@ -61,7 +61,7 @@ def _lower_names(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict
 class WebhookRequest:
     """A request to the receiver, as any web framework can describe it.
 
-    Args:
+    Attributes:
         method: ``"POST"``, or any other (answered 405).
         path: the path below where the receiver is served, percent-decoded: ``"/{secret}"``,
             or ``"/"`` (or ``""``) with the secret in the `SECRET_HEADER` header. Any other
