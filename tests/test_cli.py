@@ -700,7 +700,8 @@ def test_one_signal_lets_requests_in_flight_finish_and_a_rerun_resumes(sandbox, 
     again = json.loads(out)
     assert again["earlier"] == summary["accepted"]
     assert again["accepted"] == 3000
-    stored = Counter(sms.to for sms in sandbox.messages("smsscheduler") if sms.to in set(ours))
+    mine = set(ours)
+    stored = Counter(sms.to for sms in sandbox.messages("smsscheduler") if sms.to in mine)
     assert stored == Counter(ours)  # every row exactly once
     assert credits - sandbox.credits("smsscheduler") == 3000
 
@@ -829,6 +830,7 @@ def test_bulk_stopped_or_killed_then_rerun_costs_exactly_one_credit_a_row(
     first += 50_000 if provider == "smsscheduler" else 0
     rows = ROWS[provider]
     ours = numbers(first, rows)
+    mine = set(ours)
     path = tmp_path / "campaign.csv"
     path.write_text(
         "to,text\n" + "".join(f"{to},Sale {i % 3}\n" for i, to in enumerate(ours)),
@@ -845,13 +847,13 @@ def test_bulk_stopped_or_killed_then_rerun_costs_exactly_one_credit_a_row(
     else:
         assert code == 130, err
         assert json.loads(out)["resume"].startswith("smsgate --json bulk ")
-    taken = Counter(s.to for s in sandbox.messages(provider) if s.to in set(ours))
+    taken = Counter(s.to for s in sandbox.messages(provider) if s.to in mine)
     assert 0 < sum(taken.values()) < rows  # stopped part-way
 
     code, out, err = bulk_in_a_process(sandbox, provider, path, *options, latency=0)
 
     summary = json.loads(out)
-    stored = Counter(s.to for s in sandbox.messages(provider) if s.to in set(ours))
+    stored = Counter(s.to for s in sandbox.messages(provider) if s.to in mine)
     assert stored == Counter(ours)  # every row exactly once
     assert credits - sandbox.credits(provider) == rows
     assert summary["earlier"] + summary["resolved"] + summary["uncertain"] > 0  # it resumed
