@@ -5,6 +5,17 @@ A provider is a factory (usually a gateway class) whose keyword parameters are i
 Every way in (`connect`, `from_config`, `from_env`, `from_toml`) checks the provider name and
 the options against the factory's signature before building anything, and no error message
 ever repeats an option's value.
+
+An option named explicitly (a keyword argument, a key of a mapping or of a TOML table) must
+be one the provider takes: a misspelt one is an error, with a guess at what was meant. The
+environment is read more loosely, since one shell holds the settings of several providers
+and of other tools: an ``SMSGATE_*`` variable that names no option of the chosen provider is
+ignored (and logged at DEBUG on the ``smsgate.config`` logger), so that ``SMSGATE_SENDER``,
+an option of The SMS Works, does not stop a switch to SMS Scheduler. Some names are never
+read as options at all (`RESERVED`, `RESERVED_PREFIXES`): ``SMSGATE_DB`` and
+``SMSGATE_REDIS`` (``smsgate campaign``), ``SMSGATE_SUPPRESSION`` (a suppression list), and
+every ``SMSGATE_WEBHOOK_*`` name, such as ``SMSGATE_WEBHOOK_SECRET``, which a service's
+webhook receiver reads. An error about a value read from a variable names the variable.
 """
 
 from __future__ import annotations
@@ -12,10 +23,11 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
+import logging
 import os
 import tomllib
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import (
     Any,
@@ -30,6 +42,7 @@ from typing import (
 
 import attrs
 
+from smsgate._optiondocs import declared_defaults, described
 from smsgate.errors import ConfigurationError
 from smsgate.gateway import SmsGateway
 from smsgate.registry import (
@@ -43,13 +56,17 @@ from smsgate.registry import (
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ENV_PREFIX",
+    "RESERVED",
+    "RESERVED_PREFIXES",
     "OptionInfo",
     "available_providers",
     "connect",
     "env_config",
     "from_config",
     "from_env",
+    "from_sources",
     "from_toml",
+    "is_reserved",
     "provider_factory",
     "provider_option_info",
     "register_provider",
@@ -58,6 +75,8 @@ __all__ = [
 
 ENTRY_POINT_GROUP = PROVIDERS_GROUP
 ENV_PREFIX = "SMSGATE_"
+
+logger = logging.getLogger("smsgate.config")
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -104,11 +123,27 @@ def _options(factory: ProviderFactory) -> tuple[dict[str, inspect.Parameter], bo
 
 @attrs.frozen
 class OptionInfo:
-    """One option a provider takes: its name, whether it is required, and its type."""
+    """One option a provider takes.
+
+    Attributes:
+        name: its name: the keyword, the key of a mapping, ``SMSGATE_<NAME>`` in the
+            environment.
+        required: whether it must be given.
+        type: its type, as the provider declares it.
+        default: the value it has when not given (``None`` when required, or when none is
+            declared).
+        description: one line on what it does, from the provider's docstring (its ``Args:``
+            section, or its bases'); empty where there is none.
+        settable: whether it can be given as text (an environment variable, ``-o`` on the
+            command line): false for an option that takes an object, such as a session.
+    """
 
     name: str
     required: bool
     type: str
+    default: Any = None
+    description: str = ""
+    settable: bool = True
 
 
 def provider_option_info(name: str) -> list[OptionInfo]:
@@ -117,12 +152,17 @@ def provider_option_info(name: str) -> list[OptionInfo]:
     Raises:
         ConfigurationError: as for `provider_factory`.
     """
-    parameters, _ = _options(provider_factory(name))
+    factory = _factory(name)
+    parameters, _ = _options(factory)
+    descriptions, defaults = described(factory), declared_defaults(factory)
     return [
         OptionInfo(
             name=key,
-            required=parameter.default is inspect.Parameter.empty,
+            required=(required := parameter.default is inspect.Parameter.empty),
             type=_type_name(parameter.annotation),
+            default=None if required else defaults.get(key, parameter.default),
+            description=descriptions.get(key, ""),
+            settable=_settable(parameter.annotation),
         )
         for key, parameter in sorted(parameters.items())
     ]
@@ -136,12 +176,39 @@ def _type_name(annotation: Any) -> str:
     return str(annotation).replace("typing.", "").replace("collections.abc.", "")
 
 
+def _settable(annotation: Any) -> bool:
+    """Whether text can give a value of this type (read as `_coerce` reads it)."""
+    if annotation in (inspect.Parameter.empty, Any) or isinstance(annotation, str):
+        return True  # nothing is known of its type: text is taken as it is
+    for member in _members(annotation):
+        origin = get_origin(member) or member
+        if member in (str, int, float, bool) or origin is Literal:
+            return True
+        if origin in (Mapping, dict, Sequence, list):
+            return True  # as JSON
+    return False
+
+
 def _describe_options(parameters: Mapping[str, inspect.Parameter]) -> str:
     described = [
         f"{name} (required)" if p.default is inspect.Parameter.empty else name
         for name, p in sorted(parameters.items())
     ]
     return ", ".join(described) or "none"
+
+
+def _factory(provider: str) -> ProviderFactory:
+    """`provider_factory`, with a guess at what was meant when the name is unknown."""
+    try:
+        return provider_factory(provider)
+    except ConfigurationError:
+        if not isinstance(provider, str) or provider in (names := available_providers()):
+            raise  # not a name, or a plug-in that fails to load
+        close = difflib.get_close_matches(provider, names, n=1, cutoff=0.6)
+        guess = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigurationError(
+            f"provider: unknown{guess}; available providers: {', '.join(names)}"
+        ) from None
 
 
 def connect(provider: str, /, **options: Any) -> SmsGateway:
@@ -155,10 +222,31 @@ def connect(provider: str, /, **options: Any) -> SmsGateway:
 
     Raises:
         ConfigurationError: the provider is unknown, an option is unknown or missing, or an
-            option's value is invalid. The message lists the valid providers or options.
+            option's value is invalid. The message lists the valid providers or options, with
+            a guess at a misspelt one.
     """
-    factory = provider_factory(provider)
+    return _connect(provider, dict(options), {}, None)
+
+
+def _connect(
+    provider: str,
+    options: dict[str, Any],
+    variables: Mapping[str, str],
+    missing_hint: Callable[[Sequence[str]], str] | None,
+) -> SmsGateway:
+    """`connect`, where ``variables`` names the options read from the environment (see
+    `from_sources`)."""
+    try:
+        factory = _factory(provider)
+    except ConfigurationError as exc:
+        raise _named(exc, "provider", variables) from None
     parameters, takes_any = _options(factory)
+    if not takes_any:
+        for name in sorted(options.keys() & variables.keys() - parameters.keys()):
+            logger.debug(
+                "%s ignored: provider %r takes no option %r", variables[name], provider, name
+            )
+            del options[name]
     unknown = sorted(set(options) - set(parameters))
     if unknown and not takes_any:
         guesses = [
@@ -177,22 +265,45 @@ def connect(provider: str, /, **options: Any) -> SmsGateway:
         if p.default is inspect.Parameter.empty and name not in options
     )
     if missing:
+        named = f"missing option{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}"
+        if missing_hint is not None:
+            raise ConfigurationError(f"{named} for provider {provider!r}: {missing_hint(missing)}")
         raise ConfigurationError(
-            f"missing option{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
-            f"for provider {provider!r}; valid options: {_describe_options(parameters)}"
+            f"{named} for provider {provider!r}; valid options: {_describe_options(parameters)}"
         )
-    coerced = {
-        name: _checked(name, _coerce(name, value, parameters[name].annotation), parameters[name])
-        if name in parameters
-        else value
-        for name, value in options.items()
-    }
-    gateway = factory(**coerced)
+    coerced = {}
+    for name, value in options.items():
+        if name not in parameters:
+            coerced[name] = value
+            continue
+        parameter = parameters[name]
+        try:
+            coerced[name] = _checked(name, _coerce(name, value, parameter.annotation), parameter)
+        except ConfigurationError as exc:
+            raise _named(exc, name, variables) from None
+    try:
+        gateway = factory(**coerced)
+    except ConfigurationError as exc:
+        named_error = _named(exc, str(exc).partition(": ")[0], variables)
+        if named_error is exc:
+            raise
+        raise named_error from None
     if not isinstance(gateway, SmsGateway):
         raise ConfigurationError(
             f"provider {provider!r} made a {type(gateway).__name__}, which is not an SmsGateway"
         )
     return gateway
+
+
+def _named(
+    error: ConfigurationError, option: str, variables: Mapping[str, str]
+) -> ConfigurationError:
+    """``error`` about ``option``, naming the variable the option was read from if it was
+    (``SMSGATE_TIMEZONE: must be ...`` for ``timezone: must be ...``)."""
+    variable = variables.get(option)
+    if variable is None:
+        return error
+    return ConfigurationError(f"{variable}: {str(error).removeprefix(f'{option}: ')}")
 
 
 def _members(annotation: Any) -> tuple[Any, ...]:
@@ -299,6 +410,32 @@ def from_config(config: Mapping[str, Any]) -> SmsGateway:
     Raises:
         ConfigurationError: ``provider`` is missing, or as for `connect`.
     """
+    return from_sources(config)
+
+
+def from_sources(
+    config: Mapping[str, Any],
+    *,
+    variables: Mapping[str, str] | None = None,
+    missing_hint: Callable[[Sequence[str]], str] | None = None,
+) -> SmsGateway:
+    """Build a gateway from a configuration gathered from several places: some options read
+    from environment variables, others given explicitly (as `from_env` and the ``smsgate``
+    command do).
+
+    Args:
+        config: ``provider`` and the options, as for `from_config`.
+        variables: the keys of ``config`` that were read from environment variables, each
+            with its variable's name (``{"token": "SMSGATE_TOKEN"}``). One that the provider
+            does not take is ignored, and logged at DEBUG on the ``smsgate.config`` logger;
+            an error about one's value names its variable (never the value). Every other key
+            is explicit: an unknown one is an error.
+        missing_hint: says how to give the required options that are missing
+            (``["token"]`` → ``"set SMSGATE_TOKEN"``), for the error that names them.
+
+    Raises:
+        ConfigurationError: ``provider`` is missing, or as for `connect`.
+    """
     if not isinstance(config, Mapping):
         raise ConfigurationError(f"configuration must be a mapping, not {type(config).__name__}")
     options = dict(config)
@@ -306,7 +443,8 @@ def from_config(config: Mapping[str, Any]) -> SmsGateway:
         raise ConfigurationError(
             f"configuration has no 'provider'; available providers: {_names()}"
         )
-    return connect(options.pop("provider"), **options)
+    provider = options.pop("provider")
+    return _connect(provider, options, variables or {}, missing_hint)
 
 
 def from_env(environ: Mapping[str, str] | None = None, *, prefix: str = ENV_PREFIX) -> SmsGateway:
@@ -317,31 +455,63 @@ def from_env(environ: Mapping[str, str] | None = None, *, prefix: str = ENV_PREF
     (``true``/``false``, ``1``/``0``, ``yes``/``no``, ``on``/``off``) are read as the
     option's type, and mappings as JSON (``SMSGATE_SENDERS='{"Acme": 123}'``).
 
+    A variable that names no option of that provider is ignored (logged at DEBUG on the
+    ``smsgate.config`` logger): a shell may hold another provider's settings. Some names are
+    never options (`RESERVED`, `RESERVED_PREFIXES`): ``SMSGATE_DB``, ``SMSGATE_REDIS``,
+    ``SMSGATE_SUPPRESSION``, and every ``SMSGATE_WEBHOOK_*`` name, such as
+    ``SMSGATE_WEBHOOK_SECRET``, kept for a webhook receiver's settings.
+
     Raises:
-        ConfigurationError: ``SMSGATE_PROVIDER`` is unset, or as for `connect`.
+        ConfigurationError: ``SMSGATE_PROVIDER`` is unset, a required option has no
+            variable, or a variable's value is invalid; the message names the variable.
     """
     config = env_config(environ, prefix=prefix)
     if "provider" not in config:
         raise ConfigurationError(f"{prefix}PROVIDER is not set; set it to one of: {_names()}")
-    return from_config(config)
+
+    def variable(name: str) -> str:
+        return f"{prefix}{name.upper()}"
+
+    return from_sources(
+        config,
+        variables={name: variable(name) for name in config},
+        missing_hint=lambda names: f"set {_and([variable(name) for name in names])}",
+    )
+
+
+def _and(words: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]]))
 
 
 def env_config(
     environ: Mapping[str, str] | None = None, *, prefix: str = ENV_PREFIX
 ) -> dict[str, str]:
     """The configuration that `from_env` reads: every ``<prefix><NAME>`` variable as ``name``,
-    but those that configure something else (`RESERVED`: ``SMSGATE_DB`` and
-    ``SMSGATE_REDIS``, the database and the Redis of ``smsgate campaign``)."""
+    but those that configure something else (`is_reserved`)."""
     environ = os.environ if environ is None else environ
     return {
         name: value
         for key, value in environ.items()
-        if key.startswith(prefix) and (name := key[len(prefix) :].lower()) not in RESERVED
+        if key.startswith(prefix) and not is_reserved(name := key[len(prefix) :].lower())
     }
 
 
 RESERVED = frozenset({"db", "redis", "suppression"})
-"""Names of ``SMSGATE_*`` variables that are no gateway option."""
+"""Names of ``SMSGATE_*`` variables that are no gateway option: ``SMSGATE_DB`` and
+``SMSGATE_REDIS``, the database and the Redis of ``smsgate campaign``, and
+``SMSGATE_SUPPRESSION``, a suppression list."""
+
+RESERVED_PREFIXES = ("webhook_",)
+"""Beginnings of the names of ``SMSGATE_*`` variables that are no gateway option:
+``SMSGATE_WEBHOOK_*`` (``SMSGATE_WEBHOOK_SECRET`` ...) is kept for the settings of a
+service's webhook receiver, which the service reads itself."""
+
+
+def is_reserved(name: str) -> bool:
+    """Whether ``SMSGATE_<NAME>`` configures something other than a gateway (`RESERVED`,
+    `RESERVED_PREFIXES`); ``name`` in lower case, as `env_config` gives it."""
+    return name in RESERVED or name.startswith(RESERVED_PREFIXES)
 
 
 def from_toml(path: str | os.PathLike[str], *, table: str = "smsgate") -> SmsGateway:

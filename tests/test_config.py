@@ -1,3 +1,4 @@
+import logging
 import sys
 import textwrap
 from typing import Protocol, cast
@@ -6,6 +7,15 @@ import pytest
 
 import smsgate
 from smsgate import ConfigurationError, Message, SmsGateway
+from smsgate.config import (
+    OptionInfo,
+    env_config,
+    from_sources,
+    is_reserved,
+    provider_option_info,
+)
+from smsgate.providers.smsscheduler import SmsSchedulerGateway
+from smsgate.registry import register_provider, unregister_provider
 from smsgate.testing import FakeGateway
 
 PLUGIN = """
@@ -107,13 +117,22 @@ def test_a_factory_that_makes_no_gateway_is_a_configuration_error(plugin):
         smsgate.connect("object")
 
 
-def test_an_unknown_provider_lists_the_available_ones(plugin):
+def test_an_unknown_provider_lists_the_available_ones_with_a_guess(plugin):
     with pytest.raises(ConfigurationError) as caught:
         smsgate.connect("smsworkz")
     assert str(caught.value) == (
-        "provider: unknown; available providers: " + ", ".join(smsgate.available_providers())
+        "provider: unknown (did you mean 'smsworks'?); available providers: "
+        + ", ".join(smsgate.available_providers())
     )
     assert "smsworkz" not in str(caught.value)  # a setting given is never repeated
+
+
+def test_an_unknown_provider_like_none_of_them_gets_no_guess():
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.connect("pigeon-post")
+    assert str(caught.value) == (
+        "provider: unknown; available providers: " + ", ".join(smsgate.available_providers())
+    )
 
 
 def test_a_provider_name_must_be_a_string():
@@ -217,9 +236,179 @@ def test_from_env_without_a_provider_says_which_variable_to_set():
     assert str(caught.value).startswith("SMSGATE_PROVIDER is not set; set it to one of: ")
 
 
-def test_from_env_refuses_unknown_variables():
-    with pytest.raises(ConfigurationError, match="unknown option 'regoin' for provider 'fake'"):
-        smsgate.from_env({"SMSGATE_PROVIDER": "fake", "SMSGATE_REGOIN": "GB"})
+def test_from_env_ignores_variables_the_provider_takes_no_option_for_and_logs_each(caplog):
+    caplog.set_level(logging.DEBUG, logger="smsgate.config")
+    environ = {
+        "SMSGATE_PROVIDER": "fake",
+        "SMSGATE_NAME": "mine",
+        "SMSGATE_SENDER": "s3cr3t-sender",
+        "SMSGATE_TOKEN": "s3cr3t-token",
+    }
+
+    gateway = smsgate.from_env(environ)
+
+    assert gateway.name == "mine"
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("smsgate.config", "DEBUG", "SMSGATE_SENDER ignored: provider 'fake' takes no option "
+         "'sender'"),
+        ("smsgate.config", "DEBUG", "SMSGATE_TOKEN ignored: provider 'fake' takes no option "
+         "'token'"),
+    ]  # fmt: skip
+    assert "s3cr3t" not in caplog.text
+
+
+def test_the_sandbox_variables_of_one_provider_do_not_stop_another():
+    # What `smsgate sandbox --env smsworks` exports, then a switch to SMS Scheduler.
+    environ = {
+        "SMSGATE_PROVIDER": "smsscheduler",
+        "SMSGATE_BASE_URL": "http://127.0.0.1:8025/smsworks/v1",
+        "SMSGATE_TOKEN": "JWT sandbox-token",
+        "SMSGATE_SENDER": "Sandbox",
+    }
+
+    gateway = smsgate.from_env(environ)
+
+    assert isinstance(gateway, SmsSchedulerGateway)
+    assert gateway.base_url == "http://127.0.0.1:8025/smsworks/v1"
+
+
+def test_a_required_option_without_its_variable_says_which_variable_to_set():
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.from_env({"SMSGATE_PROVIDER": "smsscheduler", "SMSGATE_SENDER": "Sandbox"})
+    assert str(caught.value) == (
+        "missing option 'token' for provider 'smsscheduler': set SMSGATE_TOKEN"
+    )
+
+
+def test_several_missing_options_name_every_variable():
+    def needs_two(*, token: str, account: str) -> FakeGateway:
+        return FakeGateway(name=account)
+
+    register_provider("needs-two", needs_two)
+    try:
+        with pytest.raises(ConfigurationError) as caught:
+            smsgate.from_env({"SMS_PROVIDER": "needs-two"}, prefix="SMS_")
+    finally:
+        unregister_provider("needs-two")
+    assert str(caught.value) == (
+        "missing options 'account', 'token' for provider 'needs-two': set SMS_ACCOUNT and SMS_TOKEN"
+    )
+
+
+def test_an_unknown_provider_from_the_environment_names_its_variable():
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.from_env({"SMSGATE_PROVIDER": "smsworkz"})
+    assert str(caught.value) == (
+        "SMSGATE_PROVIDER: unknown (did you mean 'smsworks'?); available providers: "
+        + ", ".join(smsgate.available_providers())
+    )
+
+
+def test_a_providers_own_refusal_of_a_variables_value_names_the_variable_not_the_value():
+    environ = {"SMSGATE_PROVIDER": "smsscheduler", "SMSGATE_TOKEN": "t"}
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.from_env(environ | {"SMSGATE_TIMEZONE": "Mars/Base"})
+    assert str(caught.value) == (
+        "SMSGATE_TIMEZONE: must be an IANA time zone name such as 'Europe/Paris'"
+    )
+
+
+def test_the_same_refusal_of_an_explicit_option_names_the_option():
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.connect("smsscheduler", token="t", timezone="Mars/Base")
+    assert str(caught.value) == "timezone: must be an IANA time zone name such as 'Europe/Paris'"
+
+
+def test_json_that_is_not_names_its_variable():
+    environ = {"SMSGATE_PROVIDER": "smsscheduler", "SMSGATE_TOKEN": "t"}
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.from_env(environ | {"SMSGATE_SENDERS": "Acme=1"})
+    assert str(caught.value) == (
+        "SMSGATE_SENDERS: option 'senders' must be JSON; the value given is not"
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ({"provider": "fake", "sender": "Acme"}, "'sender'"),
+        ({"provider": "fake", "default_regoin": "GB"}, "'default_regoin' (did you mean "
+         "'default_region'?)"),
+    ],
+)  # fmt: skip
+def test_an_option_named_explicitly_is_still_refused_when_unknown(config, named):
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.from_config(config)
+    assert str(caught.value) == (
+        f"unknown option {named} for provider 'fake'; valid options: default_region, name"
+    )
+
+
+def test_from_sources_ignores_only_the_unknown_options_read_from_variables():
+    config = {"provider": "fake", "sender": "Acme", "tokn": "x"}
+
+    with pytest.raises(ConfigurationError) as caught:
+        from_sources(config, variables={"sender": "SMSGATE_SENDER"})
+
+    assert str(caught.value) == (
+        "unknown option 'tokn' for provider 'fake'; valid options: default_region, name"
+    )
+    gateway = from_sources({"provider": "fake", "sender": "Acme"}, variables={"sender": "X"})
+    assert gateway.name == "fake"
+
+
+def test_from_sources_tells_how_to_give_missing_options():
+    with pytest.raises(ConfigurationError) as caught:
+        from_sources({"provider": "smsscheduler"}, missing_hint=lambda names: f"give {names}")
+    assert str(caught.value) == "missing option 'token' for provider 'smsscheduler': give ['token']"
+
+
+def test_toml_keys_are_explicit_options(tmp_path):
+    path = tmp_path / "sms.toml"
+    path.write_text('[smsgate]\nprovider = "fake"\nsender = "Acme"\n')
+    with pytest.raises(ConfigurationError) as caught:
+        smsgate.from_toml(path)
+    assert str(caught.value) == (
+        "unknown option 'sender' for provider 'fake'; valid options: default_region, name"
+    )
+
+
+@pytest.mark.parametrize(
+    "variable",
+    ["SMSGATE_WEBHOOK_SECRET", "SMSGATE_WEBHOOK_PATH", "SMSGATE_WEBHOOK_", "SMSGATE_webhook_x"],
+)
+def test_webhook_variables_are_never_gateway_options(variable):
+    environ = {"SMSGATE_PROVIDER": "fake", variable: "s3cr3t"}
+
+    assert env_config(environ) == {"provider": "fake"}
+    assert smsgate.from_env(environ).name == "fake"
+
+
+def test_webhook_variables_are_kept_from_a_provider_that_takes_any_option():
+    register_provider("takes-any", lambda **options: FakeGateway(**options))
+    try:
+        gateway = smsgate.from_env(
+            {"SMSGATE_PROVIDER": "takes-any", "SMSGATE_NAME": "n", "SMSGATE_WEBHOOK_SECRET": "x"}
+        )
+    finally:
+        unregister_provider("takes-any")
+    assert gateway.name == "n"
+
+
+@pytest.mark.parametrize(
+    ("name", "reserved"),
+    [
+        ("db", True),
+        ("redis", True),
+        ("suppression", True),
+        ("webhook_secret", True),
+        ("webhook_anything", True),
+        ("webhooks", False),
+        ("token", False),
+    ],
+)
+def test_reserved_names(name, reserved):
+    assert is_reserved(name) is reserved
 
 
 @pytest.mark.parametrize(
@@ -261,7 +450,9 @@ def test_from_env_refuses_values_of_the_wrong_type_without_repeating_them(
     with pytest.raises(ConfigurationError) as caught:
         smsgate.from_env(environ)
     option = variable.removeprefix("SMSGATE_").lower()
-    assert str(caught.value) == f"option {option!r} must be {wanted}; the value given is not"
+    assert str(caught.value) == (
+        f"{variable}: option {option!r} must be {wanted}; the value given is not"
+    )
     assert "s3cr3t" not in str(caught.value)
 
 
@@ -319,7 +510,64 @@ def test_from_toml_with_invalid_toml_says_where(tmp_path):
 
 
 def test_the_campaign_database_variable_is_no_gateway_option():
-    from smsgate.config import env_config
-
     environ = {"SMSGATE_PROVIDER": "fake", "SMSGATE_DB": "postgresql://x/y", "HOME": "/root"}
     assert env_config(environ) == {"provider": "fake"}
+
+
+# --- what each option is ---------------------------------------------------------------------
+
+
+def test_option_info_reads_types_defaults_and_descriptions_from_the_provider(plugin):
+    assert provider_option_info("acme") == [
+        OptionInfo(
+            "default_region",
+            required=False,
+            type="str | None",
+            default=None,
+            description='the country national numbers are read in ("GB")',  # HttpGateway's
+        ),
+        OptionInfo("flash", required=False, type="bool", default=False),
+        OptionInfo("rate", required=False, type="float | None", default=None),
+        OptionInfo(
+            "retries",
+            required=False,
+            type="int",
+            default=2,
+            description="how many times a failed request is tried again, when that cannot "
+            "send a message twice (see smsgate.retry); 0 turns retrying off",
+        ),
+        OptionInfo("token", required=True, type="str", default=None),
+    ]
+
+
+def test_option_info_takes_defaults_passed_on_to_a_base_class():
+    options = {o.name: o for o in provider_option_info("smsscheduler")}
+
+    assert options["timeout"] == OptionInfo(
+        "timeout",
+        required=False,
+        type="float",
+        default=30.0,
+        description="seconds one try of a request may take, answer included",
+    )
+    assert options["token"].required is True
+    assert options["token"].description == (
+        "the API token from the account page (sent as Authorization: Bearer ...)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("provider", "option", "settable"),
+    [
+        ("smsworks", "session", False),
+        ("smsworks", "rate_limiter", False),
+        ("smsworks", "token", True),
+        ("smsworks", "idempotency_keys", True),
+        ("smsscheduler", "senders", True),  # as JSON
+        ("routing", "providers", True),  # as JSON
+        ("routing", "strategy", True),
+    ],
+)
+def test_option_info_tells_which_options_text_can_set(provider, option, settable):
+    options = {o.name: o for o in provider_option_info(provider)}
+    assert options[option].settable is settable
