@@ -46,6 +46,7 @@ from smsgate.model import (
     normalize_number,
 )
 from smsgate.outcomes import Outcome, OutcomeStatus, resolve, try_send
+from smsgate.pricing import Estimate, estimate
 from smsgate.status import DeliveryStatus, FailureReason
 from smsgate.tracking import StatusTimeout, Tracker, track, wait_for_final
 
@@ -57,6 +58,7 @@ __all__ = [
     "ConfigurationError",
     "DeliveryStatus",
     "Encoding",
+    "Estimate",
     "FailureReason",
     "GatewayError",
     "InboundMessage",
@@ -89,6 +91,7 @@ __all__ = [
     "__version__",
     "available_providers",
     "connect",
+    "estimate",
     "from_config",
     "from_env",
     "from_toml",

@@ -31,7 +31,8 @@ client that works here meets no surprise in production; usually the stricter rea
   past, it goes out at once.
 - ``message_stop`` is checked but its STOP mention, whose wording the page does not give,
   is neither added to the stored text nor counted in its parts.
-- Each SMS costs a credit a part (the page gives no prices; parts are counted by
+- Each SMS costs a credit a part (the page gives no prices; the rule is
+  `smsgate.pricing.PRICING`'s, which `smsgate.estimate` prices by too; parts are counted by
   `smsgate.sandbox._gsm`, the sandbox's own reading of GSM 03.38, not the library's).
   Credits are checked per SMS: one the account cannot pay for is created with status 25
   ("Cancelled - Not enough credits"). Failed messages are refunded. Other failures are
@@ -55,6 +56,7 @@ from typing import Any
 from aiohttp import web
 
 from smsgate.errors import ConfigurationError
+from smsgate.pricing import PRICING
 from smsgate.sandbox._emulator import Context, Emulator, register_emulator
 from smsgate.sandbox._engine import Sms, Stage
 from smsgate.sandbox._gsm import sms_parts
@@ -205,7 +207,7 @@ class SmsScheduler:
                 text=text,
                 sender=str(checked.sender_id),
                 parts=parts,
-                credits=parts,
+                credits=PRICING[NAME].credits(to, parts),
                 created=now,
                 send_at=checked.send_at,
                 outcome=outcome,

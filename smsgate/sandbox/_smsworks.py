@@ -48,6 +48,7 @@ from smsgate.sandbox._smsworks_rules import (
     LONDON,
     NOT_EMULATED,
     NOT_FOUND,
+    PRICES,
     SAMPLE_ERRORS,
     Refusal,
     charge,
@@ -161,7 +162,7 @@ class SmsWorks:
         if sms.outcome == "REJECTED" and sms.credits:
             self.account.credits += sms.credits  # "No credit will be deducted"
             sms.credits = 0
-        elif sms.failed and sms.to.startswith("+44"):
+        elif sms.failed and not PRICES.is_abroad(sms.to):
             self.account.credits += sms.credits  # UK only: international texts are paid for
         url = sms.report_url or self.context.webhook_url()
         if url is not None:

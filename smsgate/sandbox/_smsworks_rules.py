@@ -1,7 +1,9 @@
 """The SMS Works' rules, as its developer guide and OpenAPI spec state them, for the emulator:
 error answers, destinations, credits, dates and the shapes of its requests. They are written
 from the documents, not imported from the adapter: an emulator that shared the client's
-checks could not catch a mistake in them.
+checks could not catch a mistake in them. The price rule (a credit a part, double outside the
+UK) is the one exception: it is `smsgate.pricing.PRICING`'s, which `smsgate.estimate` prices
+by, so that an estimate and the sandbox's charge never disagree.
 
 Every error answer is the spec's ExtendedErrorModel, ``{message, errorCode, status,
 permanent}``, with ``status`` a string (the HTTP status, ``"400"``), which also satisfies the
@@ -24,6 +26,7 @@ from aiohttp import web
 from smsgate.checks import is_whole
 from smsgate.errors import ValidationError
 from smsgate.model import normalize_number
+from smsgate.pricing import PRICING
 from smsgate.sandbox._gsm import sms_parts
 from smsgate.sandbox._jsdate import read_js_date
 
@@ -33,6 +36,7 @@ __all__ = [
     "LONDON",
     "NOT_EMULATED",
     "NOT_FOUND",
+    "PRICES",
     "SAMPLE_ERRORS",
     "Refusal",
     "charge",
@@ -112,8 +116,12 @@ def destination(written: Any) -> str:
         raise invalid from None
 
 
-def charge(content: str, to: str) -> tuple[int, int]:
-    """``(parts, credits)`` of a message: 1 credit a part, double outside the UK.
+PRICES = PRICING["smsworks"]
+"""1 credit a part, double outside the UK (the guide's Credit charges)."""
+
+
+def charge(content: str, to: str) -> tuple[int, float]:
+    """``(parts, credits)`` of a message: 1 credit a part, double outside the UK (`PRICES`).
 
     Parts follow the spec (160 GSM characters in one, else 153 a part) and the notes for
     other text (70, else 67 a part); the guide says 160 and 70 a credit. Where the documents
@@ -121,7 +129,7 @@ def charge(content: str, to: str) -> tuple[int, int]:
     never short of credits live.
     """
     parts = sms_parts(content)
-    return parts, parts * (1 if to.startswith("+44") else 2)
+    return parts, PRICES.credits(to, parts)
 
 
 def read_date(written: Any) -> datetime | None:
