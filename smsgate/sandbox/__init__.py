@@ -39,6 +39,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import import_module
 from types import TracebackType
@@ -94,6 +97,8 @@ for _builtin in ("_smsworks", "_smsscheduler"):
     import_module(f"{__name__}.{_builtin}")
 del _builtin
 
+_requests = logging.getLogger("smsgate.sandbox.requests")
+
 
 def __getattr__(name: str) -> tuple[str, ...]:
     """``PROVIDERS`` and ``FAULTS``, read from the registry of emulators when asked."""
@@ -119,6 +124,9 @@ class Sandbox:
         latency: seconds each request that sends messages waits, once its messages are
             stored, before it is answered (for requests in flight when a send is stopped).
         host, port: where to listen; port 0 picks a free one.
+        log_requests: log a line for each request answered, at INFO on the
+            ``smsgate.sandbox.requests`` logger: method, path, status and milliseconds
+            (``POST /smsworks/v1/message/send 201 3 ms``).
 
     Attributes:
         providers: the `Emulator` of each provider it emulates, by name: those registered
@@ -144,6 +152,7 @@ class Sandbox:
         latency: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        log_requests: bool = False,
     ) -> None:
         if not 0 <= failure_rate <= 1:
             raise ConfigurationError("failure_rate: must be between 0 and 1")
@@ -174,6 +183,7 @@ class Sandbox:
         }
         self.engine.on_final.append(self._on_final)
         self._host, self._port = host, port
+        self.log_requests = log_requests
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.url = ""
@@ -201,7 +211,8 @@ class Sandbox:
     def app(self) -> web.Application:
         """The aiohttp application serving every provider, each under its prefix."""
         # Room for the largest batch a provider takes (5,000 messages of 640 characters).
-        app = web.Application(client_max_size=32 * 1024 * 1024)
+        middlewares = [_log_request] if self.log_requests else []
+        app = web.Application(client_max_size=32 * 1024 * 1024, middlewares=middlewares)
         for name, emulator in self.providers.items():
             app.add_routes(
                 web.route(route.method, emulator.prefix + route.path, route.handler, **route.kwargs)
@@ -209,26 +220,45 @@ class Sandbox:
             )
         return app
 
-    def base_url(self, provider: str) -> str:
-        """The ``base_url`` option that points a gateway of ``provider`` here."""
+    def base_url(self, provider: str, *, port: int | None = None) -> str:
+        """The ``base_url`` option that points a gateway of ``provider`` here.
+
+        Args:
+            provider: a provider the sandbox emulates.
+            port: the port of a sandbox with these settings serving on this one's host,
+                such as ``smsgate sandbox`` in another process: the address is that one's,
+                and this sandbox need not be running.
+
+        Raises:
+            ConfigurationError: an unknown provider, or no ``port`` and this sandbox is not
+                running.
+        """
         emulator = self.providers.get(provider)
         if emulator is None:
             raise ConfigurationError(
                 f"the sandbox emulates {', '.join(self.providers)}, not {provider!r}"
             )
+        if port is not None:
+            return _url(self._host, port) + emulator.prefix
         if not self.url:
             raise ConfigurationError("the sandbox is not running; use `async with Sandbox()`")
         return self.url + emulator.prefix
 
-    def config(self, provider: str) -> dict[str, Any]:
-        """A configuration for `smsgate.from_config` that sends to this sandbox."""
-        base_url = self.base_url(provider)
+    def config(self, provider: str, *, port: int | None = None) -> dict[str, Any]:
+        """A configuration for `smsgate.from_config` that sends to this sandbox (or, with
+        ``port``, to one with its settings serving there: see `base_url`).
+
+        >>> Sandbox().config("smsworks", port=8025)["base_url"]
+        'http://127.0.0.1:8025/smsworks/v1'
+        """
+        base_url = self.base_url(provider, port=port)
         return self.emulators[provider].config(base_url)
 
-    def logins(self, provider: str) -> dict[str, dict[str, Any]]:
+    def logins(self, provider: str, *, port: int | None = None) -> dict[str, dict[str, Any]]:
         """Configurations that log in to ``provider`` here in other ways than `config`
-        (The SMS Works: ``"key and secret"``), by name; empty when it has no other."""
-        base_url = self.base_url(provider)
+        (The SMS Works: ``"key and secret"``), by name; empty when it has no other.
+        ``port`` as for `base_url`."""
+        base_url = self.base_url(provider, port=port)
         emulator = self.emulators[provider]
         if not isinstance(emulator, LoginsEmulator):
             return {}
@@ -296,7 +326,7 @@ class Sandbox:
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
         host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        self.url = _url(host, port)
         self.reporter.start()
         self._ticker = asyncio.create_task(self._tick())
 
@@ -333,3 +363,30 @@ class Sandbox:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
+@web.middleware
+async def _log_request(
+    request: web.Request,
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = "500"  # what aiohttp answers for an exception that is no HTTP answer
+    try:
+        response = await handler(request)
+        dropped = response.headers.get("X-Sandbox-Fault") == "drop"
+        status = "dropped" if dropped else str(response.status)  # see _engine._misbehave
+        return response
+    except web.HTTPException as exc:
+        status = str(exc.status)
+        raise
+    except asyncio.CancelledError:
+        status = "cancelled"  # the client went away
+        raise
+    finally:
+        took = (time.perf_counter() - started) * 1000
+        _requests.info("%s %s %s %.0f ms", request.method, request.path, status, took)
