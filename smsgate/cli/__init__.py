@@ -23,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from smsgate.cli import (
             _bulk,  # noqa: F401 (registers bulk and track)
             _campaign,  # noqa: F401 (registers campaign)
+            _sandbox,  # noqa: F401 (registers sandbox and demo)
             _suppress,  # noqa: F401 (registers suppress)
         )
         from smsgate.cli._commands import run

@@ -13,7 +13,7 @@ import click
 from rich.table import Table
 
 from smsgate.cli._commands import cli
-from smsgate.cli._common import OK, Settings, mark_sending, settings_of
+from smsgate.cli._common import OK, Settings, concurrency_option, mark_sending, settings_of
 from smsgate.cli._csv import check_csv, read_rows
 from smsgate.errors import ValidationError
 from smsgate.providers.base import HttpGateway
@@ -89,7 +89,7 @@ def start(
 @campaign.command()
 @_DB
 @_SCHEMA
-@click.option("--concurrency", default=8, show_default=True, help="Requests in flight at most.")
+@concurrency_option()
 @click.option("--once", is_flag=True, help="Stop when no job is left, instead of waiting.")
 @click.option(
     "--grace",
@@ -140,8 +140,6 @@ def worker(
     """
     settings = settings_of(context)
     mark_sending()
-    if concurrency < 1:
-        raise ValidationError("concurrency", "must be a whole number of at least 1")
     if not stalled_after > 0:
         raise ValidationError("--stalled-after", "must be more than 0 seconds")
     heartbeat = min(5.0, stalled_after / 4)

@@ -4,45 +4,44 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import smsgate
 from smsgate._version import __version__
 from smsgate.cli._common import (
     ARGV,
-    INTERRUPTED,
     OK,
     SENDING,
-    UNCERTAIN,
+    WHEN,
     Settings,
-    exit_code,
     mark_sending,
-    plain,
     settings_of,
 )
-from smsgate.config import provider_option_info
-from smsgate.errors import (
-    SmsGateError,
-    UnsupportedFeature,
-    ValidationError,
+from smsgate.cli._shell import (
+    NO_ARGS_IS_HELP,
+    ShellGroup,
+    failure_of,
+    interrupted,
+    say,
+    wants_json,
 )
+from smsgate.cli._waiting import wait_showing
+from smsgate.config import OptionInfo, provider_option_info
+from smsgate.errors import SmsGateError, UnsupportedFeature
 from smsgate.gateway import BalanceGateway, SmsGateway, announces_dispatch, on_dispatch
 from smsgate.model import MessageFields
 
-if TYPE_CHECKING:
-    from smsgate.sandbox import Sandbox
 
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ShellGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-p", "--provider", help="Provider name (see `smsgate providers`).")
 @click.option(
     "-c",
@@ -67,8 +66,16 @@ def cli(
     """Send SMS through any provider with one API.
 
     The provider and its options come from --config FILE, or else from SMSGATE_* environment
-    variables (SMSGATE_PROVIDER=smsworks, SMSGATE_TOKEN=...); --provider and --option
-    override either. `smsgate demo` shows everything against a local sandbox.
+    variables (SMSGATE_PROVIDER=smsworks, SMSGATE_TOKEN=...; variables that the provider
+    takes no option for are ignored); --provider and --option override either. These
+    options may also follow the command: `smsgate send --json -p smsscheduler TO TEXT`.
+    `smsgate demo` shows everything against a local sandbox; `smsgate sandbox` runs one
+    for your own code.
+
+    Exit codes: 0 done; 1 the provider refused, or a bulk run had failures; 2 bad usage,
+    configuration or input (nothing was sent); 3 a message may or may not have been sent
+    (check before sending it again); 130 interrupted. Errors are one line on stderr, or
+    with --json one JSON object: {"error": ..., "exit_code": ..., "kind": ...}.
     """
     err = Console(stderr=True, soft_wrap=True)
     context.obj = Settings(provider, config_file, options, as_json, Console(), err)
@@ -163,7 +170,12 @@ def send(
 @click.argument("to")
 @click.argument("text")
 @click.option(
-    "--at", "at", required=True, help="When, in ISO 8601 with its offset: 2026-12-24T09:00+01:00"
+    "--at",
+    "when",
+    required=True,
+    type=WHEN,
+    help="When: ISO 8601 with its offset (2030-12-24T09:00+01:00), or a date and time with "
+    "a time zone ('2030-12-24 09:00 Europe/London').",
 )
 @with_message_options
 @click.pass_context
@@ -171,7 +183,7 @@ def schedule(
     context: click.Context,
     to: str,
     text: str,
-    at: str,
+    when: datetime,
     sender: str | None,
     reference: str | None,
     region: str | None,
@@ -179,10 +191,6 @@ def schedule(
     """Have the provider send TEXT to TO at a later time."""
     settings = settings_of(context)
     mark_sending()
-    try:
-        when = datetime.fromisoformat(at)
-    except ValueError:
-        raise ValidationError("at", f"{at!r} is not an ISO 8601 date and time") from None
 
     async def main() -> smsgate.Receipt:
         async with settings.gateway() as gateway:
@@ -195,7 +203,11 @@ def schedule(
 
 @cli.command()
 @click.argument("message_id")
-@click.option("--wait", is_flag=True, help="Wait until the status is final.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Wait until the status is final, showing it as it changes (on stderr).",
+)
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds to --wait at most.")
 @click.pass_context
 def status(context: click.Context, message_id: str, wait: bool, timeout: float) -> int:
@@ -205,7 +217,7 @@ def status(context: click.Context, message_id: str, wait: bool, timeout: float) 
     async def main() -> smsgate.StatusReport:
         async with settings.gateway() as gateway:
             if wait:
-                return await smsgate.wait_for_final(gateway, message_id, timeout=timeout)
+                return await wait_showing(settings, gateway, message_id, timeout=timeout)
             return await gateway.status(message_id)
 
     settings.show("Status", asyncio.run(main()))
@@ -250,161 +262,74 @@ def balance(context: click.Context) -> int:
 @cli.command()
 @click.pass_context
 def providers(context: click.Context) -> int:
-    """List the providers and the options each takes."""
+    """List the providers and the options each takes: its type, its default and what it
+    does. Set one as SMSGATE_<OPTION> or with -o OPTION=VALUE; options that take an object
+    (a session, a rate limiter) are for Python code, and not listed."""
     settings = settings_of(context)
-    listed = {name: provider_option_info(name) for name in smsgate.available_providers()}
+    listed = {
+        name: [o for o in provider_option_info(name) if o.settable]
+        for name in smsgate.available_providers()
+    }
     if settings.as_json:
-        settings.out.print_json(json.dumps({name: plain(info) for name, info in listed.items()}))
+        answer = {name: [_option(o) for o in info] for name, info in listed.items()}
+        settings.out.print_json(json.dumps(answer))
         return OK
-    table = Table("provider", "options (* required)")
     for name, info in listed.items():
-        table.add_row(name, ", ".join(f"{o.name}{'*' if o.required else ''}" for o in info))
-    settings.out.print(table)
+        table = Table("option", "type", "default", "description", title=name, title_justify="left")
+        for o in info:
+            default = "required" if o.required else _shown(o.default)
+            cells = (o.name, o.type.removesuffix(" | None"), default, o.description)
+            table.add_row(*map(escape, cells))
+        settings.out.print(table)
     return OK
 
 
-# --- the sandbox and the demo --------------------------------------------------------------
+def _option(info: OptionInfo) -> dict[str, Any]:
+    default = info.default
+    if not isinstance(default, str | int | float | bool | None):
+        default = str(default)
+    return {
+        "name": info.name,
+        "required": info.required,
+        "type": info.type,
+        "default": default,
+        "description": info.description,
+    }
 
 
-@cli.command()
-@click.option(
-    "--port",
-    default=8025,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="Port on 127.0.0.1 (0: any).",
-)
-@click.option("--seed", type=int, default=None, help="Seed the outcomes.")
-@click.option("--failure-rate", default=0.1, show_default=True, help="Share of messages failing.")
-@click.option("--send-delay", default=0.5, show_default=True, help="Seconds queued.")
-@click.option("--deliver-delay", default=1.5, show_default=True, help="Seconds from sent to final.")
-@click.option("--webhook-url", help="Where to post The SMS Works' delivery reports.")
-@click.option(
-    "--credits",
-    "credits_",
-    default=1_000_000.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Credits each account starts with (try 0 to see 'insufficient credit').",
-)
-@click.pass_context
-def sandbox(
-    context: click.Context,
-    port: int,
-    seed: int | None,
-    failure_rate: float,
-    send_delay: float,
-    deliver_delay: float,
-    webhook_url: str | None,
-    credits_: float,
-) -> int:
-    """Run the local stand-in for every emulated provider until Ctrl-C, SIGINT or SIGTERM."""
-    from smsgate.sandbox import Sandbox
-
-    settings = settings_of(context)
-    running = Sandbox(
-        seed=seed,
-        failure_rate=failure_rate,
-        send_delay=send_delay,
-        deliver_delay=deliver_delay,
-        webhook_url=webhook_url,
-        credits=credits_,
-        port=port,
-    )
-
-    async def main() -> str:
-        stop = asyncio.Event()
-        stopped_by: list[str] = []
-
-        def on_signal(number: signal.Signals) -> None:
-            stopped_by.append(number.name)
-            stop.set()
-
-        loop = asyncio.get_running_loop()
-        for number in (signal.SIGINT, signal.SIGTERM):
-            # Handled here, not left to Python: a background job of a script starts with
-            # SIGINT ignored, and SIGTERM would end the process without closing the server.
-            loop.add_signal_handler(number, on_signal, number)
-        async with running:
-            _announce(settings, running)
-            await stop.wait()
-        return stopped_by[0]
-
-    name = asyncio.run(main())
-    if not settings.as_json:
-        settings.out.print(f"sandbox stopped ({name})")
-    return OK
-
-
-def _announce(settings: Settings, running: Sandbox) -> None:
-    """Say where the sandbox is, and how to point a gateway at each provider in it."""
-    configs = {name: running.config(name) for name in running.providers}
-    logins = {name: running.logins(name) for name in running.providers}
-    credits = {name: running.credits(name) for name in running.providers}
-    if settings.as_json:
-        answer = {"url": running.url, "providers": configs, "logins": logins, "credits": credits}
-        settings.out.print_json(json.dumps(answer), indent=None)  # one line: read as it comes
-        return
-    settings.out.print(f"sandbox on {running.url} — Ctrl-C or SIGTERM to stop")
-    for name, config in configs.items():
-        settings.out.print(f"{name}: {_variables(config)}", soft_wrap=True)
-        for way, login in logins[name].items():
-            settings.out.print(f"{name} ({way}): {_variables(login)}", soft_wrap=True)
-    first = next(iter(credits.values()), 0)
-    settings.out.print(f"credits: {first:,.10g} on each account (--credits)")
-
-
-def _variables(config: dict[str, Any]) -> str:
-    return " ".join(f"SMSGATE_{key.upper()}={_shell(value)}" for key, value in config.items())
-
-
-def _shell(value: Any) -> str:
-    text = json.dumps(value) if isinstance(value, dict) else str(value)
-    return f"'{text}'" if any(c in text for c in " {}\"'$") else text
-
-
-@cli.command()
-@click.option("--messages", default=10_000, show_default=True, help="Messages in the bulk run.")
-@click.option("--seed", default=1, show_default=True, help="Seed the sandbox's outcomes.")
-@click.pass_context
-def demo(context: click.Context, messages: int, seed: int) -> int:
-    """Send, schedule, track, cancel and bulk-send through both providers, in a local
-    sandbox: no account needed."""
-    from smsgate.cli._demo import run_demo
-
-    settings = settings_of(context)
-    return asyncio.run(run_demo(settings, messages=messages, seed=seed))
+def _shown(default: Any) -> str:
+    if default is None:
+        return "-"
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    return str(default)
 
 
 # --- running -------------------------------------------------------------------------------
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    """Run ``cli`` and turn what ends it into one line and an exit code."""
-    err = Console(stderr=True, soft_wrap=True)
-    ARGV.set(tuple(sys.argv[1:] if argv is None else argv))
+    """Run ``cli`` and turn what ends it into one line (or JSON object) and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    ARGV.set(tuple(args))
+    as_json = wants_json(args)
     try:
-        result = cli.main(
-            args=list(argv) if argv is not None else None,
-            prog_name="smsgate",
-            standalone_mode=False,
-        )
-    except click.ClickException as exc:
+        result = cli.main(args=args, prog_name="smsgate", standalone_mode=False)
+    except NO_ARGS_IS_HELP as exc:  # `smsgate` alone: the help, as click shows it
         exc.show()
         return exc.exit_code
+    except click.ClickException as exc:
+        say(failure_of(exc, sending=SENDING.get()), as_json=as_json)
+        return exc.exit_code
     except (KeyboardInterrupt, click.Abort):
-        if _in_flight:
-            err.print(
-                "smsgate: interrupted after the message left: it may have been sent; look it "
-                f"up before sending it again (idempotency key {_in_flight[0]})"
-            )
-            _in_flight.clear()
-            return UNCERTAIN
-        err.print("smsgate: interrupted")
-        return INTERRUPTED
+        failure = interrupted(_in_flight[0] if _in_flight else None)
+        _in_flight.clear()
+        say(failure, as_json=as_json)
+        return failure.exit_code
     except SmsGateError as exc:
-        err.print(f"smsgate: error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        return exit_code(exc, sending=SENDING.get())
+        failure = failure_of(exc, sending=SENDING.get())
+        say(failure, as_json=as_json)
+        return failure.exit_code
     finally:
         SENDING.set(False)
     return result if isinstance(result, int) else OK
