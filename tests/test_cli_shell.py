@@ -3,11 +3,15 @@ JSON object with --json), the group's options after a command, configuration fro
 environment, `smsgate providers`, and `smsgate status --wait` showing the status."""
 
 import json
+import logging
 import os
 import pty
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -16,7 +20,7 @@ import pytest
 import smsgate
 from smsgate.cli import main
 from smsgate.cli._commands import cli
-from smsgate.cli._common import FAILED, OK, USAGE
+from smsgate.cli._common import FAILED, INTERRUPTED, OK, USAGE
 from smsgate.cli._shell import SHELL_WORDS, hoisted, in_shell_words
 from smsgate.errors import ValidationError
 from smsgate.model import check_send_time
@@ -592,3 +596,39 @@ def test_status_wait_on_a_terminal_updates_one_line(capsys, monkeypatch, sandbox
     assert b"\x1b[" in shown  # the line is redrawn in place, then cleared
     assert f"message {message_id}: sent\n".encode() not in shown.replace(b"\r\n", b"\n")
     assert re.search(r"status\s+│ delivered", out)
+
+
+def test_ctrl_c_with_json_is_one_json_object_too(capsys, monkeypatch):
+    asked = threading.Event()
+
+    class Heard(logging.Handler):
+        def emit(self, record):
+            if record.getMessage().startswith("GET /smsworks/v1/messages/"):
+                asked.set()  # status --wait has had its first answer, or is about to
+
+    heard = Heard()
+    requests = logging.getLogger("smsgate.sandbox.requests")
+    requests.addHandler(heard)
+    monkeypatch.setattr(requests, "level", logging.INFO)
+    slow = {"failure_rate": 0, "send_delay": 0, "deliver_delay": 60, "log_requests": True}
+    try:
+        with ThreadedSandbox(**slow) as box:
+            message_id = sent(capsys, monkeypatch, box)  # and SMSGATE_* set for the process
+            with subprocess.Popen(
+                [sys.executable, "-m", "smsgate", "--json", "status", message_id, "--wait"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ) as process:
+                try:
+                    assert asked.wait(30)
+                    time.sleep(0.2)  # the answer is in; the next look is seconds away
+                    process.send_signal(signal.SIGINT)
+                    out, err = process.communicate(timeout=30)
+                finally:
+                    process.kill()
+    finally:
+        requests.removeHandler(heard)
+
+    assert (process.returncode, out) == (INTERRUPTED, "")
+    assert json.loads(err) == {"error": "interrupted", "exit_code": 130, "kind": "Interrupted"}

@@ -170,7 +170,8 @@ def failure_of(error: click.ClickException | SmsGateError, *, sending: bool) -> 
         return Failure(message, exit_code(error, sending=sending), type(error).__name__)
     if isinstance(error, click.UsageError):
         return Failure(" ".join(_usage(error).split()), error.exit_code, "UsageError")
-    return Failure(" ".join(_sentence(error.format_message()).split()), error.exit_code, "")
+    message = " ".join(_sentence(error.format_message()).split())
+    return Failure(message, error.exit_code, type(error).__name__)
 
 
 def interrupted(in_flight: str | None) -> Failure:
