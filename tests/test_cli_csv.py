@@ -8,7 +8,15 @@ import pytest
 
 from smsgate.cli import main
 from smsgate.cli._common import OK, USAGE
-from smsgate.cli._csv import LINE_LIMIT, RECORD_LINES, check_csv, read_rows
+from smsgate.cli._csv import (
+    LINE_LIMIT,
+    RECORD_LINES,
+    RowIndex,
+    check_csv,
+    message_fields,
+    read_rows,
+    records,
+)
 from smsgate.errors import ValidationError
 from smsgate.testing import FakeGateway
 
@@ -19,9 +27,16 @@ def write(tmp_path, content: bytes | str, name="rows.csv"):
     return path
 
 
-def rows_of(path):
+def rows_of(path, **options):
     lines = array.array("L")
-    return list(read_rows(check_csv(path), lines)), list(lines)
+    return list(read_rows(check_csv(path, **options), lines)), list(lines)
+
+
+def refusal(path, **options):
+    """What check_csv refuses the file with, as the command prints it."""
+    with pytest.raises(ValidationError) as caught:
+        check_csv(path, **options)
+    return str(caught.value)
 
 
 @pytest.fixture
@@ -125,3 +140,303 @@ def test_a_header_that_names_a_column_twice_is_refused(tmp_path):
     path = write(tmp_path, "to,text,to\n+447700900001,hello,+447700900999\n")
     with pytest.raises(ValidationError, match="names the column to more than once"):
         check_csv(path)
+
+
+# --- delimiters ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("delimiter", "mark"), [(",", "comma"), (";", "semicolon"), ("\t", "tab")])
+def test_columns_are_separated_by_whatever_the_header_uses(tmp_path, delimiter, mark):
+    d = delimiter
+    path = write(
+        tmp_path,
+        f"\ufeffto{d}name{d}text\r\n"  # Excel's byte order mark, and CRLF line ends
+        f'+447700900001{d}Ann{d}"Hi, Ann; 50%\toff"\r\n'  # every delimiter, quoted
+        f'+447700900002{d}"Bob{d} Jr"{d}"Say ""hi"""\r\n',
+    )
+
+    rows, lines = rows_of(path)
+
+    assert rows == [
+        {"to": "+447700900001", "text": "Hi, Ann; 50%\toff"},
+        {"to": "+447700900002", "text": 'Say "hi"'},
+    ]
+    assert lines == [2, 3]
+    assert check_csv(path).delimiter == delimiter
+    assert check_csv(path).columns == ("to", "name", "text")
+
+
+def test_a_semicolon_file_is_never_missing_to_and_text(tmp_path):
+    # Excel in much of Europe: ';' between columns, and commas in the texts.
+    path = write(tmp_path, "to;text\n+447700900001;Hello, Ann, see you\n")
+
+    assert rows_of(path)[0] == [{"to": "+447700900001", "text": "Hello, Ann, see you"}]
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (
+            "number;text\n+447700900001;Hi\n",
+            "needs the columns to and text (missing: to); its header, read with ';' between "
+            "columns, names: 'number', 'text'",
+        ),
+        (
+            "to,message,name\n+447700900001,Hi,Ann\n",
+            "needs the columns to and text (missing: text); its header, read with ',' between "
+            "columns, names: 'to', 'message', 'name'",
+        ),
+        (
+            "phone\n+447700900001\n",
+            "needs the columns to and text (missing: to, text); its header, read with ',' "
+            "between columns, names: 'phone'",
+        ),
+    ],
+)
+def test_a_header_without_the_columns_needed_says_how_it_was_read(tmp_path, content, problem):
+    path = write(tmp_path, content)
+
+    assert refusal(path) == f"FILE: {str(path)!r} {problem}"
+
+
+def test_a_delimiter_given_is_the_one_used(tmp_path):
+    path = write(tmp_path, "to,text\n+447700900001,Hi\n")
+
+    assert refusal(path, delimiter=";") == (
+        f"FILE: {str(path)!r} needs the columns to and text (missing: to, text); its header, "
+        "read with ';' between columns, names: 'to,text'"
+    )
+    assert rows_of(path, delimiter=",")[0] == [{"to": "+447700900001", "text": "Hi"}]
+
+
+def test_a_header_that_reads_well_two_ways_asks_which(tmp_path):
+    path = write(tmp_path, "to,a;to;text;b,text\n+447700900001,x;y;Hi;z,w\n")
+
+    assert refusal(path) == (
+        f"FILE: {str(path)!r}: its header names the columns needed read with ',' and ';' "
+        "between them; say which with --delimiter"
+    )
+    assert rows_of(path, delimiter=";")[0] == [{"to": "y", "text": "Hi"}]
+
+
+def test_a_cut_row_of_a_semicolon_file_names_the_semicolon(tmp_path):
+    path = write(tmp_path, "to;text\n+447700900001;Your code is 1;234\n")
+
+    assert refusal(path) == (
+        f"FILE: {str(path)!r} line 2: has 3 cells where the header has 2: quote a text that "
+        'holds a semicolon ("Your code is 1;234"); nothing was sent'
+    )
+
+
+# --- empty files -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "\ufeff", "\ufeff\r\n"])
+def test_an_empty_file_is_refused(tmp_path, content):
+    path = write(tmp_path, content)
+
+    assert refusal(path) == (
+        f"FILE: {str(path)!r} is empty: it needs a header line naming its columns, such as to,text"
+    )
+
+
+@pytest.mark.parametrize("content", ["to,text\n", "to,text", "\ufeffto;text\r\n\r\n"])
+def test_a_header_without_rows_is_refused(tmp_path, content):
+    path = write(tmp_path, content)
+
+    assert refusal(path) == f"FILE: {str(path)!r} has a header but no rows: nothing to send"
+
+
+# --- columns and fields --------------------------------------------------------------------
+
+
+def test_columns_other_than_the_messages_own_are_allowed_and_not_sent(tmp_path):
+    path = write(
+        tmp_path,
+        "id,to,text,sender,reference,colour,\n7,+447700900001,Hi,Shop,r1,red,\n"
+        "8,+447700900002,Ho,,,blue,\n",
+    )
+
+    assert rows_of(path)[0] == [
+        {"to": "+447700900001", "text": "Hi", "sender": "Shop", "reference": "r1"},
+        {"to": "+447700900002", "text": "Ho"},
+    ]
+
+
+def test_a_text_column_is_a_template_of_its_rows_cells(tmp_path):
+    path = write(
+        tmp_path,
+        "to,name,code,text\n"
+        '+447700900001,Ann,1234,"Hi {name}, your code is {code}"\n'
+        "+447700900002,Bob,,Hello {name} {{not a field}}\n",
+    )
+
+    assert [r["text"] for r in rows_of(path)[0]] == [
+        "Hi Ann, your code is 1234",
+        "Hello Bob {not a field}",
+    ]
+
+
+def test_text_gives_the_template_of_every_row(tmp_path):
+    path = write(tmp_path, "to;name\n+447700900001;Ann\n+447700900002;Bob\n")
+
+    rows, _ = rows_of(path, text="Hi {name}")
+
+    assert rows == [
+        {"to": "+447700900001", "text": "Hi Ann"},
+        {"to": "+447700900002", "text": "Hi Bob"},
+    ]
+
+
+def test_defaults_fill_only_the_fields_a_row_has_no_cell_for(tmp_path):
+    path = write(tmp_path, "to,text,sender\n07700900001,Hi,Own\n07700900002,Ho,\n")
+    checked = check_csv(path)
+    defaults = {"sender": "Shop", "region": "GB"}
+
+    rows = [message_fields(checked, cells, defaults) for _, cells in records(checked)]
+
+    assert rows == [
+        {"to": "07700900001", "text": "Hi", "sender": "Own", "region": "GB"},
+        {"to": "07700900002", "text": "Ho", "sender": "Shop", "region": "GB"},
+    ]
+
+
+def test_rows_whose_text_cannot_be_written_are_refused_by_line_before_anything_is_sent(
+    tmp_path, outbox
+):
+    path = write(
+        tmp_path,
+        "to,name,text\n"
+        "+447700900001,Ann,Hi {name}\n"
+        "+447700900002,,Hi {name}\n"  # empty: "Hi " is not what was meant
+        "+447700900003,Cy,Hi {nmae}\n"
+        "+447700900004,Di,Hi {name\n"
+        "+447700900005,Ed,Hi {text}\n"
+        "+447700900006,Fi,Hi {name.upper}\n",
+    )
+
+    problem = (
+        f"FILE: {str(path)!r} line 3: its text needs {{name}}, but it is empty; and 4 more "
+        "rows whose text cannot be written (lines 4, 5, ...); nothing was sent (--dry-run "
+        "lists every row)"
+    )
+    assert refusal(path) == problem
+    assert main(["-p", "fake", "bulk", str(path)]) == USAGE
+    assert outbox == []
+    assert not path.with_name(path.name + ".journal").exists()
+
+
+@pytest.mark.parametrize(
+    ("row", "why"),
+    [
+        (
+            "Ann,Hi {nmae}",
+            "its text names the field {{nmae}}, but {path} has no column nmae "
+            "(its columns: to, name, text); did you mean {{name}}?",
+        ),
+        (
+            "Ann,Hi {zzz}",
+            "its text names the field {{zzz}}, but {path} has no column zzz "
+            "(its columns: to, name, text)",
+        ),
+        (",Hi {name}", "its text needs {{name}}, but it is empty"),
+        ("   ,Hi {name}", "its text needs {{name}}, but it is empty"),
+        (
+            "Ann,Hi {name",
+            "its text has a {{ that is not closed (character 4): write {{{{ for a brace",
+        ),
+        (
+            "Ann,Hi name}",
+            "its text has a }} with no {{ before it (character 8): write }}}} for a brace",
+        ),
+        ("Ann,Hi {}", "its text has {{}}, which names no column: write {{{{}}}} for braces"),
+        ("Ann,Hi {text}", "its text names {{text}}, which is the text itself"),
+        (
+            "Ann,Hi {name[0]}",
+            "its text has {{name[0]}}: a field is a column's name only, "
+            "without . [ ] ! or : (no attributes, indexes, conversions or formats)",
+        ),
+    ],
+)
+def test_each_way_a_rows_text_cannot_be_written_is_said(tmp_path, row, why):
+    path = write(tmp_path, f"to,name,text\n+447700900001,{row}\n")
+
+    assert refusal(path) == (
+        f"FILE: {str(path)!r} line 2: {why.format(path=repr(str(path)))}; nothing was sent "
+        "(--dry-run lists every row)"
+    )
+
+
+def test_two_empty_fields_are_named_together(tmp_path):
+    path = write(tmp_path, "to,a,b,text\n+447700900001,,,{a}{b}\n")
+
+    assert "line 2: its text needs {a}, {b}, but they are empty;" in refusal(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "Hi {nmae}",
+            "names the field {nmae}, but {path} has no column nmae (its columns: to, "
+            "name); did you mean {name}?",
+        ),
+        ("Hi {name", "has a { that is not closed (character 4): write {{ for a brace"),
+        (
+            "Hi {name:>9}",
+            "has {name:>9}: a field is a column's name only, without . [ ] ! or : "
+            "(no attributes, indexes, conversions or formats)",
+        ),
+    ],
+)
+def test_a_text_option_that_cannot_be_written_is_refused_before_reading_rows(
+    tmp_path, text, problem
+):
+    path = write(tmp_path, "to,name\n+447700900001,Ann\n")
+
+    assert refusal(path, text=text) == "--text: " + problem.replace("{path}", repr(str(path)))
+
+
+def test_a_text_option_and_a_text_column_are_one_too_many(tmp_path):
+    path = write(tmp_path, "to,text\n+447700900001,Hi\n")
+
+    assert refusal(path, text="Ho") == (
+        f"--text: gives the text of every row, but {str(path)!r} has a text column too: give "
+        "one or the other"
+    )
+
+
+def test_a_dry_run_checks_no_template_while_reading_the_file(tmp_path):
+    path = write(tmp_path, "to,name,text\n+447700900001,,Hi {name}\n")
+
+    assert check_csv(path, templates=False).rows == 1
+
+
+def test_the_index_keeps_each_rows_line_and_its_number_as_written_until_taken(tmp_path):
+    path = write(tmp_path, "to,text\n\nnot a number,Hi\n+447700900002,Ho\n")
+    index = RowIndex()
+
+    rows = list(read_rows(check_csv(path), index))
+
+    assert [index.line(0), index.line(1), index.line(2)] == [3, 4, 4]  # 2: not read
+    assert index.take(0) == "not a number"
+    assert index.take(0) is None  # once: a huge file is never held whole
+    assert index.take(1) == "+447700900002"
+    assert len(rows) == 2
+
+
+def test_a_file_changed_while_sent_stops_at_the_row_that_changed(tmp_path):
+    path = write(
+        tmp_path, "to,name,text\n+447700900001,Ann,Hi {name}\n+447700900002,Bo,Hi {name}\n"
+    )
+    checked = check_csv(path)
+    path.write_text("to,name,text\n+447700900001,Ann,Hi {name}\n+447700900002,,Hi {name}\n")
+    rows = read_rows(checked, RowIndex())
+
+    assert next(rows)["text"] == "Hi Ann"
+    with pytest.raises(ValidationError) as caught:
+        next(rows)
+    assert str(caught.value) == (
+        f"FILE: {str(path)!r} changed as it was sent: line 3: its text needs {{name}}, but it "
+        "is empty; the rows from there on were not sent"
+    )

@@ -1,16 +1,16 @@
 """``smsgate bulk`` and ``smsgate track``: a CSV file sent with a journal, resumed after any
-stop, and followed to its delivery statuses."""
+stop, and followed to its delivery statuses; or, with ``--dry-run``, checked and priced."""
 
 from __future__ import annotations
 
-import array
 import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import click
@@ -21,17 +21,27 @@ from smsgate.cli._commands import cli
 from smsgate.cli._common import (
     FAILED,
     OK,
+    WHEN,
     Settings,
     command_line,
+    concurrency_option,
     mark_sending,
     settings_of,
 )
-from smsgate.cli._csv import CsvFile, check_csv, read_rows
-from smsgate.cli._progress import BulkResult, Results, exit_code_of, report, send_with_progress
+from smsgate.cli._csv import CsvFile, RowIndex, check_csv, read_rows
+from smsgate.cli._dryrun import dry_run as check_and_count
+from smsgate.cli._progress import (
+    BulkResult,
+    Results,
+    StatusBoard,
+    exit_code_of,
+    report,
+    send_with_progress,
+)
 from smsgate.errors import UnsupportedFeature, ValidationError
 from smsgate.journal import EntryState, JournalError, JournalMismatch, delivery_status
 from smsgate.journal.sqlite import SqliteJournal
-from smsgate.model import Receipt
+from smsgate.model import Receipt, check_region
 from smsgate.quiet import Window
 from smsgate.status import DeliveryStatus
 from smsgate.suppression import SqliteSuppressionList
@@ -41,10 +51,42 @@ __all__ = ["bulk", "track"]
 
 @attrs.frozen
 class Sending:
-    """What a bulk run checks before each request: opt-outs and quiet hours."""
+    """What a bulk run checks before each request (opt-outs and quiet hours), and when it
+    has its messages sent (``at``: scheduled for then; else now)."""
 
     suppression: Path | None = None
     window: Window | None = None
+    at: datetime | None = None
+
+
+if TYPE_CHECKING:
+    _ReadsText = click.ParamType[str]  # generic from click 8.2 on
+else:
+    _ReadsText = click.ParamType
+
+
+class Delimiter(_ReadsText):
+    """``--delimiter``: ``,``, ``;`` or ``tab`` (a tab itself, or ``\\t``, too)."""
+
+    name = "delimiter"
+    _READ: ClassVar[dict[str, str]] = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "\\t": "\t"}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        read = self._READ.get(str(value).lower())
+        if read is None:
+            self.fail(
+                f"{value!r} is not a delimiter smsgate reads: use ',', ';' or tab", param, ctx
+            )
+        return read
+
+
+def _region(context: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_region(value)
+    except ValidationError as exc:
+        raise click.BadParameter(exc.problem, context, param) from None
 
 
 def default_journal(file: Path) -> Path:
@@ -54,7 +96,35 @@ def default_journal(file: Path) -> Path:
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--concurrency", default=8, show_default=True, help="Requests in flight at most.")
+@click.option(
+    "--text",
+    help="The text of every row, with fields from its columns: 'Hi {name}, your code is "
+    "{code}' (the file then has no text column).",
+)
+@click.option("--sender", help="Sender of the rows with no sender cell (else the gateway's).")
+@click.option(
+    "--region",
+    callback=_region,
+    help="Country of national numbers, e.g. GB (else the gateway's default_region).",
+)
+@click.option(
+    "--at",
+    "when",
+    type=WHEN,
+    help="Schedule every row for this time, in the forms `smsgate schedule --at` takes.",
+)
+@click.option(
+    "--delimiter",
+    type=Delimiter(),
+    help="What separates the columns: ',', ';' or tab (default: the one the header uses).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Read and check every row, and count the messages, SMS parts and credits they "
+    "take; send nothing, write no journal.",
+)
+@concurrency_option()
 @click.option(
     "--patience",
     default=30.0,
@@ -98,6 +168,12 @@ def default_journal(file: Path) -> Path:
 def bulk(
     context: click.Context,
     file: Path,
+    text: str | None,
+    sender: str | None,
+    region: str | None,
+    when: datetime | None,
+    delimiter: str | None,
+    dry_run: bool,
     concurrency: int,
     patience: float,
     journal_path: Path | None,
@@ -108,20 +184,28 @@ def bulk(
     suppression_path: Path | None,
     window: str | None,
 ) -> int:
-    """Send every row of a CSV FILE (columns to, text; optional sender, reference).
+    """Send every row of a CSV FILE: columns to and text (or --text), optional sender and
+    reference, and any others, whose cells the text may use as fields: 'Hi {name}' ({{ and
+    }} for a brace). Columns are separated by ',', ';' or a tab.
 
     A journal beside FILE records every row, so that running the same command again after
-    a stop or a crash resumes: rows already sent are not sent again.
+    a stop or a crash resumes: rows already sent are not sent again. --dry-run sends
+    nothing: it checks every row and counts what sending them would take.
     """
     settings = settings_of(context)
+    # For the rows with no cell of their own.
+    defaults = {key: value for key, value in (("sender", sender), ("region", region)) if value}
+    if dry_run:
+        if out_path is not None:
+            raise click.UsageError("--dry-run sends nothing, so it writes no --out file")
+        checked = check_csv(file, delimiter=delimiter, text=text, templates=False)
+        return asyncio.run(check_and_count(settings, checked, defaults, when))
     mark_sending()
     if no_journal and (journal_path is not None or run_name is not None):
         raise click.UsageError("--no-journal goes without --journal and --run")
-    if concurrency < 1:
-        raise ValidationError("concurrency", "must be a whole number of at least 1")
     if grace < 0:
         raise ValidationError("grace", "must be 0 or more seconds")
-    checked = check_csv(file)
+    checked = check_csv(file, delimiter=delimiter, text=text)
     if out_path is not None and out_path.resolve() in {
         file.resolve(),
         (journal_path or default_journal(file)).resolve(),
@@ -140,7 +224,8 @@ def bulk(
             name,
             out_path,
             grace,
-            Sending(suppression_path, quiet),
+            Sending(suppression_path, quiet, when),
+            defaults,
         )
     )
     summary, failure = result.summary, result.failure
@@ -167,9 +252,10 @@ async def _bulk(
     out_path: Path | None,
     grace: float,
     sending: Sending,
+    defaults: Mapping[str, str],
 ) -> BulkResult:
-    lines: array.array[int] = array.array("L")
-    rows = read_rows(checked, lines)
+    index = RowIndex()
+    rows = read_rows(checked, index, defaults)
     with contextlib.ExitStack() as files:
         results = None
         if out_path is not None:
@@ -184,18 +270,20 @@ async def _bulk(
             suppression = SqliteSuppressionList(sending.suppression)
         try:
             async with settings.gateway() as gateway:
-                label = f"sending through {gateway.name}"
+                doing = "sending" if sending.at is None else "scheduling"
+                label = f"{doing} through {gateway.name}"
                 result = await send_with_progress(
                     settings,
                     gateway,
                     rows,
                     checked.rows,
                     label,
+                    at=sending.at,
                     concurrency=concurrency,
                     patience=patience,
                     journal=journal,
                     run_name=run_name if journal is not None else None,
-                    lines=lines,
+                    index=index,
                     results=results,
                     grace=grace,
                     suppression=suppression,
@@ -288,12 +376,21 @@ async def _track(
             if not positions:
                 raise UnsupportedFeature(gateway.name, "tracking: no accepted message to follow")
             tracker = smsgate.track(gateway, positions, interval=interval, timeout=seconds)
-            recorded = time.monotonic()
+            title = f"following {len(positions):,} messages of run {run_name!r}"
+            board = StatusBoard(settings.err, title, enabled=not settings.as_json)
+            recorded = shown = time.monotonic()
             try:
-                async for _ in tracker:
-                    if time.monotonic() - recorded > 5:
-                        await _record(log, tracker.latest, positions)
-                        recorded = time.monotonic()
+                with board:
+                    board.show(_statuses(tracker.latest, positions))
+                    async for _ in tracker:
+                        now = time.monotonic()
+                        if now - shown > SHOW_EVERY:
+                            board.show(_statuses(tracker.latest, positions))
+                            shown = now
+                        if now - recorded > 5:
+                            await _record(log, tracker.latest, positions)
+                            recorded = time.monotonic()
+                    board.show(_statuses(tracker.latest, positions))
             finally:
                 await _record(log, tracker.latest, positions)
             statuses: dict[str, int] = {}
@@ -304,6 +401,19 @@ async def _track(
                         word = "unfinished"
                     statuses[word] = statuses.get(word, 0) + 1
     return {"run": run_name, "statuses": statuses}
+
+
+SHOW_EVERY = 0.25
+"""Seconds between two counts of the statuses of the messages `smsgate track` follows."""
+
+
+def _statuses(
+    latest: Mapping[Any, smsgate.StatusReport], receipts: Iterable[Receipt]
+) -> Iterator[DeliveryStatus]:
+    """The status of each message followed: the last one seen, else its receipt's."""
+    for receipt in receipts:
+        report = latest.get(receipt)
+        yield receipt.status if report is None else report.status
 
 
 async def _record(log: Any, latest: Mapping[Any, Any], positions: Mapping[Receipt, int]) -> None:

@@ -1,5 +1,11 @@
 """Reading a bulk CSV file exactly as written, or not at all.
 
+Its columns: ``to`` and ``text`` (no ``text`` with ``--text``, which gives the text of every
+row), optional ``sender`` and ``reference``, and any others: a text may use the cells of its
+row as fields (``Hi {name}``, `smsgate.cli._template`). The columns are separated by ``,``,
+``;`` or a tab: the one with which the header names the columns needed, unless
+``--delimiter`` says which.
+
 A row is sent only if it was read exactly as written: every problem is refused, with its line
 number, before anything is sent (`check_csv` reads the whole file once for that; `read_rows`
 reads it again, lazily, to send):
@@ -11,29 +17,51 @@ reads it again, lazily, to send):
 - a header that names a column twice;
 - a quote that is not closed, or closed in the middle of a cell (strict CSV);
 - a row that runs over more than `RECORD_LINES` lines (a quote closed much later swallows
-  the rows in between into one text).
+  the rows in between into one text);
+- a row whose text is not a template (a brace on its own), or names a field that its row has
+  no cell for, or an empty one (``Hi {name}`` with no name would go out as ``Hi ``).
+
+A number that cannot be a phone number, or an empty text, fails that row alone, as it is sent.
 """
 
 from __future__ import annotations
 
 import array
 import csv
+import difflib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 import attrs
 
+from smsgate.cli._template import Template, TemplateError, parse
 from smsgate.errors import ValidationError
 
-__all__ = ["CSV_COLUMNS", "LINE_LIMIT", "RECORD_LINES", "CsvFile", "check_csv", "read_rows"]
+__all__ = [
+    "DELIMITERS",
+    "LINE_LIMIT",
+    "MESSAGE_COLUMNS",
+    "RECORD_LINES",
+    "CsvFile",
+    "RowIndex",
+    "check_csv",
+    "message_fields",
+    "read_rows",
+    "records",
+]
 
-CSV_COLUMNS = ("to", "text", "sender", "reference")
+MESSAGE_COLUMNS = ("to", "text", "sender", "reference")
+"""The columns that are fields of the message; any others are only fields of its text."""
+DELIMITERS = {",": "','", ";": "';'", "\t": "tab"}
+"""What may separate the columns, and how a message names each."""
 LINE_LIMIT = 64 * 1024
 """Bytes in one line at most."""
 RECORD_LINES = 10
 """Lines one row may run over (a text with line breaks, quoted) at most."""
+SHOWN = 3
+"""Rows whose text cannot be written that the error refusing the file names."""
 
 
 @attrs.frozen
@@ -44,15 +72,49 @@ class CsvFile:
         path: the file.
         columns: the header's columns.
         rows: how many rows it has (blank lines aside).
+        delimiter: what separates its columns.
+        text: the template of every row's text (``--text``), or ``None`` for each row's
+            ``text`` cell.
     """
 
     path: Path
     columns: tuple[str, ...]
     rows: int
+    delimiter: str = ","
+    text: Template | None = None
+
+
+class RowIndex:
+    """Where each row read so far came from: its line, and its ``to`` cell as written until
+    `take` hands it over (a number that did not parse is shown as it was in the file).
+
+    The lines are kept for every row, in an array of machine integers; the cells only for
+    the rows whose outcome has not been taken, so that a huge file is never held whole.
+    """
+
+    def __init__(self) -> None:
+        self.lines: array.array[int] = array.array("L")
+        self._to: dict[int, str] = {}
+
+    def add(self, line: int, to: str) -> None:
+        self._to[len(self.lines)] = to
+        self.lines.append(line)
+
+    def line(self, index: int) -> int:
+        """The line of the row at ``index`` (a row not read: the line it would be on)."""
+        return self.lines[index] if index < len(self.lines) else index + 2
+
+    def take(self, index: int) -> str | None:
+        """The ``to`` cell of the row at ``index``, once."""
+        return self._to.pop(index, None)
+
+
+def _name(path: Path) -> str:
+    return repr(str(path))
 
 
 def _problem(path: Path, line: int, problem: str) -> ValidationError:
-    return ValidationError("FILE", f"{str(path)!r} line {line}: {problem}; nothing was sent")
+    return ValidationError("FILE", f"{_name(path)} line {line}: {problem}; nothing was sent")
 
 
 def _lines(file: BinaryIO, path: Path, counter: list[int]) -> Iterator[str]:
@@ -78,10 +140,10 @@ def _lines(file: BinaryIO, path: Path, counter: list[int]) -> Iterator[str]:
         yield text
 
 
-def _records(file: BinaryIO, path: Path) -> Iterator[tuple[int, list[str]]]:
+def _records(file: BinaryIO, path: Path, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """Each non-blank row with the line it starts on, the header first."""
     counter = [0]
-    reader = csv.reader(_lines(file, path, counter), strict=True)
+    reader = csv.reader(_lines(file, path, counter), delimiter=delimiter, strict=True)
     while True:
         start = counter[0] + 1
         try:
@@ -92,7 +154,7 @@ def _records(file: BinaryIO, path: Path) -> Iterator[tuple[int, list[str]]]:
             raise _problem(
                 path,
                 start,
-                f"is not valid CSV ({exc}); quote a text that holds a comma or "
+                f"is not valid CSV ({exc}); quote a text that holds a {_mark(delimiter)} or "
                 'a quote, and double the quotes inside it: "Say ""hi"", 2"',
             ) from None
         if counter[0] - start + 1 > RECORD_LINES:
@@ -105,37 +167,107 @@ def _records(file: BinaryIO, path: Path) -> Iterator[tuple[int, list[str]]]:
             yield start, cells
 
 
-def _header(path: Path, cells: list[str] | None) -> tuple[str, ...]:
-    columns = tuple(c.strip() for c in cells or ())
-    twice = sorted({c for c in columns if columns.count(c) > 1})
+def _mark(delimiter: str) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab"}[delimiter]
+
+
+def _first_record(path: Path, delimiter: str) -> list[str] | None:
+    with path.open("rb") as file:
+        first = next(_records(file, path, delimiter), None)
+    return None if first is None else first[1]
+
+
+def _header(
+    path: Path, delimiter: str | None, needed: Sequence[str]
+) -> tuple[str, tuple[str, ...]]:
+    """The delimiter and the columns of the file's header: with the delimiter given, or else
+    the one (of `DELIMITERS`) with which the header names every column ``needed``."""
+    read: dict[str, tuple[str, ...]] = {}
+    refusals: list[ValidationError] = []
+    for candidate in DELIMITERS if delimiter is None else (delimiter,):
+        try:
+            cells = _first_record(path, candidate)
+        except ValidationError as exc:  # e.g. "a";"b" read with commas: not this one
+            refusals.append(exc)
+            continue
+        if cells is None:
+            raise ValidationError(
+                "FILE",
+                f"{_name(path)} is empty: it needs a header line naming its columns, such as "
+                "to,text",
+            )
+        read[candidate] = tuple(c.strip() for c in cells)
+    if not read:
+        raise refusals[0]
+    fits = {d: columns for d, columns in read.items() if all(n in columns for n in needed)}
+    if len(set(fits.values())) > 1:
+        ways = " and ".join(DELIMITERS[d] for d in fits)
+        raise ValidationError(
+            "FILE",
+            f"{_name(path)}: its header names the columns needed read with {ways} between "
+            "them; say which with --delimiter",
+        )
+    if fits:
+        chosen = next(iter(fits))  # the same columns every way: ',' first
+        return chosen, fits[chosen]
+    # None fits: say what the header names read the likeliest way.
+    chosen = max(read, key=lambda d: (_count(read[d]), -list(DELIMITERS).index(d)))
+    columns = read[chosen]
+    missing = [n for n in needed if n not in columns]
+    raise ValidationError(
+        "FILE",
+        f"{_name(path)} needs the column{'s' if len(needed) > 1 else ''} "
+        f"{' and '.join(needed)} (missing: {', '.join(missing)}); its header, read with "
+        f"{DELIMITERS[chosen]} between columns, names: {', '.join(map(repr, columns))}",
+    )
+
+
+def _count(columns: tuple[str, ...]) -> int:
+    return sum(1 for c in columns if c)
+
+
+def _check_columns(path: Path, columns: tuple[str, ...], text: Template | None) -> None:
+    named = [c for c in columns if c]
+    twice = sorted({c for c in named if named.count(c) > 1})
     if twice:
         raise ValidationError(
-            "FILE", f"{str(path)!r} names the column {', '.join(twice)} more than once"
+            "FILE", f"{_name(path)} names the column {', '.join(twice)} more than once"
         )
-    missing = [c for c in ("to", "text") if c not in columns]
-    unknown = [c for c in columns if c not in CSV_COLUMNS]
-    if missing or unknown:
-        problem = (
-            f"needs columns to and text (missing: {', '.join(missing)})"
-            if missing
-            else f"has unknown columns {', '.join(unknown)}"
-        )
+    if text is None:
+        return
+    if "text" in columns:
         raise ValidationError(
-            "FILE", f"{str(path)!r} {problem}; columns are {', '.join(CSV_COLUMNS)}"
+            "--text",
+            f"gives the text of every row, but {_name(path)} has a text column too: give "
+            "one or the other",
         )
-    return columns
+    for field in text.fields:
+        if field not in columns:
+            raise ValidationError("--text", _unknown(field, path, columns))
+
+
+def _unknown(field: str, path: Path, columns: Sequence[str]) -> str:
+    fields = [c for c in columns if c and c != "text"]
+    close = difflib.get_close_matches(field, fields, n=1)
+    hint = f"; did you mean {{{close[0]}}}?" if close else ""
+    return (
+        f"names the field {{{field}}}, but {_name(path)} has no column {field} (its "
+        f"columns: {', '.join(columns)}){hint}"
+    )
 
 
 _QUOTE_AFTER_SPACE = re.compile(r'\s+"')
 
 
-def _check_row(path: Path, line: int, cells: list[str], columns: tuple[str, ...]) -> None:
+def _check_row(checked: CsvFile, line: int, cells: list[str]) -> None:
+    path, columns = checked.path, checked.columns
     if len(cells) != len(columns):
+        mark = _mark(checked.delimiter)
         raise _problem(
             path,
             line,
             f"has {len(cells)} cells where the header has {len(columns)}: quote a text that "
-            'holds a comma ("Your code is 1,234")',
+            f'holds a {mark} ("Your code is 1{checked.delimiter}234")',
         )
     for cell in cells:
         # `, "Hello, Bob"` is read as two cells, ` "Hello` and ` Bob"`: the quote only quotes
@@ -146,43 +278,134 @@ def _check_row(path: Path, line: int, cells: list[str], columns: tuple[str, ...]
                 path,
                 line,
                 "has a quote after a space at the start of a cell: write the quote straight "
-                'after the comma (,"Hello, Bob")',
+                f'after the {_mark(checked.delimiter)} ({checked.delimiter}"Hello, Bob")',
             )
 
 
-def check_csv(path: Path) -> CsvFile:
-    """Read the whole file once, and refuse it if any row is not exactly as written.
+def records(checked: CsvFile) -> Iterator[tuple[int, dict[str, str]]]:
+    """Each row of a checked file with its line: its cells by column.
 
     Raises:
-        ValidationError: the file cannot be read, or a line or row is wrong (its number is
-            in the message).
+        ValidationError: the file changed since it was checked, and a row is not read as
+            written.
+    """
+    with checked.path.open("rb") as file:
+        rows = _records(file, checked.path, checked.delimiter)
+        next(rows, None)  # the header
+        for line, cells in rows:
+            _check_row(checked, line, cells)
+            yield line, dict(zip(checked.columns, cells, strict=True))
+
+
+def message_fields(
+    checked: CsvFile, cells: Mapping[str, str], defaults: Mapping[str, str] | None = None
+) -> dict[str, str] | str:
+    """The fields of a row's message (``to``, ``text``, ``sender``, ``reference``, and the
+    ``defaults`` it has no cell for), without empty cells; or why its text cannot be written.
     """
     try:
-        with path.open("rb") as file:
-            records = _records(file, path)
-            first = next(records, None)
-            columns = _header(path, first[1] if first else None)
-            rows = 0
-            for line, cells in records:
-                _check_row(path, line, cells, columns)
-                rows += 1
+        template = checked.text or parse(cells.get("text", ""))
+    except TemplateError as exc:
+        return f"its text {exc}"
+    fields = {k: cells[k] for k in MESSAGE_COLUMNS if k != "text" and cells.get(k, "").strip()}
+    if template.fields:
+        if "text" in template.fields:
+            return "its text names {text}, which is the text itself"
+        unknown = [f for f in template.fields if f not in cells]
+        if unknown:
+            return f"its text {_unknown(unknown[0], checked.path, checked.columns)}"
+        empty = [f for f in template.fields if not cells[f].strip()]
+        if empty:
+            named = ", ".join(f"{{{f}}}" for f in empty)
+            return f"its text needs {named}, but {'they are' if len(empty) > 1 else 'it is'} empty"
+    text = template.render(cells)
+    if text.strip():
+        fields["text"] = text
+    for key, value in (defaults or {}).items():
+        fields.setdefault(key, value)
+    return fields
+
+
+def check_csv(
+    path: Path,
+    *,
+    delimiter: str | None = None,
+    text: str | None = None,
+    templates: bool = True,
+) -> CsvFile:
+    """Read the whole file once, and refuse it if any row is not exactly as written.
+
+    Args:
+        path: the file.
+        delimiter: what separates the columns (`DELIMITERS`); by default, the one with which
+            the header names the columns needed.
+        text: the text of every row (``--text``), a template of the file's columns.
+        templates: check that each row's text can be written (a dry run lists the rows
+            whose text cannot, instead).
+
+    Raises:
+        ValidationError: the file cannot be read, its header lacks a column needed, or a
+            line or row is wrong (its number is in the message).
+    """
+    try:
+        template = None if text is None else parse(text)
+    except TemplateError as exc:
+        raise ValidationError("--text", str(exc)) from None
+    try:
+        delimiter, columns = _header(
+            path, delimiter, ("to",) if text is not None else ("to", "text")
+        )
+        _check_columns(path, columns, template)
+        checked = CsvFile(path, columns, 0, delimiter, template)
+        rows, refused = 0, 0
+        shown: list[tuple[int, str]] = []
+        for line, cells in records(checked):
+            rows += 1
+            if templates:
+                fields = message_fields(checked, cells)
+                if isinstance(fields, str):
+                    refused += 1
+                    if len(shown) < SHOWN:
+                        shown.append((line, fields))
     except OSError as exc:
-        raise ValidationError("FILE", f"cannot read {str(path)!r}: {exc.strerror}") from None
-    return CsvFile(path, columns, rows)
+        raise ValidationError("FILE", f"cannot read {_name(path)}: {exc.strerror}") from None
+    if not rows:
+        raise ValidationError("FILE", f"{_name(path)} has a header but no rows: nothing to send")
+    if refused:
+        line, why = shown[0]
+        more = ""
+        if refused > 1:
+            lines = ", ".join(str(n) for n, _ in shown[1:])
+            others = f"lines {lines}" + (", ..." if refused > SHOWN else "")
+            more = f"; and {refused - 1:,} more rows whose text cannot be written ({others})"
+        raise ValidationError(
+            "FILE",
+            f"{_name(path)} line {line}: {why}{more}; nothing was sent (--dry-run lists every row)",
+        )
+    return attrs.evolve(checked, rows=rows)
 
 
-def read_rows(checked: CsvFile, lines: array.array[int]) -> Iterator[dict[str, str]]:
-    """The rows of a checked file, as mappings of their non-empty cells; each row's line
-    number is appended to ``lines`` as it is read.
+def read_rows(
+    checked: CsvFile,
+    index: RowIndex | array.array[int],
+    defaults: Mapping[str, str] | None = None,
+) -> Iterator[dict[str, str]]:
+    """The messages of a checked file's rows, as mappings of their fields (`message_fields`);
+    each row is added to ``index`` as it is read (to an array, only its line).
 
     Raises:
         ValidationError: the file changed since it was checked.
     """
-    with checked.path.open("rb") as file:
-        records = _records(file, checked.path)
-        next(records, None)  # the header
-        columns = checked.columns
-        for line, cells in records:
-            _check_row(checked.path, line, cells, columns)
-            lines.append(line)
-            yield {key: value for key, value in zip(columns, cells, strict=True) if value.strip()}
+    for line, cells in records(checked):
+        fields = message_fields(checked, cells, defaults)
+        if isinstance(fields, str):
+            raise ValidationError(
+                "FILE",
+                f"{_name(checked.path)} changed as it was sent: line {line}: {fields}; the "
+                "rows from there on were not sent",
+            )
+        if isinstance(index, RowIndex):
+            index.add(line, cells.get("to", ""))
+        else:
+            index.append(line)
+        yield fields

@@ -11,19 +11,25 @@ import json
 import signal
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 import attrs
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn
+from rich.table import Column, Table
+from rich.text import Text
 
 import smsgate
 from smsgate.cli._common import FAILED, INTERRUPTED, OK, UNCERTAIN, Settings, exit_code
+from smsgate.cli._csv import RowIndex
 from smsgate.errors import SmsGateError
 from smsgate.gateway import SmsGateway
 from smsgate.journal import Journal
 from smsgate.outcomes import Outcome, OutcomeStatus, can_find
 from smsgate.quiet import Window
+from smsgate.status import DeliveryStatus
 from smsgate.suppression import SuppressionList
 
 SHOWN = 20
@@ -39,13 +45,14 @@ class Problems:
     uncertain: list[dict[str, Any]] = attrs.field(factory=list)
     unsent: list[int] = attrs.field(factory=list)
 
-    def add(self, outcome: Outcome, line: int) -> None:
+    def add(self, outcome: Outcome, line: int, written: str | None = None) -> None:
+        """Count ``outcome`` of the row on ``line``, whose ``to`` cell was ``written``."""
         if outcome.status is OutcomeStatus.UNSENT:
             self.unsent.append(line)
         elif outcome.status is OutcomeStatus.FAILED:
-            self.failed.append(_problem(outcome, line))
+            self.failed.append(_problem(outcome, line, written))
         elif outcome.status is OutcomeStatus.UNCERTAIN:
-            self.uncertain.append(_problem(outcome, line))
+            self.uncertain.append(_problem(outcome, line, written))
 
     def sort(self) -> None:
         self.failed.sort(key=lambda p: p["row"])
@@ -53,10 +60,11 @@ class Problems:
         self.unsent.sort()
 
 
-def _problem(outcome: Outcome, line: int) -> dict[str, Any]:
+def _problem(outcome: Outcome, line: int, written: str | None) -> dict[str, Any]:
     return {
         "row": line,
-        "to": outcome.message.to if outcome.message is not None else None,
+        # The number as it was in the file where it did not make a message.
+        "to": outcome.message.to if outcome.message is not None else written,
         "reference": outcome.reference,
         "status": outcome.status.value,
         "error": str(outcome.error),
@@ -72,13 +80,13 @@ class Results:
         self._writer = csv.writer(file)
         self._writer.writerow(OUT_COLUMNS)
 
-    def write(self, outcome: Outcome, line: int) -> None:
+    def write(self, outcome: Outcome, line: int, written: str | None = None) -> None:
         receipt = outcome.receipt
-        to = receipt.to if receipt else (outcome.message.to if outcome.message else "")
+        to = receipt.to if receipt else (outcome.message.to if outcome.message else written)
         self._writer.writerow(
             (
                 line,
-                to,
+                to or "",
                 outcome.reference or "",
                 outcome.status.value,
                 (receipt.message_id or "") if receipt else "",
@@ -143,6 +151,80 @@ def stopping_on_signals(
             state.timer.cancel()
 
 
+def _clock(seconds: float) -> str:
+    return str(timedelta(seconds=round(seconds)))
+
+
+class _Done(ProgressColumn):
+    """Rows with an outcome, of all the rows."""
+
+    def render(self, task: Task) -> Text:
+        total = "?" if task.total is None else f"{task.total:,.0f}"
+        return Text(f"{task.completed:,.0f}/{total}", style="progress.download")
+
+
+class _Rate(ProgressColumn):
+    """Rows a second, over the last half minute."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if speed is None and task.finished and task.finished_time:
+            speed = task.completed / task.finished_time
+        return Text("-/s" if speed is None else f"{speed:,.0f}/s", style="progress.data.speed")
+
+
+class _Eta(ProgressColumn):
+    """The time left at the current rate; once done, the time it took."""
+
+    def render(self, task: Task) -> Text:
+        if task.finished:
+            return Text(f"in {_clock(task.finished_time or 0)}", style="progress.elapsed")
+        left = task.time_remaining
+        return Text(f"ETA {'-' if left is None else _clock(left)}", style="progress.remaining")
+
+
+def counts_line(accepted: int, failed: int, uncertain: int, suppressed: int = 0) -> Text:
+    """``1,200 accepted · 3 failed · 0 uncertain`` (and the suppressed, if any)."""
+    line = Text("  ")
+    line.append(f"{accepted:,} accepted", style="green")
+    line.append(" · ")
+    line.append(f"{failed:,} failed", style="red" if failed else "")
+    line.append(" · ")
+    line.append(f"{uncertain:,} uncertain", style="yellow" if uncertain else "")
+    if suppressed:
+        line.append(f" · {suppressed:,} opted out")
+    return line
+
+
+class BulkBar(Progress):
+    """A bulk run's progress: rows done of all, rows a second, the time left, and below the
+    bar the live counts of accepted, failed and uncertain rows (`update` them as fields)."""
+
+    def __init__(self, console: Console, *, disable: bool = False, **options: Any) -> None:
+        fixed = Column(no_wrap=True)
+        super().__init__(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=None),
+            _Done(table_column=fixed),
+            _Rate(table_column=fixed),
+            _Eta(table_column=fixed),
+            console=console,
+            disable=disable,
+            **options,
+        )
+
+    def get_renderables(self) -> Iterator[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        for task in self.tasks:
+            fields = task.fields
+            yield counts_line(
+                fields.get("accepted", 0),
+                fields.get("failed", 0),
+                fields.get("uncertain", 0),
+                fields.get("suppressed", 0),
+            )
+
+
 @attrs.frozen
 class BulkResult:
     summary: smsgate.Summary
@@ -160,48 +242,49 @@ async def send_with_progress(
     total: int,
     label: str,
     *,
+    at: datetime | None = None,
     concurrency: int = 8,
     patience: float | None = None,
     journal: Journal | None = None,
     run_name: str | None = None,
-    lines: Sequence[int] | None = None,
+    index: RowIndex | None = None,
     results: Results | None = None,
     grace: float = 10.0,
     suppression: SuppressionList | None = None,
     window: Window | None = None,
 ) -> BulkResult:
-    """`send_many` with a progress bar on standard error (none with ``--json``), looking
-    uncertain sends up where the gateway can (unless ``patience`` is ``None``), stopping
-    gracefully on SIGINT and SIGTERM, and collecting every problem by line."""
+    """`send_many` (with ``at``, scheduling) with a progress bar on standard error (none with
+    ``--json``), looking uncertain sends up where the gateway can (unless ``patience`` is
+    ``None``), stopping gracefully on SIGINT and SIGTERM, and collecting every problem by
+    line (``index``: where each row came from; else row ``i`` is on line ``i + 2``)."""
     resolving = patience is not None and can_find(gateway)
     problems = Problems()
     started = time.perf_counter()
-
-    def line_of(index: int) -> int:
-        return lines[index] if lines is not None and index < len(lines) else index + 2
+    rows_read = RowIndex() if index is None else index
 
     def take(outcome: Outcome) -> None:
-        line = line_of(outcome.index)
-        problems.add(outcome, line)
+        line, written = rows_read.line(outcome.index), rows_read.take(outcome.index)
+        problems.add(outcome, line, written)
         if results is not None:
-            results.write(outcome, line)
+            results.write(outcome, line, written)
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=settings.err,
-        disable=settings.as_json,
-    ) as bar:
+    with BulkBar(settings.err, disable=settings.as_json) as bar:
         task = bar.add_task(label, total=total)
 
         def advanced(progress: smsgate.Progress) -> None:
-            bar.update(task, completed=progress.done)
+            bar.update(
+                task,
+                completed=progress.done,
+                accepted=progress.accepted,
+                failed=progress.failed,
+                uncertain=progress.uncertain,
+                suppressed=progress.suppressed,
+            )
 
         run = smsgate.send_many(
             gateway,
             rows,
+            at=at,
             concurrency=concurrency,
             on_progress=advanced,
             resolve_uncertain=resolving,
@@ -222,7 +305,15 @@ async def send_with_progress(
                 failure = exc
         for outcome in run.summary.unseen:
             take(outcome)
-        bar.update(task, completed=run.summary.total)
+        summary = run.summary
+        bar.update(
+            task,
+            completed=summary.total,
+            accepted=summary.accepted,
+            failed=summary.failed,
+            uncertain=summary.uncertain,
+            suppressed=summary.suppressed,
+        )
     problems.sort()
     return BulkResult(
         run.summary,
@@ -341,3 +432,79 @@ def exit_code_of(result: BulkResult) -> int:
     if result.summary.failed or result.summary.unsent:
         return FAILED
     return OK
+
+
+class StatusBoard:
+    """What ``smsgate track`` shows while it follows messages: on a terminal, a live table of
+    how many are at each status; elsewhere, a plain line when the counts change (at most
+    every ``every`` seconds, and the last one); nothing when disabled (``--json``)."""
+
+    def __init__(
+        self,
+        console: Console,
+        title: str,
+        *,
+        enabled: bool = True,
+        every: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.title = title
+        self._console, self._enabled, self._every, self._clock = console, enabled, every, clock
+        self._counts: Mapping[DeliveryStatus, int] = {}
+        self._started = clock()
+        self._printed: tuple[str, float] | None = None  # the last plain line, and when
+        self._live: Live | None = None
+        if enabled and console.is_terminal:
+            self._live = Live(
+                console=console, get_renderable=self.table, transient=True, redirect_stdout=False
+            )
+
+    def __enter__(self) -> StatusBoard:
+        if self._live is not None:
+            self._live.start(refresh=True)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+        elif self._enabled and self._printed is not None and self._printed[0] != self.line():
+            self._console.print(self.line(), markup=False, highlight=False)
+
+    def show(self, statuses: Iterable[DeliveryStatus]) -> None:
+        """Show the current status of every message followed."""
+        counts: dict[DeliveryStatus, int] = {}
+        for status in statuses:
+            counts[status] = counts.get(status, 0) + 1
+        self._counts = {s: counts[s] for s in DeliveryStatus if s in counts}  # swapped whole
+        if self._live is not None:
+            self._live.refresh()
+        if self._live is not None or not self._enabled:
+            return
+        line, now = self.line(), self._clock()
+        if self._printed is None or (
+            line != self._printed[0] and now - self._printed[1] >= self._every
+        ):
+            self._console.print(line, markup=False, highlight=False)
+            self._printed = (line, now)
+
+    def _final(self) -> tuple[int, int]:
+        counts = self._counts
+        return sum(n for s, n in counts.items() if s.is_final), sum(counts.values())
+
+    def line(self) -> str:
+        """``3 of 12 final: sent 9, delivered 3``."""
+        final, total = self._final()
+        shown = ", ".join(f"{status} {count:,}" for status, count in self._counts.items())
+        return f"{final:,} of {total:,} final: {shown or 'none'}"
+
+    def table(self) -> Group:
+        """The counts by status, under the title, with how many are final and for how long
+        they have been followed."""
+        final, total = self._final()
+        elapsed = _clock(self._clock() - self._started)
+        table = Table("status", Column("messages", justify="right"))
+        for status, count in self._counts.items():
+            table.add_row(str(status), f"{count:,}")
+        return Group(
+            Text(self.title, style="bold"), table, Text(f"{final:,} of {total:,} final · {elapsed}")
+        )
