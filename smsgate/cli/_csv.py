@@ -282,6 +282,16 @@ def _check_row(checked: CsvFile, line: int, cells: list[str]) -> None:
             )
 
 
+def _rows(checked: CsvFile) -> Iterator[tuple[int, list[str]]]:
+    """Each row of the file with its line, checked (`_check_row`)."""
+    with checked.path.open("rb") as file:
+        rows = _records(file, checked.path, checked.delimiter)
+        next(rows, None)  # the header
+        for line, cells in rows:
+            _check_row(checked, line, cells)
+            yield line, cells
+
+
 def records(checked: CsvFile) -> Iterator[tuple[int, dict[str, str]]]:
     """Each row of a checked file with its line: its cells by column.
 
@@ -289,12 +299,41 @@ def records(checked: CsvFile) -> Iterator[tuple[int, dict[str, str]]]:
         ValidationError: the file changed since it was checked, and a row is not read as
             written.
     """
-    with checked.path.open("rb") as file:
-        rows = _records(file, checked.path, checked.delimiter)
-        next(rows, None)  # the header
-        for line, cells in rows:
-            _check_row(checked, line, cells)
-            yield line, dict(zip(checked.columns, cells, strict=True))
+    columns = checked.columns
+    for line, cells in _rows(checked):
+        yield line, dict(zip(columns, cells, strict=True))
+
+
+def _has_brace(text: str) -> bool:
+    return "{" in text or "}" in text
+
+
+def _template(checked: CsvFile, cells: Mapping[str, str]) -> Template | str | None:
+    """The template of a row's text, ``None`` for a text with no brace (most rows), or why
+    the text cannot be written."""
+    template = checked.text
+    if template is None:
+        text = cells.get("text", "")
+        if not _has_brace(text):
+            return None
+        try:
+            template = parse(text)
+        except TemplateError as exc:
+            return f"its text {exc}"
+    if template.fields:
+        if "text" in template.fields:
+            return "its text names {text}, which is the text itself"
+        unknown = [f for f in template.fields if f not in cells]
+        if unknown:
+            return f"its text {_unknown(unknown[0], checked.path, checked.columns)}"
+        empty = [f for f in template.fields if not cells[f] or cells[f].isspace()]
+        if empty:
+            named = ", ".join(f"{{{f}}}" for f in empty)
+            return f"its text needs {named}, but {'they are' if len(empty) > 1 else 'it is'} empty"
+    return template
+
+
+_OWN_CELLS = tuple(c for c in MESSAGE_COLUMNS if c != "text")
 
 
 def message_fields(
@@ -303,26 +342,20 @@ def message_fields(
     """The fields of a row's message (``to``, ``text``, ``sender``, ``reference``, and the
     ``defaults`` it has no cell for), without empty cells; or why its text cannot be written.
     """
-    try:
-        template = checked.text or parse(cells.get("text", ""))
-    except TemplateError as exc:
-        return f"its text {exc}"
-    fields = {k: cells[k] for k in MESSAGE_COLUMNS if k != "text" and cells.get(k, "").strip()}
-    if template.fields:
-        if "text" in template.fields:
-            return "its text names {text}, which is the text itself"
-        unknown = [f for f in template.fields if f not in cells]
-        if unknown:
-            return f"its text {_unknown(unknown[0], checked.path, checked.columns)}"
-        empty = [f for f in template.fields if not cells[f].strip()]
-        if empty:
-            named = ", ".join(f"{{{f}}}" for f in empty)
-            return f"its text needs {named}, but {'they are' if len(empty) > 1 else 'it is'} empty"
-    text = template.render(cells)
-    if text.strip():
+    template = _template(checked, cells)
+    if isinstance(template, str):
+        return template
+    text = cells.get("text", "") if template is None else template.render(cells)
+    fields = {}
+    for key in _OWN_CELLS:
+        value = cells.get(key)
+        if value and not value.isspace():
+            fields[key] = value
+    if text and not text.isspace():
         fields["text"] = text
-    for key, value in (defaults or {}).items():
-        fields.setdefault(key, value)
+    if defaults:
+        for key, value in defaults.items():
+            fields.setdefault(key, value)
     return fields
 
 
@@ -359,14 +392,21 @@ def check_csv(
         checked = CsvFile(path, columns, 0, delimiter, template)
         rows, refused = 0, 0
         shown: list[tuple[int, str]] = []
-        for line, cells in records(checked):
+        # Most rows have a text with no brace, and nothing to check (the text template,
+        # if any, names no field): those are not made into mappings.
+        text_at = columns.index("text") if template is None and "text" in columns else None
+        every_row = templates and template is not None and bool(template.fields)
+        for line, cells in _rows(checked):
             rows += 1
-            if templates:
-                fields = message_fields(checked, cells)
-                if isinstance(fields, str):
-                    refused += 1
-                    if len(shown) < SHOWN:
-                        shown.append((line, fields))
+            if not templates or not (
+                every_row or (text_at is not None and _has_brace(cells[text_at]))
+            ):
+                continue
+            why = _template(checked, dict(zip(columns, cells, strict=True)))
+            if isinstance(why, str):
+                refused += 1
+                if len(shown) < SHOWN:
+                    shown.append((line, why))
     except OSError as exc:
         raise ValidationError("FILE", f"cannot read {_name(path)}: {exc.strerror}") from None
     if not rows:
