@@ -122,7 +122,7 @@ def default_journal(file: Path) -> Path:
     "--dry-run",
     is_flag=True,
     help="Read and check every row, and count the messages, SMS parts and credits they "
-    "take; send nothing, write no journal.",
+    "take; send nothing, write no journal (opt-outs and --window are not looked at).",
 )
 @concurrency_option()
 @click.option(
@@ -186,7 +186,8 @@ def bulk(
 ) -> int:
     """Send every row of a CSV FILE: columns to and text (or --text), optional sender and
     reference, and any others, whose cells the text may use as fields: 'Hi {name}' ({{ and
-    }} for a brace). Columns are separated by ',', ';' or a tab.
+    }} for a brace; a row whose field is empty stops the file before anything is sent).
+    Columns are separated by ',', ';' or a tab.
 
     A journal beside FILE records every row, so that running the same command again after
     a stop or a crash resumes: rows already sent are not sent again. --dry-run sends
