@@ -95,7 +95,7 @@ def test_an_empty_base_url_from_the_environment_never_means_production(capsys, m
     err = capsys.readouterr().err
     assert code == USAGE
     assert err.strip().count("\n") == 0  # one line
-    assert "base_url: must be a URL" in err
+    assert err.startswith("smsgate: error: SMSGATE_BASE_URL: must be a URL")  # names the variable
 
 
 def test_the_sandbox_refuses_a_port_out_of_range(capsys):

@@ -387,6 +387,11 @@ def test_a_plugin_under_a_name_taken_already_is_refused(install):
 def test_the_sandbox_command_serves_an_installed_plugin(install):
     path = install("acme = acme_emulator:EMULATOR\n")
     with sandbox_command(str(path)) as (url, lines):
-        assert lines[3].startswith(f"acme: SMSGATE_PROVIDER=acme SMSGATE_BASE_URL={url}/acme/v1")
+        lines = [line.rstrip("\n") for line in lines]
+        block = lines[lines.index("# acme") :]
+        assert block[1:3] == [
+            "export SMSGATE_PROVIDER=acme",
+            f"export SMSGATE_BASE_URL={url}/acme/v1",
+        ]
         with urllib.request.urlopen(url + "/acme/v1/ping", timeout=5) as answer:
             assert json.loads(answer.read()) == {"pong": "acme"}

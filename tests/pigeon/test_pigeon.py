@@ -112,9 +112,12 @@ def test_smsgate_sandbox_serves_it_when_installed_by_entry_point(tmp_path):
         )
     )
     with sandbox_command(str(tmp_path), str(REPO)) as (url, lines):
-        assert lines[3].startswith(
-            f"pigeon: SMSGATE_PROVIDER=pigeon SMSGATE_BASE_URL={url}/pigeon/v2"
-        )
+        lines = [line.rstrip("\n") for line in lines]
+        block = lines[lines.index("# pigeon") :]
+        assert block[1:3] == [
+            "export SMSGATE_PROVIDER=pigeon",
+            f"export SMSGATE_BASE_URL={url}/pigeon/v2",
+        ]
         request = urllib.request.Request(url + "/pigeon/v2/balance", headers={"X-Pigeon-Key": KEY})
         with urllib.request.urlopen(request, timeout=5) as answer:
             assert answer.status == 200
