@@ -103,14 +103,14 @@ def test_usage_errors_are_one_line_and_exit_code_2(capsys, argv, line):
     ("at", "line"),
     [
         (
-            "2030-12-24T09:00",
-            "--at: 2030-12-24T09:00 has no time zone: give its offset (2030-12-24T09:00+01:00) "
-            'or its zone ("2030-12-24T09:00 Europe/London")',
+            "2099-12-24T09:00",
+            "--at: 2099-12-24T09:00 has no time zone: give its offset (2099-12-24T09:00+01:00) "
+            'or its zone ("2099-12-24T09:00 Europe/London")',
         ),
         (
-            "2030-12-24",
-            "--at: 2030-12-24 has no time: give a time and its offset or zone, such as "
-            '2030-12-24T09:00+01:00 or "2030-12-24 09:00 Europe/London"',
+            "2099-12-24",
+            "--at: 2099-12-24 has no time: give a time and its offset or zone, such as "
+            '2099-12-24T09:00+01:00 or "2099-12-24 09:00 Europe/London"',
         ),
         (
             "2020-01-05 09:00 Europe/London",
@@ -122,19 +122,19 @@ def test_usage_errors_are_one_line_and_exit_code_2(capsys, argv, line):
             "--at: 2020-01-05T09:00+00:00 is not in the future; to send now, use `smsgate send`",
         ),
         (
-            "2030-12-24 09:00 Mars/Base",
+            "2099-12-24 09:00 Mars/Base",
             "--at: 'Mars/Base' is not a time zone: give an IANA name such as Europe/London, or "
             "an offset such as +01:00",
         ),
         (
-            "2030-03-31 02:30 Europe/Paris",
-            "--at: 2030-03-31 02:30:00 does not exist in Europe/Paris: the clocks go forward "
+            "2099-03-29 02:30 Europe/Paris",
+            "--at: 2099-03-29 02:30:00 does not exist in Europe/Paris: the clocks go forward "
             "then; give a time before or after",
         ),
         (
             "tomorrow",
             "--at: 'tomorrow' is not an ISO 8601 date and time with its offset "
-            '(2030-12-24T09:00+01:00), nor a date and time with a time zone ("2030-12-24 09:00 '
+            '(2099-12-24T09:00+01:00), nor a date and time with a time zone ("2099-12-24 09:00 '
             'Europe/London")',
         ),
     ],
@@ -148,12 +148,12 @@ def test_a_bad_at_says_what_to_type(capsys, at, line):
 @pytest.mark.parametrize(
     "at",
     [
-        "2030-12-24 09:00 Europe/London",
-        "2030-12-24T09:00Z",
-        "2030-12-24T09:00+00:00",
-        "2030-12-24 09:00 +00:00",
-        "2030-12-24T10:00+01:00",
-        "2030-12-24 09:00 UTC",
+        "2099-12-24 09:00 Europe/London",
+        "2099-12-24T09:00Z",
+        "2099-12-24T09:00+00:00",
+        "2099-12-24 09:00 +00:00",
+        "2099-12-24T10:00+01:00",
+        "2099-12-24 09:00 UTC",
     ],
 )
 def test_at_takes_an_offset_or_a_zone(capsys, at):
@@ -161,7 +161,7 @@ def test_at_takes_an_offset_or_a_zone(capsys, at):
 
     assert (code, err) == (OK, "")
     scheduled = datetime.fromisoformat(json.loads(out)["scheduled_at"])
-    assert scheduled == datetime(2030, 12, 24, 9, tzinfo=UTC)
+    assert scheduled == datetime(2099, 12, 24, 9, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -207,7 +207,7 @@ def test_what_the_library_tells_python_callers_is_said_in_shell_words():
         "to: '07700 900123' has no country code: write it as +<country code><number>, or pass "
         "--region GB (or set SMSGATE_DEFAULT_REGION=GB)",
         "at: 2030-01-01T10:00:00 has no time zone; give its offset or zone: --at "
-        '2030-12-24T09:00+01:00 or --at "2030-12-24 09:00 Europe/London"',
+        '2099-12-24T09:00+01:00 or --at "2099-12-24 09:00 Europe/London"',
         "at: 2029-01-01T00:00:00+00:00 is not in the future; to send now, use `smsgate send`",
     ]
 
@@ -245,9 +245,9 @@ def test_a_multi_line_error_is_said_on_one_line(capsys, monkeypatch):
             "UsageError",
         ),
         (
-            ["--json", "-p", "fake", "schedule", UK, "Hi", "--at", "2030-12-24T09:00"],
-            "--at: 2030-12-24T09:00 has no time zone: give its offset (2030-12-24T09:00+01:00) "
-            'or its zone ("2030-12-24T09:00 Europe/London")',
+            ["--json", "-p", "fake", "schedule", UK, "Hi", "--at", "2099-12-24T09:00"],
+            "--at: 2099-12-24T09:00 has no time zone: give its offset (2099-12-24T09:00+01:00) "
+            'or its zone ("2099-12-24T09:00 Europe/London")',
             "UsageError",
         ),
         (

@@ -174,8 +174,8 @@ def send(
     "when",
     required=True,
     type=WHEN,
-    help="When: ISO 8601 with its offset (2030-12-24T09:00+01:00), or a date and time with "
-    "a time zone ('2030-12-24 09:00 Europe/London').",
+    help="When: ISO 8601 with its offset (2099-12-24T09:00+01:00), or a date and time with "
+    "a time zone ('2099-12-24 09:00 Europe/London').",
 )
 @with_message_options
 @click.pass_context

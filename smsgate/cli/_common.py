@@ -182,8 +182,8 @@ else:
 
 class When(_ReadsDatetime):
     """A time to send at, in the future and with its time zone: ISO 8601 with its offset
-    (``2030-12-24T09:00+01:00``, ``2030-12-24T08:00Z``), or a date and time followed by a
-    time zone's name (``"2030-12-24 09:00 Europe/London"``)."""
+    (``2099-12-24T09:00+01:00``, ``2099-12-24T08:00Z``), or a date and time followed by a
+    time zone's name (``"2099-12-24 09:00 Europe/London"``)."""
 
     name = "when"
 
@@ -215,13 +215,13 @@ def _read_when(text: str) -> datetime:
         except ValueError:
             naive = None
         if naive is not None and naive.tzinfo is None:
-            if zone_name[:1] in ("+", "-"):  # "2030-12-24 09:00 +01:00"
+            if zone_name[:1] in ("+", "-"):  # "2099-12-24 09:00 +01:00"
                 return _read_when(head.strip() + zone_name)
             return _in_zone(naive, zone_name)
     if at is None:
         raise ValueError(
             f"{text!r} is not an ISO 8601 date and time with its offset "
-            '(2030-12-24T09:00+01:00), nor a date and time with a time zone ("2030-12-24 '
+            '(2099-12-24T09:00+01:00), nor a date and time with a time zone ("2099-12-24 '
             '09:00 Europe/London")'
         )
     if _is_date(text):

@@ -137,7 +137,7 @@ SHELL_WORDS: tuple[tuple[str, str], ...] = (
     ),
     (
         "pass an aware datetime, e.g. datetime(..., tzinfo=ZoneInfo('Europe/London'))",
-        'give its offset or zone: --at 2030-12-24T09:00+01:00 or --at "2030-12-24 09:00 '
+        'give its offset or zone: --at 2099-12-24T09:00+01:00 or --at "2099-12-24 09:00 '
         'Europe/London"',
     ),
     ("use send() to send right away", "to send now, use `smsgate send`"),
