@@ -123,7 +123,8 @@ class Sandbox:
         timezone: SMS Scheduler's account time zone (it reads ``delivery_date`` in it).
         latency: seconds each request that sends messages waits, once its messages are
             stored, before it is answered (for requests in flight when a send is stopped).
-        host, port: where to listen; port 0 picks a free one.
+        host: where to listen, a loopback address.
+        port: the port to listen on; 0 picks a free one.
         log_requests: log a line for each request answered, at INFO on the
             ``smsgate.sandbox.requests`` logger: method, path, status and milliseconds
             (``POST /smsworks/v1/message/send 201 3 ms``).
