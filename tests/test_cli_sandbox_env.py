@@ -76,11 +76,15 @@ def sandbox_process(*options: str) -> Iterator[tuple[subprocess.Popen[str], list
 # --- smsgate sandbox --env -----------------------------------------------------------------
 
 
-def test_env_prints_only_export_lines_for_the_default_port(capsys):
+def test_env_prints_only_shell_lines_for_the_default_port(capsys):
     code, out, err = run(capsys, "sandbox", "--env", "smsworks")
 
     assert (code, err) == (OK, "")
     assert out.splitlines() == [
+        # what the key-and-secret login sets, which The SMS Works would refuse beside a token
+        "unset SMSGATE_CUSTOMER_ID",
+        "unset SMSGATE_KEY",
+        "unset SMSGATE_SECRET",
         "export SMSGATE_PROVIDER=smsworks",
         "export SMSGATE_BASE_URL=http://127.0.0.1:8025/smsworks/v1",
         "export SMSGATE_TOKEN='JWT sandbox-token'",
@@ -161,6 +165,9 @@ def test_the_sandbox_prints_pasteable_export_lines_for_each_provider():
     assert lines == [
         f"sandbox on {url} — Ctrl-C or SIGTERM to stop",
         "# smsworks",
+        "unset SMSGATE_CUSTOMER_ID",
+        "unset SMSGATE_KEY",
+        "unset SMSGATE_SECRET",
         "export SMSGATE_PROVIDER=smsworks",
         f"export SMSGATE_BASE_URL={url}/smsworks/v1",
         "export SMSGATE_TOKEN='JWT sandbox-token'",
@@ -330,3 +337,22 @@ def test_the_sandbox_then_eval_env_then_your_own_code_sends_to_the_sandbox(tmp_p
         447700900123,
         "Hello from my code",
     )
+
+
+def test_the_token_lines_pasted_after_the_key_and_secret_lines_leave_one_login(capsys):
+    code, token_lines, _ = run(capsys, "sandbox", "--env", "smsworks")
+    assert code == OK
+    key_and_secret = (
+        "export SMSGATE_CUSTOMER_ID=sandbox SMSGATE_KEY=sandbox-key SMSGATE_SECRET=sandbox-secret"
+    )
+    script = f"{key_and_secret}\n{token_lines}\nenv | grep ^SMSGATE_ | sort"
+    shell = subprocess.run(
+        ["sh", "-c", script], capture_output=True, text=True, timeout=10, env={"PATH": "/bin"}
+    )
+
+    assert shell.stdout.splitlines() == [
+        "SMSGATE_BASE_URL=http://127.0.0.1:8025/smsworks/v1",
+        "SMSGATE_PROVIDER=smsworks",
+        "SMSGATE_SENDER=Sandbox",
+        "SMSGATE_TOKEN=JWT sandbox-token",
+    ]

@@ -12,7 +12,7 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -152,6 +152,9 @@ def _print_env(settings: Settings, running: Sandbox, provider: str, port: int) -
     if settings.as_json:
         settings.out.print_json(json.dumps(variables))
     else:
+        logins = running.logins(provider, port=port).values()
+        for line in _unsets(variables, [_variables(login) for login in logins]):
+            _line(settings, line)
         for line in _exports(variables):
             _line(settings, line)
     return OK
@@ -180,14 +183,12 @@ def _announce(settings: Settings, running: Sandbox) -> None:
     for name, config in configs.items():
         _line(settings, f"# {name}")
         variables = _variables(config)
-        for line in _exports(variables):
+        others = {way: _variables(login) for way, login in logins[name].items()}
+        for line in [*_unsets(variables, others.values()), *_exports(variables)]:
             _line(settings, line)
-        for way, login in logins[name].items():
+        for way, other in others.items():
             _line(settings, f"# {name}, with its {way} instead")
-            other = _variables(login)
-            for unset in sorted(variables.keys() - other.keys()):
-                _line(settings, f"unset {unset}")
-            for line in _exports(other):
+            for line in [*_unsets(other, [variables]), *_exports(other)]:
                 _line(settings, line)
     port = urlsplit(running.url).port
     on_port = "" if port == DEFAULT_PORT else f" --port {port}"
@@ -216,6 +217,14 @@ def _text(value: Any) -> str:
     if isinstance(value, Mapping | list | tuple):
         return json.dumps(value)
     return str(value)
+
+
+def _unsets(variables: Mapping[str, str], others: Iterable[Mapping[str, str]]) -> list[str]:
+    """``unset`` lines for what another way of logging in to the same provider sets and
+    ``variables`` do not: pasted after that way's lines, they leave one way, not a mix that
+    the provider refuses."""
+    stale = set().union(*(other.keys() for other in others)) - variables.keys()
+    return [f"unset {name}" for name in sorted(stale)]
 
 
 def _exports(variables: Mapping[str, str]) -> Iterator[str]:
