@@ -207,3 +207,32 @@ def test_a_row_whose_text_cannot_be_written_stops_the_file_before_any_request(
         "nothing was sent (--dry-run lists every row)\n"
     )
     assert outbox == []
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_failure_that_stops_a_run_is_said_after_the_report_and_as_json_with_json(
+    capsys, tmp_path, outbox, monkeypatch, as_json
+):
+    from smsgate.suppression import SqliteSuppressionList
+
+    path = write(tmp_path, "to,text\n+447700900001,Hi\n")
+    optouts = tmp_path / "optouts.sqlite"
+    assert run(capsys, "suppress", "add", "+447700900999", "--list", str(optouts))[0] == OK
+
+    async def unreadable(self, numbers, e164=False):
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(SqliteSuppressionList, "suppressed", unreadable)
+    flags = ["--json"] if as_json else []
+    code, out, err = run(
+        capsys, *flags, "-p", "fake", "bulk", path, "--no-journal", "--suppression", str(optouts)
+    )
+
+    assert outbox == []  # nothing is sent past a list that cannot be read
+    line = "the suppression list cannot be read: OSError('disk I/O error')"
+    if as_json:
+        assert json.loads(out)["unsent_rows"] == [2]
+        assert json.loads(err) == {"error": line, "exit_code": code, "kind": "SuppressionError"}
+    else:
+        assert err.splitlines()[-1] == f"smsgate: error: {line}"
+    assert code != OK

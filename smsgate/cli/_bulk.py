@@ -38,6 +38,7 @@ from smsgate.cli._progress import (
     report,
     send_with_progress,
 )
+from smsgate.cli._shell import Failure, failure_of, say
 from smsgate.errors import UnsupportedFeature, ValidationError
 from smsgate.journal import EntryState, JournalError, JournalMismatch, delivery_status
 from smsgate.journal.sqlite import SqliteJournal
@@ -236,11 +237,11 @@ def bulk(
         raise failure  # nothing was sent: one line is the whole story
     stopped = result.interrupted or summary.unsent
     report(settings, result, resume=command_line() if stopped and journal else None)
-    if failure is not None:
-        settings.err.print(
-            f"smsgate: error: {failure}", markup=False, highlight=False, soft_wrap=True
-        )
-    return exit_code_of(result)
+    code = exit_code_of(result)
+    if failure is not None:  # after the report: what was sent before it is said first
+        line = failure_of(failure, sending=True).message
+        say(Failure(line, code, type(failure).__name__), as_json=settings.as_json)
+    return code
 
 
 async def _bulk(
