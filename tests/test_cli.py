@@ -35,7 +35,7 @@ from smsgate.gateway import BalanceGateway
 from smsgate.journal import JournalError
 from smsgate.journal._sqlite_store import writing
 from smsgate.journal.sqlite import SqliteJournal
-from tests.support.sandbox import ThreadedSandbox
+from tests.support.sandbox import ThreadedSandbox, settle
 
 UK = "+447700900123"
 
@@ -634,7 +634,7 @@ def bulk_in_a_process(sandbox, provider, path, *options, signals=(), latency=1.0
             out, err = process.communicate(timeout=60)
     finally:
         sandbox.latency = 0.0
-    time.sleep(latency + 0.2)  # let the sandbox finish what was in flight
+    settle(sandbox)  # let the sandbox finish what was in flight
     return process.returncode, out, err
 
 

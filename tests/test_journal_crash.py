@@ -30,7 +30,7 @@ import pytest
 from smsgate.journal import Journal
 from smsgate.journal.sqlite import SqliteJournal
 from tests.support.postgres import CONNINFO
-from tests.support.sandbox import ThreadedSandbox
+from tests.support.sandbox import ThreadedSandbox, settle
 
 pytestmark = pytest.mark.slow
 
@@ -165,7 +165,7 @@ def kill_and_resume(sandbox, provider, first, plan, journal_of) -> None:
             time.sleep(chance.uniform(0, LATENCY))
         process.send_signal(signal.SIGKILL)
         process.communicate()
-        time.sleep(LATENCY + 0.1)  # what was in flight reaches the provider, or not
+        settle(sandbox, quiet=0.1)  # what was in flight reaches the provider, or not
         at_kill = sum(ours(sandbox, provider, base).values())
         fresh = isinstance(journal, Path) and not journal.exists()
         left = {} if fresh else journal_state(journal, provider)
@@ -174,7 +174,7 @@ def kill_and_resume(sandbox, provider, first, plan, journal_of) -> None:
         out, err = resumed.communicate(timeout=120)
         assert resumed.returncode == 0, err
         result = json.loads(out.splitlines()[-1])
-        time.sleep(LATENCY + 0.1)
+        settle(sandbox, quiet=0.1)
         record = ours(sandbox, provider, base)
 
         # Nobody twice; nobody skipped unless reported uncertain; accepted means stored.

@@ -10,12 +10,16 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypedDict
 
 import aiohttp
+from aiohttp import web
 
 from smsgate.sandbox import Sandbox
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Delays(TypedDict):
@@ -54,12 +58,53 @@ async def raw(
         return answer.status, await answer.text()
 
 
-class ThreadedSandbox:
-    """A `Sandbox` served from a thread of its own, for tests whose code under test runs its
-    own event loop (the command line) or its own process."""
+class Traffic:
+    """How many requests a sandbox is handling, and when that last changed."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.changed = time.monotonic()
+
+    @web.middleware
+    async def count(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self.active, self.changed = self.active + 1, time.monotonic()
+        try:
+            return await handler(request)
+        finally:
+            self.active, self.changed = self.active - 1, time.monotonic()
+
+
+class CountingSandbox(Sandbox):
+    """A `Sandbox` that counts the requests it is handling (its `traffic`), for `settle`."""
 
     def __init__(self, **options: Any) -> None:
-        self.box = Sandbox(**options)
+        super().__init__(**options)
+        self.traffic = Traffic()
+
+    def app(self) -> web.Application:
+        served = super().app()
+        served.middlewares.append(self.traffic.count)
+        return served
+
+
+def settle(sandbox: Sandbox, quiet: float = 0.2, timeout: float = 30) -> None:
+    """Wait until ``sandbox`` (served by `ThreadedSandbox`) handles no request and has taken
+    none for ``quiet`` seconds: whatever a client that has gone away left in flight has then
+    been stored, or refused, and answered."""
+    assert isinstance(sandbox, CountingSandbox)
+    deadline = time.monotonic() + timeout
+    while sandbox.traffic.active or time.monotonic() - sandbox.traffic.changed < quiet:
+        assert time.monotonic() < deadline, "the sandbox did not settle"
+        time.sleep(0.01)
+
+
+class ThreadedSandbox:
+    """A `Sandbox` served from a thread of its own, for tests whose code under test runs its
+    own event loop (the command line) or its own process; `settle` waits until it has
+    handled what was sent to it."""
+
+    def __init__(self, **options: Any) -> None:
+        self.box = CountingSandbox(**options)
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
 
