@@ -151,7 +151,14 @@ def test_providers_lists_every_provider_and_its_options(capsys):
 
     assert sorted(listed) == ["fake", "routing", "smsscheduler", "smsworks"]
     options = {o["name"]: o for o in listed["smsscheduler"]}
-    assert options["token"] == {"name": "token", "required": True, "type": "str"}
+    assert options["token"] == {
+        "name": "token",
+        "required": True,
+        "type": "str",
+        "default": None,
+        "description": "the API token from the account page (sent as Authorization: Bearer ...)",
+    }
+    assert "session" not in options  # an object: nothing a shell can give
     assert options["timezone"]["required"] is False
 
 
@@ -279,8 +286,10 @@ def test_an_uncertain_failure_of_a_command_that_sends_nothing_is_exit_code_1(err
 def test_unknown_commands_are_usage_errors(capsys):
     code, _, err = run(capsys, "nope")
 
-    assert code == USAGE
-    assert "No such command 'nope'" in err
+    assert (code, err) == (
+        USAGE,
+        "smsgate: error: no such command 'nope' for `smsgate` (try --help)\n",
+    )
 
 
 def test_the_version(capsys):
@@ -361,17 +370,29 @@ def test_bulk_shows_progress_and_a_summary_table(capsys, use, tmp_path):
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("number,text\n+447700900123,Hi\n", "needs columns to and text (missing: to)"),
-        ("to,text,colour\n+447700900123,Hi,red\n", "has unknown columns colour"),
-        ("", "needs columns to and text (missing: to, text)"),
+        (
+            "number,text\n+447700900123,Hi\n",
+            "needs the columns to and text (missing: to); its header, read with ',' between "
+            "columns, names: 'number', 'text'",
+        ),
+        ("", "is empty: it needs a header line naming its columns, such as to,text"),
     ],
 )
 def test_bulk_checks_the_columns_before_sending(capsys, tmp_path, text, problem):
-    code, _, err = run(capsys, "-p", "fake", "bulk", write_csv(tmp_path, text))
+    path = write_csv(tmp_path, text)
+    code, out, err = run(capsys, "-p", "fake", "bulk", path)
 
-    assert code == USAGE
-    assert problem in err
-    assert "columns are to, text, sender, reference" in err
+    assert (code, out) == (USAGE, "")
+    assert err == f"smsgate: error: FILE: {path!r} {problem}\n"
+
+
+def test_bulk_takes_a_file_with_columns_of_its_own(capsys, tmp_path):
+    path = write_csv(tmp_path, "to,text,colour\n+447700900123,Hi,red\n")
+
+    code, out, err = run(capsys, "--json", "-p", "fake", "bulk", path, "--no-journal")
+
+    assert (code, err) == (OK, "")
+    assert json.loads(out)["accepted"] == 1
 
 
 def test_bulk_of_a_missing_file_is_a_usage_error(capsys, tmp_path):
@@ -409,7 +430,7 @@ def test_the_sandbox_command_serves_until_interrupted():
             )
             with urllib.request.urlopen(request, timeout=5) as answer:
                 assert json.loads(answer.read()) == {"credits": 1_000_000}
-            assert "SMSGATE_PROVIDER=smsworks" in process.stdout.readline()
+            assert process.stdout.readline() == "# smsworks\n"
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=10) == OK
         finally:
@@ -787,7 +808,7 @@ def test_bulk_out_writes_one_row_per_input(capsys, use, sandbox, tmp_path):
         ("2", numbers(20_300, 3)[0], "ref-0", "accepted"),
         ("3", numbers(20_300, 3)[1], "ref-1", "accepted"),
         ("4", numbers(20_300, 3)[2], "ref-2", "accepted"),
-        ("5", "", "bad", "failed"),
+        ("5", "not a number", "bad", "failed"),  # the cell as the file has it
     ]
     assert all(r["message_id"] or r["batch_id"] for r in written[:3])
     assert "to:" in written[3]["error"]
