@@ -2,6 +2,8 @@
 provider's price rule, and the messages a character or two makes UCS-2."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import smsgate
 from smsgate import Encoding, Message, estimate
@@ -40,6 +42,38 @@ def test_the_sandbox_charges_by_the_same_rule_as_the_estimate():
         parts, credits = charge("x" * 161, to)
         assert credits == PRICING["smsworks"].credits(to, parts)
     assert charge("x" * 161, FR) == (2, 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "estimated", "charged"),
+    [
+        ("a" * 152 + "€" + "a" * 152, 3, 2),  # the escape of € would straddle two parts
+        ("a" * 150 + "€" + "a" * 155, 3, 3),
+        ("a" * 160, 1, 1),
+        ("a" * 161, 2, 2),
+        ("😀" * 35, 1, 1),  # 70 UTF-16 units: one part
+        ("😀" * 36, 2, 2),
+        ("a" * 66 + "😀" + "中" * 66, 3, 2),  # the surrogate pair would straddle two parts
+        ("a" * 66 + "😀" + "中" * 67, 3, 3),
+    ],
+)
+def test_an_estimate_is_never_below_what_the_sandbox_charges(text, estimated, charged):
+    # The SMS Works' documents charge "1 credit for each 153 characters", which the sandbox
+    # follows; the estimate counts parts as handsets get them (an escape or a surrogate pair
+    # is never split), so at a part's edge it can be one part more, never fewer.
+    assert estimate([m(text)], provider="smsworks").parts == estimated
+    assert charge(text, UK) == (charged, charged)
+
+
+@given(st.text(alphabet=st.sampled_from("a€{}[~^|\\中😀 "), max_size=700))
+@settings(max_examples=300, deadline=None)
+def test_for_any_text_the_estimate_is_at_least_the_sandboxs_charge(text):
+    if not text.strip():
+        return
+    cost = estimate([m(text)], provider="smsworks")
+    parts, credits = charge(text, UK)
+    assert cost.parts >= parts
+    assert cost.credits >= credits
 
 
 def test_an_estimate_counts_messages_parts_and_credits_by_encoding():

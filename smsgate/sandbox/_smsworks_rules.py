@@ -3,7 +3,10 @@ error answers, destinations, credits, dates and the shapes of its requests. They
 from the documents, not imported from the adapter: an emulator that shared the client's
 checks could not catch a mistake in them. The price rule (a credit a part, double outside the
 UK) is the one exception: it is `smsgate.pricing.PRICING`'s, which `smsgate.estimate` prices
-by, so that an estimate and the sandbox's charge never disagree.
+by too. Parts are counted here as the documents say ("1 credit for each 153 characters");
+the estimate counts them as handsets receive them (an escape or a surrogate pair is never
+split between parts), so at a part's edge an estimate can be one part more than this
+charge, never fewer.
 
 Every error answer is the spec's ExtendedErrorModel, ``{message, errorCode, status,
 permanent}``, with ``status`` a string (the HTTP status, ``"400"``), which also satisfies the
