@@ -22,27 +22,17 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import json
 import logging
 import os
 import tomllib
-import types
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import (
-    Any,
-    Literal,
-    Union,
-    Unpack,
-    get_args,
-    get_origin,
-    get_type_hints,
-    is_typeddict,
-)
+from typing import Any, Unpack, get_args, get_origin, get_type_hints, is_typeddict
 
 import attrs
 
 from smsgate._optiondocs import declared_defaults, described
+from smsgate._optionvalues import checked, coerce, settable, type_name
 from smsgate.errors import ConfigurationError
 from smsgate.gateway import SmsGateway
 from smsgate.registry import (
@@ -77,9 +67,6 @@ ENTRY_POINT_GROUP = PROVIDERS_GROUP
 ENV_PREFIX = "SMSGATE_"
 
 logger = logging.getLogger("smsgate.config")
-
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def _names() -> str:
@@ -159,34 +146,13 @@ def provider_option_info(name: str) -> list[OptionInfo]:
         OptionInfo(
             name=key,
             required=(required := parameter.default is inspect.Parameter.empty),
-            type=_type_name(parameter.annotation),
+            type=type_name(parameter.annotation),
             default=None if required else defaults.get(key, parameter.default),
             description=descriptions.get(key, ""),
-            settable=_settable(parameter.annotation),
+            settable=settable(parameter.annotation),
         )
         for key, parameter in sorted(parameters.items())
     ]
-
-
-def _type_name(annotation: Any) -> str:
-    if annotation is inspect.Parameter.empty:
-        return "any"
-    if isinstance(annotation, type):
-        return annotation.__name__
-    return str(annotation).replace("typing.", "").replace("collections.abc.", "")
-
-
-def _settable(annotation: Any) -> bool:
-    """Whether text can give a value of this type (read as `_coerce` reads it)."""
-    if annotation in (inspect.Parameter.empty, Any) or isinstance(annotation, str):
-        return True  # nothing is known of its type: text is taken as it is
-    for member in _members(annotation):
-        origin = get_origin(member) or member
-        if member in (str, int, float, bool) or origin is Literal:
-            return True
-        if origin in (Mapping, dict, Sequence, list):
-            return True  # as JSON
-    return False
 
 
 def _describe_options(parameters: Mapping[str, inspect.Parameter]) -> str:
@@ -278,7 +244,7 @@ def _connect(
             continue
         parameter = parameters[name]
         try:
-            coerced[name] = _checked(name, _coerce(name, value, parameter.annotation), parameter)
+            coerced[name] = checked(name, coerce(name, value, parameter.annotation), parameter)
         except ConfigurationError as exc:
             raise _named(exc, name, variables) from None
     try:
@@ -304,102 +270,6 @@ def _named(
     if variable is None:
         return error
     return ConfigurationError(f"{variable}: {str(error).removeprefix(f'{option}: ')}")
-
-
-def _members(annotation: Any) -> tuple[Any, ...]:
-    if get_origin(annotation) in (Union, types.UnionType):
-        return get_args(annotation)
-    return (annotation,)
-
-
-def _checked(name: str, value: Any, parameter: inspect.Parameter) -> Any:
-    """``value`` if it has the type ``parameter`` declares; an integer for a text option is
-    read as its digits (a TOML file writes ids and numeric senders so).
-
-    Raises:
-        ConfigurationError: it has another type; the message names the types, not the value.
-    """
-    annotation = parameter.annotation
-    if annotation in (inspect.Parameter.empty, Any) or isinstance(annotation, str):
-        return value  # nothing is known of its type
-    members = _members(annotation)
-    if value is None and (type(None) in members or parameter.default is None):
-        return value
-    if isinstance(value, int | float) and (int in members or float in members):
-        return value  # the provider says which numbers it takes
-    if isinstance(value, int) and not isinstance(value, bool) and str in members:
-        return str(value)
-    for member in members:
-        origin = get_origin(member) or member
-        if origin is Literal and value in get_args(member):
-            return value
-        if origin in (Mapping, dict) and isinstance(value, Mapping):
-            return value
-        if (
-            origin in (Sequence, list)
-            and isinstance(value, Sequence)
-            and not isinstance(value, str)
-        ):
-            return value
-        if isinstance(origin, type) and isinstance(value, origin) and member is not int:
-            return value
-        if not isinstance(origin, type) and origin is not Literal:
-            return value  # a type this check does not read (a callable, a protocol ...)
-    wanted = " or ".join(_type_name(m) for m in members if m is not type(None))
-    raise ConfigurationError(f"option {name!r} must be {wanted}; the value given is {_kind(value)}")
-
-
-def _kind(value: Any) -> str:
-    """What sort of value it is, without the value itself (it may be a secret)."""
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, Sequence):
-        return "a list"
-    return f"a {type(value).__name__}"
-
-
-def _coerce(name: str, value: Any, annotation: Any) -> Any:
-    """Read a string option (from the environment) as the type its parameter declares."""
-    if not isinstance(value, str) or annotation in (inspect.Parameter.empty, Any, str):
-        return value
-    members = (
-        get_args(annotation)
-        if get_origin(annotation) in (Union, types.UnionType)
-        else (annotation,)
-    )
-    if any(get_origin(t) in (Mapping, dict, Sequence, list) for t in members):
-        try:
-            return json.loads(value)
-        except ValueError:
-            raise ConfigurationError(
-                f"option {name!r} must be JSON; the value given is not"
-            ) from None
-    if str in members or not any(t in members for t in (bool, int, float)):
-        return value
-    text = value.strip().lower()
-    if bool in members:
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-    if int in members:
-        try:
-            return int(text)
-        except ValueError:
-            pass
-    if float in members:
-        try:
-            return float(text)
-        except ValueError:
-            pass
-    wanted = " or ".join(t.__name__ for t in members if t in (bool, int, float))
-    raise ConfigurationError(f"option {name!r} must be {wanted}; the value given is not")
 
 
 def from_config(config: Mapping[str, Any]) -> SmsGateway:
