@@ -8,14 +8,18 @@ ever repeats an option's value.
 
 An option named explicitly (a keyword argument, a key of a mapping or of a TOML table) must
 be one the provider takes: a misspelt one is an error, with a guess at what was meant. The
-environment is read more loosely, since one shell holds the settings of several providers
-and of other tools: an ``SMSGATE_*`` variable that names no option of the chosen provider is
-ignored (and logged at DEBUG on the ``smsgate.config`` logger), so that ``SMSGATE_SENDER``,
-an option of The SMS Works, does not stop a switch to SMS Scheduler. Some names are never
-read as options at all (`RESERVED`, `RESERVED_PREFIXES`): ``SMSGATE_DB`` and
-``SMSGATE_REDIS`` (``smsgate campaign``), ``SMSGATE_SUPPRESSION`` (a suppression list), and
-every ``SMSGATE_WEBHOOK_*`` name, such as ``SMSGATE_WEBHOOK_SECRET``, which a service's
-webhook receiver reads. An error about a value read from a variable names the variable.
+environment is read a little more loosely, since one shell may hold the settings of several
+providers: an ``SMSGATE_*`` variable that names no option of the chosen provider but an
+option of another registered provider is ignored (and logged at DEBUG on the
+``smsgate.config`` logger), so that ``SMSGATE_SENDER``, an option of The SMS Works, does not
+stop a switch to SMS Scheduler. A variable that names an option of no provider is an error,
+with a guess at what was meant: a misspelt ``SMSGATE_BASE_ULR`` must not leave the
+production URL in place. Some names are never read as options at all (`RESERVED`,
+`RESERVED_PREFIXES`): ``SMSGATE_DB`` and ``SMSGATE_REDIS`` (``smsgate campaign``),
+``SMSGATE_SUPPRESSION`` (a suppression list), those smsgate's own tests and benchmarks read,
+and every ``SMSGATE_WEBHOOK_*`` name, such as ``SMSGATE_WEBHOOK_SECRET``, which a service's
+webhook receiver reads. An error about a value read from a variable names the variable, and
+one about missing options names the variables to set.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import difflib
 import inspect
 import logging
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -208,11 +213,7 @@ def _connect(
         raise _named(exc, "provider", variables) from None
     parameters, takes_any = _options(factory)
     if not takes_any:
-        for name in sorted(options.keys() & variables.keys() - parameters.keys()):
-            logger.debug(
-                "%s ignored: provider %r takes no option %r", variables[name], provider, name
-            )
-            del options[name]
+        _drop_other_settings(provider, parameters, options, variables)
     unknown = sorted(set(options) - set(parameters))
     if unknown and not takes_any:
         guesses = [
@@ -252,6 +253,8 @@ def _connect(
     except ConfigurationError as exc:
         named_error = _named(exc, str(exc).partition(": ")[0], variables)
         if named_error is exc:
+            named_error = _with_hint(exc, parameters, options, missing_hint)
+        if named_error is exc:
             raise
         raise named_error from None
     if not isinstance(gateway, SmsGateway):
@@ -259,6 +262,94 @@ def _connect(
             f"provider {provider!r} made a {type(gateway).__name__}, which is not an SmsGateway"
         )
     return gateway
+
+
+def _drop_other_settings(
+    provider: str,
+    parameters: Mapping[str, inspect.Parameter],
+    options: dict[str, Any],
+    variables: Mapping[str, str],
+) -> None:
+    """Drop from ``options`` those read from variables that ``provider`` takes no option for,
+    each logged at DEBUG: an option of another provider, or a reserved name (`is_reserved`).
+
+    Raises:
+        ConfigurationError: a variable names an option no provider takes (a misspelt
+            ``SMSGATE_BASE_ULR`` must not leave the production URL in place); the message
+            names each such variable, with a guess among ``provider``'s, never its value.
+    """
+    strays = sorted(options.keys() & variables.keys() - parameters.keys())
+    if not strays:
+        return
+    others = _options_of_other_providers(provider)
+    unknown = [name for name in strays if name not in others and not is_reserved(name)]
+    if unknown:
+        raise ConfigurationError(
+            "; ".join(_taken_by_none(name, variables[name], parameters) for name in unknown)
+        )
+    for name in strays:
+        logger.debug("%s ignored: provider %r takes no option %r", variables[name], provider, name)
+        del options[name]
+
+
+def _options_of_other_providers(provider: str) -> set[str]:
+    """The names of the options every provider but ``provider`` takes (one that fails to
+    load is passed over: it takes nothing that can be known)."""
+    names: set[str] = set()
+    for other in available_providers():
+        if other != provider:
+            try:
+                names.update(_options(provider_factory(other))[0])
+            except (ConfigurationError, ValueError):
+                continue
+    return names
+
+
+def _taken_by_none(name: str, variable: str, parameters: Mapping[str, inspect.Parameter]) -> str:
+    """``SMSGATE_BASE_ULR: no provider takes an option 'base_ulr' (did you mean
+    SMSGATE_BASE_URL?)``: the guess is an option of the chosen provider, as a variable."""
+    close = difflib.get_close_matches(name, parameters, n=1, cutoff=0.75)
+    guess = ""
+    if close and variable.lower().endswith(name):
+        guess = f" (did you mean {variable[: -len(name)]}{close[0].upper()}?)"
+    elif close:
+        guess = f" (did you mean {close[0]!r}?)"
+    return f"{variable}: no provider takes an option {name!r}{guess}"
+
+
+# A set of options a provider's own error says it needs, one of several (after ", or "):
+# "token", "all of customer_id, key and secret".
+_NEEDED = re.compile(r"(?:all of )?(\w+(?:, \w+)*(?: and \w+)?)")
+
+
+def _with_hint(
+    error: ConfigurationError,
+    parameters: Mapping[str, inspect.Parameter],
+    options: Mapping[str, Any],
+    missing_hint: Callable[[Sequence[str]], str] | None,
+) -> ConfigurationError:
+    """A provider's own ``error`` that names the sets of options it needs, one of which must
+    be given (``smsworks needs credentials: token, or all of customer_id, key and secret``),
+    with ``missing_hint`` for each set (``; set SMSGATE_TOKEN, or set SMSGATE_CUSTOMER_ID,
+    SMSGATE_KEY and SMSGATE_SECRET``): only for the sets begun, if any is. Any other error is
+    returned as it is."""
+    _, colon, needed = str(error).partition(": ")
+    matches = [_NEEDED.fullmatch(part) for part in needed.split(", or ")]
+    if missing_hint is None or not colon or not all(matches):
+        return error
+    sets = [re.split(r", | and ", match[1]) for match in matches if match is not None]
+    if not all(name in parameters for names in sets for name in names):
+        return error
+    given = {name for name, value in options.items() if value not in (None, "")}
+    begun = [names for names in sets if given.intersection(names)]
+    hints = [
+        missing_hint(missing)
+        for names in begun or sets
+        if (missing := [name for name in names if name not in given])
+    ]
+    if not hints:
+        return error
+    return ConfigurationError(f"{error}; {', or '.join(hints)}")
 
 
 def _named(
@@ -297,14 +388,20 @@ def from_sources(
         config: ``provider`` and the options, as for `from_config`.
         variables: the keys of ``config`` that were read from environment variables, each
             with its variable's name (``{"token": "SMSGATE_TOKEN"}``). One that the provider
-            does not take is ignored, and logged at DEBUG on the ``smsgate.config`` logger;
-            an error about one's value names its variable (never the value). Every other key
-            is explicit: an unknown one is an error.
+            does not take is ignored, and logged at DEBUG on the ``smsgate.config`` logger,
+            if another registered provider takes it or its name is reserved (`is_reserved`);
+            one that no provider takes is an error. An error about one's value names its
+            variable (never the value). Every other key is explicit: an unknown one is an
+            error.
         missing_hint: says how to give the required options that are missing
-            (``["token"]`` → ``"set SMSGATE_TOKEN"``), for the error that names them.
+            (``["token"]`` → ``"set SMSGATE_TOKEN"``), for the error that names them, and
+            for a provider's own error that lists the sets of options it needs, one of which
+            must be given (``smsworks needs credentials: token, or all of customer_id, key
+            and secret``): the hint for each set follows it, after ``;``.
 
     Raises:
-        ConfigurationError: ``provider`` is missing, or as for `connect`.
+        ConfigurationError: ``provider`` is missing, a variable names an option no provider
+            takes, or as for `connect`.
     """
     if not isinstance(config, Mapping):
         raise ConfigurationError(f"configuration must be a mapping, not {type(config).__name__}")
@@ -325,15 +422,21 @@ def from_env(environ: Mapping[str, str] | None = None, *, prefix: str = ENV_PREF
     (``true``/``false``, ``1``/``0``, ``yes``/``no``, ``on``/``off``) are read as the
     option's type, and mappings as JSON (``SMSGATE_SENDERS='{"Acme": 123}'``).
 
-    A variable that names no option of that provider is ignored (logged at DEBUG on the
-    ``smsgate.config`` logger): a shell may hold another provider's settings. Some names are
-    never options (`RESERVED`, `RESERVED_PREFIXES`): ``SMSGATE_DB``, ``SMSGATE_REDIS``,
-    ``SMSGATE_SUPPRESSION``, and every ``SMSGATE_WEBHOOK_*`` name, such as
-    ``SMSGATE_WEBHOOK_SECRET``, kept for a webhook receiver's settings.
+    A variable that names no option of that provider but one of another registered provider
+    is ignored (logged at DEBUG on the ``smsgate.config`` logger): a shell may hold another
+    provider's settings. A variable that names an option of no provider is an error, with a
+    guess among the chosen provider's (``SMSGATE_BASE_ULR: no provider takes an option
+    'base_ulr' (did you mean SMSGATE_BASE_URL?)``). Some names are never options
+    (`RESERVED`, `RESERVED_PREFIXES`): ``SMSGATE_DB``, ``SMSGATE_REDIS``,
+    ``SMSGATE_SUPPRESSION``, those smsgate's own tests and benchmarks read, and every
+    ``SMSGATE_WEBHOOK_*`` name, such as ``SMSGATE_WEBHOOK_SECRET``, kept for a webhook
+    receiver's settings.
 
     Raises:
-        ConfigurationError: ``SMSGATE_PROVIDER`` is unset, a required option has no
-            variable, or a variable's value is invalid; the message names the variable.
+        ConfigurationError: ``SMSGATE_PROVIDER`` is unset, a variable names an option no
+            provider takes, required options have no variable (or credentials none: the
+            message says which variables to set), or a variable's value is invalid (the
+            message names the variable, never its value).
     """
     config = env_config(environ, prefix=prefix)
     if "provider" not in config:
@@ -367,10 +470,24 @@ def env_config(
     }
 
 
-RESERVED = frozenset({"db", "redis", "suppression"})
+RESERVED = frozenset(
+    {
+        "db",
+        "redis",
+        "suppression",
+        "test_postgres",
+        "test_redis",
+        "bench_postgres",
+        "bench_redis",
+        "crash_in_commit",
+    }
+)
 """Names of ``SMSGATE_*`` variables that are no gateway option: ``SMSGATE_DB`` and
-``SMSGATE_REDIS``, the database and the Redis of ``smsgate campaign``, and
-``SMSGATE_SUPPRESSION``, a suppression list."""
+``SMSGATE_REDIS``, the database and the Redis of ``smsgate campaign``,
+``SMSGATE_SUPPRESSION``, a suppression list, and those smsgate's own tests and benchmarks
+read (``SMSGATE_TEST_POSTGRES``, ``SMSGATE_TEST_REDIS``, ``SMSGATE_BENCH_POSTGRES``,
+``SMSGATE_BENCH_REDIS``, ``SMSGATE_CRASH_IN_COMMIT``), so that a shell a developer tests in
+still sends."""
 
 RESERVED_PREFIXES = ("webhook_",)
 """Beginnings of the names of ``SMSGATE_*`` variables that are no gateway option:

@@ -236,7 +236,7 @@ def test_from_env_without_a_provider_says_which_variable_to_set():
     assert str(caught.value).startswith("SMSGATE_PROVIDER is not set; set it to one of: ")
 
 
-def test_from_env_ignores_variables_the_provider_takes_no_option_for_and_logs_each(caplog):
+def test_from_env_ignores_another_providers_variables_and_logs_each(caplog):
     caplog.set_level(logging.DEBUG, logger="smsgate.config")
     environ = {
         "SMSGATE_PROVIDER": "fake",
@@ -344,7 +344,7 @@ def test_an_option_named_explicitly_is_still_refused_when_unknown(config, named)
     )
 
 
-def test_from_sources_ignores_only_the_unknown_options_read_from_variables():
+def test_from_sources_ignores_only_another_providers_options_read_from_variables():
     config = {"provider": "fake", "sender": "Acme", "tokn": "x"}
 
     with pytest.raises(ConfigurationError) as caught:
