@@ -11,6 +11,7 @@ from smsgate.cli._common import OK, USAGE
 from smsgate.cli._csv import (
     LINE_LIMIT,
     RECORD_LINES,
+    FileError,
     RowIndex,
     check_csv,
     message_fields,
@@ -387,6 +388,11 @@ def test_two_empty_fields_are_named_together(tmp_path):
             "has {name:>9}: a field is a column's name only, without . [ ] ! or : "
             "(no attributes, indexes, conversions or formats)",
         ),
+        (
+            "Hi {{ name }}",
+            "has {{ name }}: a doubled brace is a literal brace, so it would go out as "
+            "{ name }; for the cell of column name, write {name}",
+        ),
     ],
 )
 def test_a_text_option_that_cannot_be_written_is_refused_before_reading_rows(
@@ -434,9 +440,72 @@ def test_a_file_changed_while_sent_stops_at_the_row_that_changed(tmp_path):
     rows = read_rows(checked, RowIndex())
 
     assert next(rows)["text"] == "Hi Ann"
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(FileError) as caught:
         next(rows)
     assert str(caught.value) == (
         f"FILE: {str(path)!r} changed as it was sent: line 3: its text needs {{name}}, but it "
         "is empty; the rows from there on were not sent"
     )
+
+
+@pytest.mark.parametrize(
+    ("added", "problem"),
+    [
+        (
+            "+447700900003,Hi,there\n",
+            'has 3 cells where the header has 2: quote a text that holds a comma ("Your code '
+            'is 1,234")',
+        ),
+        ('+447700900003,"Hi\n', "is not valid CSV (unexpected end of data); quote a text that"),
+        (b"+447700900003,Caf\xe9\n", "is not UTF-8 (byte 18); save the file as UTF-8"),
+        ("+447700900003,Call {{to}}\n", "its text has {{to}}: a doubled brace is a literal"),
+    ],
+)
+def test_any_row_not_read_as_checked_while_sent_says_the_rest_was_not_sent(
+    tmp_path, added, problem
+):
+    path = write(tmp_path, "to,text\n+447700900001,Hi\n+447700900002,Ho\n")
+    checked = check_csv(path)
+    with path.open("ab") as file:
+        file.write(added.encode() if isinstance(added, str) else added)
+    rows = read_rows(checked, RowIndex())
+
+    assert [next(rows)["to"], next(rows)["to"]] == ["+447700900001", "+447700900002"]
+    with pytest.raises(FileError) as caught:
+        next(rows)
+    said = str(caught.value)
+    assert said.startswith(f"FILE: {str(path)!r} changed as it was sent: line 4: {problem}")
+    assert said.endswith("; the rows from there on were not sent")
+    assert "nothing was sent" not in said
+
+
+def test_a_file_gone_when_it_is_sent_says_no_row_was_sent(tmp_path):
+    path = write(tmp_path, "to,text\n+447700900001,Hi\n")
+    checked = check_csv(path)
+    path.unlink()
+
+    with pytest.raises(FileError) as caught:
+        list(read_rows(checked, RowIndex()))
+
+    assert str(caught.value) == (
+        f"FILE: cannot read {str(path)!r} any more (No such file or directory) as it was "
+        "sent: the rows from there on were not sent"
+    )
+
+
+def test_a_columns_name_in_doubled_braces_refuses_the_file_with_how_to_write_it(tmp_path, outbox):
+    path = write(tmp_path, "to,text,name\n+447700900123,Hi {{name}} welcome,Ann\n")
+
+    assert refusal(path) == (
+        f"FILE: {str(path)!r} line 2: its text has {{{{name}}}}: a doubled brace is a literal "
+        "brace, so it would go out as {name}; for the cell of column name, write {name}; "
+        "nothing was sent (--dry-run lists every row)"
+    )
+    assert main(["-p", "fake", "bulk", str(path)]) == USAGE
+    assert outbox == []
+
+
+def test_doubled_braces_around_the_cell_or_what_is_no_column_are_braces(tmp_path):
+    path = write(tmp_path, "to,name,text\n+447700900001,Ann,{{{name}}} {{code}} {{text}} {{ }}\n")
+
+    assert rows_of(path)[0] == [{"to": "+447700900001", "text": "{Ann} {code} {text} { }"}]

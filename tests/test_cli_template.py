@@ -2,7 +2,7 @@
 
 import pytest
 
-from smsgate.cli._template import Template, TemplateError, parse
+from smsgate.cli._template import Template, TemplateError, doubled_field, parse
 
 
 @pytest.mark.parametrize(
@@ -74,3 +74,35 @@ def test_attributes_indexes_conversions_and_formats_are_refused(field):
         f"has {field}: a field is a column's name only, without . [ ] ! or : (no attributes, "
         "indexes, conversions or formats)"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("Hi {{name}} welcome", "{{name}}"),  # Mailchimp's merge tag
+        ("Hi {{ name }}", "{{ name }}"),  # Jinja's
+        ("{code} for {{name}}", "{{name}}"),
+        ("{{other}} then {{name}}", "{{name}}"),
+    ],
+)
+def test_a_columns_name_in_doubled_braces_is_found_as_it_is_written(text, written):
+    assert doubled_field(text, ("to", "name", "code")) == (
+        f"has {written}: a doubled brace is a literal brace, so it would go out as "
+        f"{written[1:-1]}; for the cell of column name, write {{name}}"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi {name}",
+        "{{{name}}}",  # the cell in braces
+        "{{ {name} }}",
+        "{{other}} and {{}}",  # not a column's name
+        "{{na me}}",
+        "50% off {{",
+        "no braces",
+    ],
+)
+def test_doubled_braces_around_anything_but_a_columns_name_are_a_brace(text):
+    assert doubled_field(text, ("to", "name")) is None

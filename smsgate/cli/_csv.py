@@ -19,9 +19,13 @@ reads it again, lazily, to send):
 - a row that runs over more than `RECORD_LINES` lines (a quote closed much later swallows
   the rows in between into one text);
 - a row whose text is not a template (a brace on its own), or names a field that its row has
-  no cell for, or an empty one (``Hi {name}`` with no name would go out as ``Hi ``).
+  no cell for, or an empty one (``Hi {name}`` with no name would go out as ``Hi ``), or writes
+  a column's name in doubled braces (``Hi {{name}}``, another tool's field, would go out as
+  ``Hi {name}``).
 
 A number that cannot be a phone number, or an empty text, fails that row alone, as it is sent.
+A file that changes while it is sent stops the run at the first row not read as it was
+checked (`FileError`: the rows before it went, the rows from it on did not).
 """
 
 from __future__ import annotations
@@ -36,8 +40,8 @@ from typing import BinaryIO
 
 import attrs
 
-from smsgate.cli._template import Template, TemplateError, parse
-from smsgate.errors import ValidationError
+from smsgate.cli._template import Template, TemplateError, doubled_field, parse
+from smsgate.errors import SmsGateError, ValidationError
 
 __all__ = [
     "DELIMITERS",
@@ -45,6 +49,7 @@ __all__ = [
     "MESSAGE_COLUMNS",
     "RECORD_LINES",
     "CsvFile",
+    "FileError",
     "RowIndex",
     "check_csv",
     "message_fields",
@@ -109,15 +114,39 @@ class RowIndex:
         return self._to.pop(index, None)
 
 
+class FileError(SmsGateError):
+    """A file could not be read, or written, while a run was sending: the rows it had sent
+    are in its report, and ``str()`` says which were not (exit code 1, not 2: something may
+    have been sent)."""
+
+
+class _Refused(Exception):
+    """A line or row not read as written: its line, and what is wrong with it."""
+
+    def __init__(self, line: int, problem: str) -> None:
+        self.line = line
+        self.problem = problem
+        super().__init__(f"line {line}: {problem}")
+
+
 def _name(path: Path) -> str:
     return repr(str(path))
 
 
-def _problem(path: Path, line: int, problem: str) -> ValidationError:
-    return ValidationError("FILE", f"{_name(path)} line {line}: {problem}; nothing was sent")
+def _problem(path: Path, refused: _Refused) -> ValidationError:
+    """``refused`` before anything was sent."""
+    return ValidationError("FILE", f"{_name(path)} {refused}; nothing was sent")
 
 
-def _lines(file: BinaryIO, path: Path, counter: list[int]) -> Iterator[str]:
+def _changed(path: Path, refused: _Refused) -> FileError:
+    """``refused`` while the rows before it were being sent."""
+    return FileError(
+        f"FILE: {_name(path)} changed as it was sent: {refused}; the rows from there on were "
+        "not sent"
+    )
+
+
+def _lines(file: BinaryIO, counter: list[int]) -> Iterator[str]:
     """The file's lines, decoded and checked; ``counter[0]`` is the number of the last."""
     while True:
         raw = file.readline(LINE_LIMIT + 1)
@@ -126,24 +155,24 @@ def _lines(file: BinaryIO, path: Path, counter: list[int]) -> Iterator[str]:
         counter[0] += 1
         line = counter[0]
         if len(raw) > LINE_LIMIT and not raw.endswith(b"\n"):
-            raise _problem(path, line, f"is longer than {LINE_LIMIT:,} bytes")
+            raise _Refused(line, f"is longer than {LINE_LIMIT:,} bytes")
         if b"\0" in raw:
-            raise _problem(path, line, "holds a NUL byte: is it a CSV file?")
+            raise _Refused(line, "holds a NUL byte: is it a CSV file?")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise _problem(
-                path, line, f"is not UTF-8 (byte {exc.start + 1}); save the file as UTF-8"
+            raise _Refused(
+                line, f"is not UTF-8 (byte {exc.start + 1}); save the file as UTF-8"
             ) from None
         if line == 1:
             text = text.removeprefix("\ufeff")  # Excel's byte order mark
         yield text
 
 
-def _records(file: BinaryIO, path: Path, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+def _records(file: BinaryIO, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """Each non-blank row with the line it starts on, the header first."""
     counter = [0]
-    reader = csv.reader(_lines(file, path, counter), delimiter=delimiter, strict=True)
+    reader = csv.reader(_lines(file, counter), delimiter=delimiter, strict=True)
     while True:
         start = counter[0] + 1
         try:
@@ -151,15 +180,13 @@ def _records(file: BinaryIO, path: Path, delimiter: str) -> Iterator[tuple[int, 
         except StopIteration:
             return
         except csv.Error as exc:
-            raise _problem(
-                path,
+            raise _Refused(
                 start,
                 f"is not valid CSV ({exc}); quote a text that holds a {_mark(delimiter)} or "
                 'a quote, and double the quotes inside it: "Say ""hi"", 2"',
             ) from None
         if counter[0] - start + 1 > RECORD_LINES:
-            raise _problem(
-                path,
+            raise _Refused(
                 start,
                 f"starts a row that runs over {counter[0] - start + 1} lines: a quote left open?",
             )
@@ -173,7 +200,7 @@ def _mark(delimiter: str) -> str:
 
 def _first_record(path: Path, delimiter: str) -> list[str] | None:
     with path.open("rb") as file:
-        first = next(_records(file, path, delimiter), None)
+        first = next(_records(file, delimiter), None)
     return None if first is None else first[1]
 
 
@@ -187,8 +214,8 @@ def _header(
     for candidate in DELIMITERS if delimiter is None else (delimiter,):
         try:
             cells = _first_record(path, candidate)
-        except ValidationError as exc:  # e.g. "a";"b" read with commas: not this one
-            refusals.append(exc)
+        except _Refused as exc:  # e.g. "a";"b" read with commas: not this one
+            refusals.append(_problem(path, exc))
             continue
         if cells is None:
             raise ValidationError(
@@ -226,14 +253,16 @@ def _count(columns: tuple[str, ...]) -> int:
     return sum(1 for c in columns if c)
 
 
-def _check_columns(path: Path, columns: tuple[str, ...], text: Template | None) -> None:
+def _check_columns(
+    path: Path, columns: tuple[str, ...], text: str | None, template: Template | None
+) -> None:
     named = [c for c in columns if c]
     twice = sorted({c for c in named if named.count(c) > 1})
     if twice:
         raise ValidationError(
             "FILE", f"{_name(path)} names the column {', '.join(twice)} more than once"
         )
-    if text is None:
+    if text is None or template is None:
         return
     if "text" in columns:
         raise ValidationError(
@@ -241,9 +270,12 @@ def _check_columns(path: Path, columns: tuple[str, ...], text: Template | None) 
             f"gives the text of every row, but {_name(path)} has a text column too: give "
             "one or the other",
         )
-    for field in text.fields:
+    for field in template.fields:
         if field not in columns:
             raise ValidationError("--text", _unknown(field, path, columns))
+    doubled = doubled_field(text, columns)
+    if doubled is not None:
+        raise ValidationError("--text", doubled)
 
 
 def _unknown(field: str, path: Path, columns: Sequence[str]) -> str:
@@ -260,11 +292,10 @@ _QUOTE_AFTER_SPACE = re.compile(r'\s+"')
 
 
 def _check_row(checked: CsvFile, line: int, cells: list[str]) -> None:
-    path, columns = checked.path, checked.columns
+    columns = checked.columns
     if len(cells) != len(columns):
         mark = _mark(checked.delimiter)
-        raise _problem(
-            path,
+        raise _Refused(
             line,
             f"has {len(cells)} cells where the header has {len(columns)}: quote a text that "
             f'holds a {mark} ("Your code is 1{checked.delimiter}234")',
@@ -274,8 +305,7 @@ def _check_row(checked: CsvFile, line: int, cells: list[str]) -> None:
         # when it comes first. Where optional columns make the count come out right, this
         # is how the cut shows.
         if _QUOTE_AFTER_SPACE.match(cell):
-            raise _problem(
-                path,
+            raise _Refused(
                 line,
                 "has a quote after a space at the start of a cell: write the quote straight "
                 f'after the {_mark(checked.delimiter)} ({checked.delimiter}"Hello, Bob")',
@@ -283,9 +313,14 @@ def _check_row(checked: CsvFile, line: int, cells: list[str]) -> None:
 
 
 def _rows(checked: CsvFile) -> Iterator[tuple[int, list[str]]]:
-    """Each row of the file with its line, checked (`_check_row`)."""
+    """Each row of the file with its line, checked (`_check_row`).
+
+    Raises:
+        _Refused: a line or row is not read as written.
+        OSError: the file cannot be read.
+    """
     with checked.path.open("rb") as file:
-        rows = _records(file, checked.path, checked.delimiter)
+        rows = _records(file, checked.delimiter)
         next(rows, None)  # the header
         for line, cells in rows:
             _check_row(checked, line, cells)
@@ -300,8 +335,11 @@ def records(checked: CsvFile) -> Iterator[tuple[int, dict[str, str]]]:
             written.
     """
     columns = checked.columns
-    for line, cells in _rows(checked):
-        yield line, dict(zip(columns, cells, strict=True))
+    try:
+        for line, cells in _rows(checked):
+            yield line, dict(zip(columns, cells, strict=True))
+    except _Refused as exc:
+        raise _problem(checked.path, exc) from None
 
 
 def _has_brace(text: str) -> bool:
@@ -320,6 +358,10 @@ def _template(checked: CsvFile, cells: Mapping[str, str]) -> Template | str | No
             template = parse(text)
         except TemplateError as exc:
             return f"its text {exc}"
+        if "{{" in text:
+            doubled = doubled_field(text, [c for c in checked.columns if c != "text"])
+            if doubled is not None:
+                return f"its text {doubled}"
     if template.fields:
         if "text" in template.fields:
             return "its text names {text}, which is the text itself"
@@ -388,7 +430,7 @@ def check_csv(
         delimiter, columns = _header(
             path, delimiter, ("to",) if text is not None else ("to", "text")
         )
-        _check_columns(path, columns, template)
+        _check_columns(path, columns, text, template)
         checked = CsvFile(path, columns, 0, delimiter, template)
         rows, refused = 0, 0
         shown: list[tuple[int, str]] = []
@@ -407,6 +449,8 @@ def check_csv(
                 refused += 1
                 if len(shown) < SHOWN:
                     shown.append((line, why))
+    except _Refused as exc:
+        raise _problem(path, exc) from None
     except OSError as exc:
         raise ValidationError("FILE", f"cannot read {_name(path)}: {exc.strerror}") from None
     if not rows:
@@ -434,18 +478,25 @@ def read_rows(
     each row is added to ``index`` as it is read (to an array, only its line).
 
     Raises:
-        ValidationError: the file changed since it was checked.
+        FileError: the file changed since it was checked (a row is not read as it was), or
+            cannot be read any more: the rows from there on are not read.
     """
-    for line, cells in records(checked):
-        fields = message_fields(checked, cells, defaults)
-        if isinstance(fields, str):
-            raise ValidationError(
-                "FILE",
-                f"{_name(checked.path)} changed as it was sent: line {line}: {fields}; the "
-                "rows from there on were not sent",
-            )
-        if isinstance(index, RowIndex):
-            index.add(line, cells.get("to", ""))
-        else:
-            index.append(line)
-        yield fields
+    columns = checked.columns
+    try:
+        for line, row in _rows(checked):
+            cells = dict(zip(columns, row, strict=True))
+            fields = message_fields(checked, cells, defaults)
+            if isinstance(fields, str):
+                raise _Refused(line, fields)
+            if isinstance(index, RowIndex):
+                index.add(line, cells.get("to", ""))
+            else:
+                index.append(line)
+            yield fields
+    except _Refused as exc:
+        raise _changed(checked.path, exc) from None
+    except OSError as exc:
+        raise FileError(
+            f"FILE: cannot read {_name(checked.path)} any more ({exc.strerror}) as it was "
+            "sent: the rows from there on were not sent"
+        ) from None

@@ -5,17 +5,21 @@ inside the braces are ignored), and ``{{`` and ``}}`` are a brace. A field is a 
 and nothing more: an attribute or an index (``{a.b}``, ``{a[0]}``), a conversion (``{a!r}``),
 a format spec (``{a:>10}``), a number (``{0}``) or nothing (``{}``) is refused. A template is
 filled by joining strings, never by `str.format`, so a text can do nothing but name cells.
+
+A column's name in doubled braces, ``{{name}}``, is how other tools (Mailchimp, HubSpot,
+Jinja) write a field; here it would go out as the words ``{name}``, so `doubled_field` finds
+it for the file to be refused (``{{{name}}}`` is the cell in braces, and stays allowed).
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import attrs
 
-__all__ = ["Template", "TemplateError", "parse"]
+__all__ = ["Template", "TemplateError", "doubled_field", "parse"]
 
 # A doubled brace, a field, or a brace on its own (which is a mistake).
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
@@ -101,3 +105,34 @@ def _field(written: str, name: str) -> str:
     if name.isdigit():
         raise TemplateError(f"has {written}: a field is a column's name, not a number")
     return name
+
+
+def doubled_field(text: str, columns: Collection[str]) -> str | None:
+    """Why ``text`` cannot be sent as it is if it writes a column's name in doubled braces
+    (``{{name}}``, spaces inside allowed), which would go out as the words ``{name}``; else
+    ``None``. ``text`` must be a template (`parse` took it).
+
+    >>> doubled_field("Hi {{ name }}", ["to", "name"]).endswith("column name, write {name}")
+    True
+    >>> doubled_field("Hi {{{name}}}, {{code}}", ["name"]) is None
+    True
+    """
+    if "{{" not in text:
+        return None
+    opened = None  # where the text after the last ``{{`` starts, if no field came since
+    for token in _TOKEN.finditer(text):
+        found = token.group()
+        if found == "{{":
+            opened = token.end()
+        elif found == "}}" and opened is not None:
+            name = text[opened : token.start()].strip()
+            if name and name in columns:
+                written = text[opened - 2 : token.end()]
+                return (
+                    f"has {written}: a doubled brace is a literal brace, so it would go out as "
+                    f"{written[1:-1]}; for the cell of column {name}, write {{{name}}}"
+                )
+            opened = None
+        else:
+            opened = None
+    return None
