@@ -727,6 +727,48 @@ def test_one_signal_lets_requests_in_flight_finish_and_a_rerun_resumes(sandbox, 
     assert credits - sandbox.credits("smsscheduler") == 3000
 
 
+def test_a_run_stopped_then_resumed_with_another_at_is_refused_and_sends_nothing_then(
+    sandbox, tmp_path
+):
+    ours = [f"+447700{40_000 + i:06d}" for i in range(3000)]
+    path = write_csv(
+        tmp_path, "to,text\n" + "".join(f"{to},Sale {i % 3}\n" for i, to in enumerate(ours))
+    )
+    at, other = datetime(2099, 12, 24, 9, tzinfo=UTC), datetime(2099, 12, 24, 10, tzinfo=UTC)
+    first = ("--concurrency", "2", "--at", at.isoformat())
+    mine = set(ours)
+
+    def stored():
+        return [sms for sms in sandbox.messages("smsscheduler") if sms.to in mine]
+
+    code, out, err = bulk_in_a_process(
+        sandbox, "smsscheduler", path, *first, signals=[signal.SIGINT]
+    )
+    assert code == 130, err
+    sent = len(stored())
+    assert 0 < sent < 3000
+
+    moved = bulk_in_a_process(sandbox, "smsscheduler", path, "--at", other.isoformat(), latency=0)
+    now = bulk_in_a_process(sandbox, "smsscheduler", path, latency=0)
+
+    refusal = (
+        f"--at: run 'messages.csv' of journal '{path}.journal' was begun with --at "
+        "2099-12-24T09:00:00+00:00: give that --at to resume it, or --run with a new name to "
+        "send the file as a new run; nothing was sent"
+    )
+    assert moved[:2] == now[:2] == (USAGE, "")
+    assert json.loads(moved[2]) == {"error": refusal, "exit_code": USAGE, "kind": "ValidationError"}
+    assert "was begun with --at 2099-12-24T09:00:00+00:00" in now[2]
+    assert len(stored()) == sent  # nothing at another time, nor at once
+
+    code, out, err = bulk_in_a_process(sandbox, "smsscheduler", path, *first, latency=0)
+
+    assert code == OK, err
+    assert json.loads(out)["accepted"] == 3000
+    assert Counter(sms.to for sms in stored()) == Counter(ours)  # every row once
+    assert {sms.send_at for sms in stored()} == {at}  # all at the time the run began with
+
+
 # --- journalled bulk runs ------------------------------------------------------------------
 
 
@@ -1006,5 +1048,5 @@ def test_bulk_refuses_to_write_its_results_over_its_input(capsys, tmp_path):
     path = rows_file(tmp_path, 21_200, 2)
     code, _, err = run(capsys, "-p", "fake", "bulk", str(path), "--out", str(path))
     assert code == USAGE
-    assert "out: must not be the input file or the journal" in err
+    assert err == "smsgate: error: --out: must not be the input file or the journal\n"
     assert path.read_text().startswith("to,text,reference")

@@ -28,7 +28,7 @@ from smsgate.cli._common import (
     mark_sending,
     settings_of,
 )
-from smsgate.cli._csv import CsvFile, RowIndex, check_csv, read_rows
+from smsgate.cli._csv import CsvFile, FileError, RowIndex, check_csv, read_rows
 from smsgate.cli._dryrun import dry_run as check_and_count
 from smsgate.cli._progress import (
     BulkResult,
@@ -38,6 +38,7 @@ from smsgate.cli._progress import (
     report,
     send_with_progress,
 )
+from smsgate.cli._resuming import check_sending
 from smsgate.cli._shell import Failure, failure_of, say
 from smsgate.errors import UnsupportedFeature, ValidationError
 from smsgate.journal import EntryState, JournalError, JournalMismatch, delivery_status
@@ -187,8 +188,8 @@ def bulk(
 ) -> int:
     """Send every row of a CSV FILE: columns to and text (or --text), optional sender and
     reference, and any others, whose cells the text may use as fields: 'Hi {name}' ({{ and
-    }} for a brace; a row whose field is empty stops the file before anything is sent).
-    Columns are separated by ',', ';' or a tab.
+    }} for a brace, but not around a column's name; a row whose field is missing or empty
+    stops the file before anything is sent). Columns are separated by ',', ';' or a tab.
 
     A journal beside FILE records every row, so that running the same command again after
     a stop or a crash resumes: rows already sent are not sent again. --dry-run sends
@@ -205,15 +206,21 @@ def bulk(
     mark_sending()
     if no_journal and (journal_path is not None or run_name is not None):
         raise click.UsageError("--no-journal goes without --journal and --run")
-    if grace < 0:
-        raise ValidationError("grace", "must be 0 or more seconds")
+    for flag, seconds in (("--grace", grace), ("--patience", patience)):
+        if not seconds >= 0:  # NaN too
+            raise ValidationError(flag, "must be 0 or more seconds")
     checked = check_csv(file, delimiter=delimiter, text=text)
     if out_path is not None and out_path.resolve() in {
         file.resolve(),
         (journal_path or default_journal(file)).resolve(),
     }:
-        raise ValidationError("out", "must not be the input file or the journal")
+        raise ValidationError("--out", "must not be the input file or the journal")
     journal = None if no_journal else (journal_path or default_journal(file))
+    if journal is not None and not journal.parent.is_dir():
+        raise ValidationError(
+            "--journal",
+            f"cannot make {str(journal)!r}: there is no directory {str(journal.parent)!r}",
+        )
     name = run_name or file.name
     quiet = None if window is None else Window.parse(window)
     result = asyncio.run(
@@ -235,7 +242,7 @@ def bulk(
         isinstance(failure, JournalError) and summary.total == summary.earlier
     ):
         raise failure  # nothing was sent: one line is the whole story
-    stopped = result.interrupted or summary.unsent
+    stopped = result.interrupted or summary.unsent or isinstance(failure, FileError)
     report(settings, result, resume=command_line() if stopped and journal else None)
     code = exit_code_of(result)
     if failure is not None:  # after the report: what was sent before it is said first
@@ -258,19 +265,15 @@ async def _bulk(
 ) -> BulkResult:
     index = RowIndex()
     rows = read_rows(checked, index, defaults)
-    with contextlib.ExitStack() as files:
-        results = None
-        if out_path is not None:
-            try:
-                out = files.enter_context(out_path.open("w", newline="", buffering=1))
-            except OSError as exc:
-                raise ValidationError("out", f"cannot write {str(out_path)!r}: {exc}") from None
-            results = Results(out)
-        journal = SqliteJournal(journal_path) if journal_path is not None else None
+    journal = SqliteJournal(journal_path) if journal_path is not None else None
+    try:
+        if journal is not None:  # before --out is written over, and before the bar
+            await check_sending(journal, run_name, sending.at, sending.window)
+        results = None if out_path is None else _results(out_path)
         suppression = None
-        if sending.suppression is not None:
-            suppression = SqliteSuppressionList(sending.suppression)
         try:
+            if sending.suppression is not None:
+                suppression = SqliteSuppressionList(sending.suppression)
             async with settings.gateway() as gateway:
                 doing = "sending" if sending.at is None else "scheduling"
                 label = f"{doing} through {gateway.name}"
@@ -292,10 +295,15 @@ async def _bulk(
                     window=sending.window,
                 )
         finally:
-            if journal is not None:
-                await journal.aclose()
             if suppression is not None:
                 await suppression.aclose()
+            if results is not None:
+                results.close()
+    finally:
+        if journal is not None:
+            await journal.aclose()
+    if results is not None and result.failure is None and results.failure is not None:
+        result = attrs.evolve(result, failure=results.failure)
     summary = result.summary
     if journal is not None and result.failure is None and 0 < summary.total == summary.earlier:
         settings.err.print(
@@ -304,6 +312,24 @@ async def _bulk(
             "--run with a new name, or --no-journal"
         )
     return result
+
+
+def _results(path: Path) -> Results:
+    """``--out PATH``, opened and its header written; refused if it cannot be."""
+    try:
+        file = path.open("w", newline="", buffering=1)
+    except OSError as exc:
+        raise ValidationError(
+            "--out", f"cannot write {str(path)!r}: {exc.strerror or exc}; nothing was sent"
+        ) from None
+    try:
+        return Results(file, repr(str(path)))
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            file.close()  # closed, although the header it holds cannot be written
+        raise ValidationError(
+            "--out", f"cannot write {str(path)!r}: {exc.strerror or exc}; nothing was sent"
+        ) from None
 
 
 @cli.command()

@@ -23,7 +23,7 @@ from rich.text import Text
 
 import smsgate
 from smsgate.cli._common import FAILED, INTERRUPTED, OK, UNCERTAIN, Settings, exit_code
-from smsgate.cli._csv import RowIndex
+from smsgate.cli._csv import FileError, RowIndex
 from smsgate.errors import SmsGateError
 from smsgate.gateway import SmsGateway
 from smsgate.journal import Journal
@@ -73,26 +73,53 @@ def _problem(outcome: Outcome, line: int, written: str | None) -> dict[str, Any]
 
 
 class Results:
-    """``--out``: one CSV row per input, written as its outcome arrives."""
+    """``--out``: one CSV row per input, written as its outcome arrives (to a file that
+    flushes each line).
 
-    def __init__(self, file: IO[str]) -> None:
+    Its header is written at once (an `OSError` then comes from here). A row that cannot be
+    written sets `failure` and ends the writing: the run is to stop sending, as what it sent
+    would be in no file.
+    """
+
+    def __init__(self, file: IO[str], name: str) -> None:
         self._file = file
+        self._name = name
         self._writer = csv.writer(file)
         self._writer.writerow(OUT_COLUMNS)
+        self.failure: FileError | None = None
 
     def write(self, outcome: Outcome, line: int, written: str | None = None) -> None:
+        if self.failure is not None:
+            return
         receipt = outcome.receipt
         to = receipt.to if receipt else (outcome.message.to if outcome.message else written)
-        self._writer.writerow(
-            (
-                line,
-                to or "",
-                outcome.reference or "",
-                outcome.status.value,
-                (receipt.message_id or "") if receipt else "",
-                (receipt.batch_id or "") if receipt else "",
-                "" if outcome.error is None else str(outcome.error),
+        try:
+            self._writer.writerow(
+                (
+                    line,
+                    to or "",
+                    outcome.reference or "",
+                    outcome.status.value,
+                    (receipt.message_id or "") if receipt else "",
+                    (receipt.batch_id or "") if receipt else "",
+                    "" if outcome.error is None else str(outcome.error),
+                )
             )
+        except OSError as exc:
+            self._failed(exc)
+
+    def close(self) -> None:
+        """Close the file; a failure to write what it held is a `failure` too."""
+        try:
+            self._file.close()  # closed even when what it holds cannot be written
+        except OSError as exc:
+            if self.failure is None:
+                self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        self.failure = FileError(
+            f"--out: cannot write {self._name}: {exc.strerror or exc}; the run stopped there: "
+            "the rows after those in the report were not sent"
         )
 
 
@@ -265,8 +292,10 @@ async def send_with_progress(
     def take(outcome: Outcome) -> None:
         line, written = rows_read.line(outcome.index), rows_read.take(outcome.index)
         problems.add(outcome, line, written)
-        if results is not None:
+        if results is not None and results.failure is None:
             results.write(outcome, line, written)
+            if results.failure is not None:
+                run.stop()  # what it sent from now on would be in no --out file
 
     with BulkBar(settings.err, disable=settings.as_json) as bar:
         task = bar.add_task(label, total=total)
@@ -305,6 +334,8 @@ async def send_with_progress(
                 failure = exc
         for outcome in run.summary.unseen:
             take(outcome)
+        if failure is None and results is not None:
+            failure = results.failure
         summary = run.summary
         bar.update(
             task,
