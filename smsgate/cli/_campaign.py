@@ -66,7 +66,11 @@ def start(
     context: click.Context, file: Path, conninfo: str, schema: str, name: str | None, chunk: int
 ) -> int:
     """Store the rows of a CSV FILE (columns to, text; optional sender, reference) as a
-    campaign and queue its chunks; print its name."""
+    campaign and queue its chunks; print its name.
+
+    It is read and checked as `smsgate bulk` reads it: any other column is a field its text
+    may use, 'Hi {name}' ({{ and }} for a brace, but not around a column's name); a row
+    whose field is missing or empty refuses the file, and nothing is stored."""
     settings = settings_of(context)
     checked = check_csv(file)
     name = name or file.stem
