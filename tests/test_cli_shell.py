@@ -1,6 +1,7 @@
 """The command line in a shell's terms: one-line errors in the words of its flags (or one
 JSON object with --json), the group's options after a command, configuration from a shell's
-environment, `smsgate providers`, and `smsgate status --wait` showing the status."""
+environment, `smsgate providers`, and `smsgate status --wait` showing the status. What --at
+takes is in test_cli_when.py."""
 
 import json
 import logging
@@ -97,71 +98,6 @@ def test_usage_errors_are_one_line_and_exit_code_2(capsys, argv, line):
     code, out, err = run(capsys, *argv)
 
     assert (code, out, err) == (USAGE, "", f"smsgate: error: {line}\n")
-
-
-@pytest.mark.parametrize(
-    ("at", "line"),
-    [
-        (
-            "2099-12-24T09:00",
-            "--at: 2099-12-24T09:00 has no time zone: give its offset (2099-12-24T09:00+01:00) "
-            'or its zone ("2099-12-24T09:00 Europe/London")',
-        ),
-        (
-            "2099-12-24",
-            "--at: 2099-12-24 has no time: give a time and its offset or zone, such as "
-            '2099-12-24T09:00+01:00 or "2099-12-24 09:00 Europe/London"',
-        ),
-        (
-            "2020-01-05 09:00 Europe/London",
-            "--at: 2020-01-05 09:00 Europe/London is not in the future; to send now, use "
-            "`smsgate send`",
-        ),
-        (
-            "2020-01-05T09:00+00:00",
-            "--at: 2020-01-05T09:00+00:00 is not in the future; to send now, use `smsgate send`",
-        ),
-        (
-            "2099-12-24 09:00 Mars/Base",
-            "--at: 'Mars/Base' is not a time zone: give an IANA name such as Europe/London, or "
-            "an offset such as +01:00",
-        ),
-        (
-            "2099-03-29 02:30 Europe/Paris",
-            "--at: 2099-03-29 02:30:00 does not exist in Europe/Paris: the clocks go forward "
-            "then; give a time before or after",
-        ),
-        (
-            "tomorrow",
-            "--at: 'tomorrow' is not an ISO 8601 date and time with its offset "
-            '(2099-12-24T09:00+01:00), nor a date and time with a time zone ("2099-12-24 09:00 '
-            'Europe/London")',
-        ),
-    ],
-)
-def test_a_bad_at_says_what_to_type(capsys, at, line):
-    code, out, err = run(capsys, "-p", "fake", "schedule", UK, "Hi", "--at", at)
-
-    assert (code, out, err) == (USAGE, "", f"smsgate: error: {line}\n")
-
-
-@pytest.mark.parametrize(
-    "at",
-    [
-        "2099-12-24 09:00 Europe/London",
-        "2099-12-24T09:00Z",
-        "2099-12-24T09:00+00:00",
-        "2099-12-24 09:00 +00:00",
-        "2099-12-24T10:00+01:00",
-        "2099-12-24 09:00 UTC",
-    ],
-)
-def test_at_takes_an_offset_or_a_zone(capsys, at):
-    code, out, err = run(capsys, "--json", "-p", "fake", "schedule", UK, "Hi", "--at", at)
-
-    assert (code, err) == (OK, "")
-    scheduled = datetime.fromisoformat(json.loads(out)["scheduled_at"])
-    assert scheduled == datetime(2099, 12, 24, 9, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 import shlex
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -181,9 +182,25 @@ else:
 
 
 class When(_ReadsDatetime):
-    """A time to send at, in the future and with its time zone: ISO 8601 with its offset
-    (``2099-12-24T09:00+01:00``, ``2099-12-24T08:00Z``), or a date and time followed by a
-    time zone's name (``"2099-12-24 09:00 Europe/London"``)."""
+    """A time to send at, in the future, with its time zone.
+
+    DATE is an ISO 8601 date (`2099-12-24`; `20991224` and `2099-W52-4` too), TIME an ISO
+    8601 time (`09:00`, `09:00:30`, `09`), OFFSET `Z` or `+HH:MM` (`-HH:MM`, `+HHMM`,
+    `+HH`), ZONE a time zone's IANA name (`Europe/London`, `UTC`). It takes:
+
+    - DATE `T` TIME OFFSET: `2099-12-24T09:00+01:00`, `2099-12-24T08:00Z`;
+    - the same with a space for the `T` or before the offset: `"2099-12-24 09:00+01:00"`,
+      `"2099-12-24 09:00 +01:00"`;
+    - DATE TIME ZONE, with `T` or a space between date and time: `"2099-12-24 09:00
+      Europe/London"`.
+
+    It refuses, each in one line saying what to give instead: a date without a time, whatever
+    follows it (`2099-12-24`, `"2099-12-24 Europe/London"`, `"2099-12-24 +01:00"`,
+    `2099-12-24Z`); a time without an offset or zone; both an offset and a zone; a time the
+    clocks skip, or show twice as they go back (its offset tells which); a zone named by an
+    abbreviation (`ABBREVIATED_ZONES`: `EST`, `CET`, `EST5EDT`, `GMT` ...) or `Etc/GMT+5`
+    (which is -05:00); a time not in the future.
+    """
 
     name = "when"
 
@@ -192,7 +209,7 @@ class When(_ReadsDatetime):
     ) -> datetime:
         if isinstance(value, datetime):
             return value
-        text = str(value).strip()
+        text = " ".join(str(value).split())
         try:
             at = _read_when(text)
         except ValueError as exc:
@@ -202,50 +219,97 @@ class When(_ReadsDatetime):
         return at
 
 
+ABBREVIATED_ZONES: dict[str, str] = {
+    "EST": "America/New_York",
+    "EST5EDT": "America/New_York",
+    "CST6CDT": "America/Chicago",
+    "MST": "America/Denver",
+    "MST7MDT": "America/Denver",
+    "PST8PDT": "America/Los_Angeles",
+    "HST": "Pacific/Honolulu",
+    "CET": "Europe/Paris",
+    "MET": "Europe/Paris",
+    "EET": "Europe/Athens",
+    "WET": "Europe/Lisbon",
+    "GMT": "Europe/London",
+    "GMT0": "Europe/London",
+    "GMT+0": "Europe/London",
+    "GMT-0": "Europe/London",
+    "Greenwich": "Europe/London",
+}
+"""Time zones the tz database names by an abbreviation, which ``--at`` refuses, and a place
+it suggests instead. They keep no place's clocks: EST is -05:00 in July too (New York is then
+-04:00), GMT is +00:00 while London keeps summer time, and what CET or EST5EDT do has changed
+between versions of the database."""
+
+_POSIX_GMT = re.compile(r"Etc/GMT[+-][1-9][0-9]?")  # Etc/GMT+5 is -05:00: POSIX's sign is backwards
+_STAMP = re.compile(r"(?P<day>[0-9]{4}-?(?:W[0-9]{2}(?:-?[0-9])?|[0-9]{2}-?[0-9]{2}))(?P<rest>.*)")
+_NOT_READ = (
+    "is not an ISO 8601 date and time with its offset (2099-12-24T09:00+01:00), nor a date "
+    'and time with a time zone ("2099-12-24 09:00 Europe/London")'
+)
+
+
 def _read_when(text: str) -> datetime:
-    """``text`` as an aware datetime; `ValueError` says what is wrong, in shell terms."""
+    """``text`` (its words one space apart) as an aware datetime, in the forms `When` takes;
+    `ValueError` says what is wrong, in shell terms."""
+    words = text.split(" ")
+    zone = words.pop() if len(words) > 1 and not words[-1][:1].isdigit() else None
+    offset = zone if zone is not None and _is_offset(zone) else None
+    stamp = _STAMP.fullmatch(words[0])
+    if stamp is None or len(words) > 2 or (len(words) == 2 and stamp["rest"]):
+        raise ValueError(f"{text!r} {_NOT_READ}")
     try:
-        at = datetime.fromisoformat(text)
+        day = date.fromisoformat(stamp["day"])
     except ValueError:
-        at = None
-    head, _, zone_name = text.rpartition(" ")
-    if at is None and head.strip():
-        try:
-            naive = datetime.fromisoformat(head.strip())
-        except ValueError:
-            naive = None
-        if naive is not None and naive.tzinfo is None:
-            if zone_name[:1] in ("+", "-"):  # "2099-12-24 09:00 +01:00"
-                return _read_when(head.strip() + zone_name)
-            return _in_zone(naive, zone_name)
-    if at is None:
-        raise ValueError(
-            f"{text!r} is not an ISO 8601 date and time with its offset "
-            '(2099-12-24T09:00+01:00), nor a date and time with a time zone ("2099-12-24 '
-            '09:00 Europe/London")'
-        )
-    if _is_date(text):
-        raise ValueError(
-            f"{text} has no time: give a time and its offset or zone, such as "
-            f'{text}T09:00+01:00 or "{text} 09:00 Europe/London"'
-        )
-    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"{text!r} {_NOT_READ}") from None
+    rest = stamp["rest"]
+    if len(words) == 2:
+        clock_text = words[1]
+    elif rest[:1] in ("T", "t"):
+        clock_text = rest[1:]
+    elif not rest or _is_offset(rest):
+        clock_text = rest
+    else:  # "2099-12-24x09:00"
+        raise ValueError(f"{text!r} {_NOT_READ}")
+    if not clock_text or _is_offset(clock_text):  # "2099-12-24+01:00": a date, an offset
+        raise ValueError(_no_time(text, stamp["day"], zone or clock_text))
+    try:
+        if not clock_text[0].isdigit():
+            raise ValueError  # "2099-12-24TT09:00"
+        clock = time.fromisoformat(clock_text + (offset or ""))
+    except ValueError:
+        raise ValueError(f"{text!r} {_NOT_READ}") from None
+    if zone is not None and offset is None:
+        if clock.tzinfo is not None:
+            raise ValueError(f"{text} gives both an offset and a time zone: give one of them")
+        return _in_zone(datetime.combine(day, clock), zone)
+    if clock.tzinfo is None:
         raise ValueError(
             f"{text} has no time zone: give its offset ({text}+01:00) or its zone "
             f'("{text} Europe/London")'
         )
-    return at
+    return datetime.combine(day, clock)
 
 
-def _is_date(text: str) -> bool:
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
+def _is_offset(text: str) -> bool:
+    return text[:1] in ("+", "-", "Z")
+
+
+def _no_time(text: str, day: str, zone: str) -> str:
+    """What to say of a date given without a time, and followed by ``zone`` (or by ``""``)."""
+    if not zone:
+        return (
+            f"{text} has no time: give a time and its offset or zone, such as "
+            f'{day}T09:00+01:00 or "{day} 09:00 Europe/London"'
+        )
+    if _is_offset(zone):
+        return f"{text} has no time: give one, such as {day}T09:00{zone}"
+    return f'{text} has no time: give one, such as "{day} 09:00 {zone}"'
 
 
 def _in_zone(naive: datetime, name: str) -> datetime:
+    """``naive`` on the clocks of the zone ``name``, if they show it, and only once."""
     try:
         zone = zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -254,12 +318,41 @@ def _in_zone(naive: datetime, name: str) -> datetime:
             "offset such as +01:00"
         ) from None
     at = naive.replace(tzinfo=zone)
+    if name in ABBREVIATED_ZONES:
+        raise ValueError(
+            f"{name!r} is an abbreviation, not a place's clocks: give a place's zone, "
+            f'"{_wall(naive, " ")} {ABBREVIATED_ZONES[name]}", or an offset, '
+            f"{_wall(naive, 'T')}{_offset(at)} (what {name} is then)"
+        )
+    if _POSIX_GMT.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is {_offset(at)} (its sign is backwards): give the offset instead, "
+            f"{_wall(naive, 'T')}{_offset(at)}"
+        )
     if at.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
         raise ValueError(
-            f"{naive.isoformat(sep=' ')} does not exist in {name}: the clocks go forward "
-            "then; give a time before or after"
+            f"{_wall(naive, ' ')} does not exist in {name}: the clocks go forward then; give "
+            "a time before or after"
+        )
+    again = naive.replace(tzinfo=zone, fold=1)
+    if again.utcoffset() != at.utcoffset():
+        wall = _wall(naive, "T")
+        raise ValueError(
+            f"{_wall(naive, ' ')} happens twice in {name} (the clocks go back): give its "
+            f"offset, {wall}{_offset(at)} or {wall}{_offset(again)}"
         )
     return at
+
+
+def _wall(naive: datetime, sep: str) -> str:
+    """A wall time as ISO 8601, to the minute unless it has seconds."""
+    whole_minute = naive.second == naive.microsecond == 0
+    return naive.isoformat(sep=sep, timespec="minutes" if whole_minute else "auto")
+
+
+def _offset(at: datetime) -> str:
+    """``at``'s offset from UTC, as ``+01:00``."""
+    return at.isoformat(timespec="minutes")[-6:]
 
 
 WHEN = When()
