@@ -1,7 +1,7 @@
 """The command line in a shell's terms: one-line errors in the words of its flags (or one
-JSON object with --json), the group's options after a command, configuration from a shell's
-environment, `smsgate providers`, and `smsgate status --wait` showing the status. What --at
-takes is in test_cli_when.py."""
+JSON object with --json), the group's options after a command (the later of two winning),
+configuration from a shell's environment, `smsgate providers`, and `smsgate status --wait`
+showing the status. What --at takes is in test_cli_when.py."""
 
 import json
 import logging
@@ -19,7 +19,7 @@ import click
 import pytest
 
 import smsgate
-from smsgate.cli import main
+from smsgate.cli import _campaign, main  # noqa: F401 (_campaign: registers campaign)
 from smsgate.cli._commands import cli
 from smsgate.cli._common import FAILED, INTERRUPTED, OK, USAGE
 from smsgate.cli._shell import SHELL_WORDS, hoisted, in_shell_words
@@ -269,6 +269,18 @@ def test_the_groups_options_work_after_a_command_of_a_command_group(capsys, tmp_
         # Before the command, and after --, nothing moves.
         (["-p", "fake", "send", UK, "Hi"], ["-p", "fake", "send", UK, "Hi"]),
         (["send", "--", UK, "--json"], ["send", "--", UK, "--json"]),
+        (["-p", "a", "send", "--", UK, "-p"], ["-p", "a", "send", "--", UK, "-p"]),
+        (["send", "-p", "a", "--", UK, "-p", "b"], ["-p", "a", "send", "--", UK, "-p", "b"]),
+        # After the group's own options, so that the later of an option given twice wins.
+        (["-p", "a", "send", UK, "Hi", "-p", "b"], ["-p", "a", "-p", "b", "send", UK, "Hi"]),
+        (
+            ["-o", "x=1", "--json", "send", UK, "Hi", "-o", "x=2"],
+            ["-o", "x=1", "--json", "-o", "x=2", "send", UK, "Hi"],
+        ),
+        (
+            ["-p", "a", "campaign", "status", "x", "-p", "b"],
+            ["-p", "a", "-p", "b", "campaign", "status", "x"],
+        ),
         # --help and --version stay the command's.
         (["send", "--help"], ["send", "--help"]),
         (["send", "--version"], ["send", "--version"]),
@@ -277,6 +289,50 @@ def test_the_groups_options_work_after_a_command_of_a_command_group(capsys, tmp_
 def test_hoisting_moves_only_the_groups_own_options(args, expected):
     with click.Context(cli, info_name="smsgate") as context:
         assert hoisted(cli, context, args) == expected
+
+
+def test_an_option_after_the_command_overrides_the_same_one_before_it(capsys, monkeypatch, sandbox):
+    export(monkeypatch, sandbox.config("smsworks"))
+
+    code, out, err = run(
+        capsys, "--json", "-o", "sender=First", "send", UK, "Which sender?", "-o", "sender=Second"
+    )
+
+    assert (code, err) == (OK, "")
+    stored = {sms.id: sms for sms in sandbox.messages("smsworks")}[json.loads(out)["message_id"]]
+    assert (stored.sender, stored.text) == ("Second", "Which sender?")
+
+
+@pytest.mark.parametrize(
+    ("before", "after"), [("smsworks", "smsscheduler"), ("smsscheduler", "smsworks")]
+)
+def test_a_provider_after_the_command_overrides_the_one_before_it(
+    capsys, monkeypatch, sandbox, before, after
+):
+    export(monkeypatch, sandbox.config(after))
+
+    code, out, err = run(capsys, "--json", "-p", before, "send", UK, "Which way?", "-p", after)
+
+    assert (code, err) == (OK, "")
+    receipt = json.loads(out)
+    assert receipt["provider"] == after
+    assert {sms.id: sms.text for sms in sandbox.messages(after)}[receipt["message_id"]] == (
+        "Which way?"
+    )
+    assert receipt["message_id"] not in {sms.id for sms in sandbox.messages(before)}
+
+
+def test_a_text_that_is_an_option_of_the_group_after_double_dash_stays_the_text(
+    capsys, monkeypatch, sandbox
+):
+    export(monkeypatch, sandbox.config("smsworks"))
+
+    code, out, err = run(capsys, "send", "--json", "-p", "smsworks", "--", UK, "-p")
+
+    assert (code, err) == (OK, "")
+    receipt = json.loads(out)
+    assert receipt["provider"] == "smsworks"
+    assert {sms.id: sms.text for sms in sandbox.messages("smsworks")}[receipt["message_id"]] == "-p"
 
 
 def test_a_commands_help_is_still_its_own(capsys):

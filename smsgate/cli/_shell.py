@@ -40,8 +40,11 @@ class ShellGroup(click.Group):
     """A command group whose own options (``--provider``, ``--option``, ``--json`` ...) may
     also come after a command: ``smsgate send --json -p smsscheduler TO TEXT``.
 
-    An option of the group that the command (or a command under it) takes itself stays the
-    command's; everything after ``--`` is left alone.
+    They are read as if given just before the command's name, after the group's own options,
+    so that an option given twice takes its later value, as in any shell tool: ``smsgate -p
+    smsworks send TO TEXT -p smsscheduler`` sends through SMS Scheduler. An option of the
+    group that the command (or a command under it) takes itself stays the command's;
+    everything after ``--`` is left alone.
     """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -69,7 +72,8 @@ def _option_in(token: str) -> tuple[str, bool] | None:
 
 
 def hoisted(group: click.Group, ctx: click.Context, args: Sequence[str]) -> list[str]:
-    """``args`` with the group's options that follow a command moved to the front."""
+    """``args`` with the group's options that follow a command moved to just before the
+    command's name: after the group's own options, which they then override."""
     eager = {
         name
         for param in group.get_params(ctx)
@@ -79,6 +83,7 @@ def hoisted(group: click.Group, ctx: click.Context, args: Sequence[str]) -> list
     hoistable = {name: takes for name, takes in _options(group, ctx).items() if name not in eager}
     front: list[str] = []
     rest: list[str] = []
+    named_at = len(args)  # where the command's name is in ``rest``
     command: click.Command = group
     taken = _options(group, ctx)
     at = 0
@@ -92,6 +97,8 @@ def hoisted(group: click.Group, ctx: click.Context, args: Sequence[str]) -> list
             if isinstance(command, click.Group):
                 found = command.get_command(ctx, token)
                 if found is not None:
+                    if command is group:
+                        named_at = len(rest)
                     command, taken = found, _options(found, ctx)
             rest.append(token)
             at += 1
@@ -102,7 +109,7 @@ def hoisted(group: click.Group, ctx: click.Context, args: Sequence[str]) -> list
         width = 1 if attached or not takes else 2
         (front if moves else rest).extend(args[at : at + width])
         at += width
-    return front + rest
+    return rest[:named_at] + front + rest[named_at:]
 
 
 def wants_json(args: Sequence[str]) -> bool:
