@@ -66,8 +66,9 @@ def cli(
     """Send SMS through any provider with one API.
 
     The provider and its options come from --config FILE, or else from SMSGATE_* environment
-    variables (SMSGATE_PROVIDER=smsworks, SMSGATE_TOKEN=...; variables that the provider
-    takes no option for are ignored); --provider and --option override either. These
+    variables (SMSGATE_PROVIDER=smsworks, SMSGATE_TOKEN=...; another provider's variables
+    are ignored, a name no provider takes is an error); --provider and --option override
+    either. These
     options may also follow the command: `smsgate send --json -p smsscheduler TO TEXT`.
     `smsgate demo` shows everything against a local sandbox; `smsgate sandbox` runs one
     for your own code.
