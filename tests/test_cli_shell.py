@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import click
 import pytest
@@ -55,10 +55,6 @@ def run(capsys, *argv):
     code = main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def later(hours=1):
-    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat(timespec="minutes")
 
 
 # --- every error is one line, in the words of the command line -----------------------------
