@@ -451,3 +451,32 @@ def test_a_run_begun_without_at_is_resumed_without_it_and_one_begun_with_it_with
         ("send", None),
         ("schedule", datetime(year, 7, 1, 8, tzinfo=UTC)),
     ]
+
+
+def test_a_run_whose_at_has_passed_is_resumed_without_at_and_sends_the_rest_now(
+    capsys, tmp_path, outbox
+):
+    import sqlite3
+
+    year = datetime.now(UTC).year + 1
+    path = write(tmp_path, "to,text\n+447700900001,Hi\n")
+    journal = f"{path}.journal"
+    began = ["-p", "fake", "bulk", path]
+    assert run(capsys, *began, "--at", f"{year}-07-01T09:00Z")[0] == OK
+    with sqlite3.connect(journal) as db:  # as if that time had come and gone
+        db.execute("UPDATE bulk_sending SET at = '2001-07-01T09:00:00+00:00'")
+
+    other = run(capsys, *began, "--at", f"{year}-08-01T09:00Z")
+    now = run(capsys, *began)
+    again = run(capsys, *began)
+
+    assert other == (
+        USAGE,
+        "",
+        f"smsgate: error: --at: run 'rows.csv' of journal {journal!r} was begun with --at "
+        "2001-07-01T09:00:00+00:00, which has passed: give no --at to send the rest now, or "
+        "--run with a new name to send the file as a new run; nothing was sent\n",
+    )
+    assert now[0] == OK
+    assert again[0] == OK  # the run now sends without --at
+    assert len(outbox) == 1  # the one row, sent once
