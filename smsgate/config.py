@@ -38,6 +38,7 @@ import attrs
 
 from smsgate._optiondocs import declared_defaults, described
 from smsgate._optionvalues import checked, coerce, settable, type_name
+from smsgate._words import joined
 from smsgate.errors import ConfigurationError
 from smsgate.gateway import SmsGateway
 from smsgate.registry import (
@@ -448,13 +449,8 @@ def from_env(environ: Mapping[str, str] | None = None, *, prefix: str = ENV_PREF
     return from_sources(
         config,
         variables={name: variable(name) for name in config},
-        missing_hint=lambda names: f"set {_and([variable(name) for name in names])}",
+        missing_hint=lambda names: f"set {joined([variable(name) for name in names])}",
     )
-
-
-def _and(words: Sequence[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]]))
 
 
 def env_config(

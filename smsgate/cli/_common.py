@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from smsgate._words import joined
 from smsgate.config import ENV_PREFIX, env_config, from_sources, toml_config
 from smsgate.errors import (
     ConfigurationError,
@@ -91,13 +92,13 @@ class Settings:
             table = f"the [smsgate] table of {str(self.config_file)!r}"
 
             def missing_hint(names: Sequence[str]) -> str:
-                return f"add {_and(names)} to {table}, or pass {_flags(names)}"
+                return f"add {joined(names)} to {table}, or pass {_flags(names)}"
         else:
             config = dict(env_config())
             variables = {name: f"{ENV_PREFIX}{name.upper()}" for name in config}
 
             def missing_hint(names: Sequence[str]) -> str:
-                named = _and([f"{ENV_PREFIX}{name.upper()}" for name in names])
+                named = joined([f"{ENV_PREFIX}{name.upper()}" for name in names])
                 return f"set {named} or pass {_flags(names)}"
 
         if self.provider is not None:
@@ -154,11 +155,6 @@ def settings_of(context: click.Context) -> Settings:
     settings = context.find_object(Settings)
     assert settings is not None
     return settings
-
-
-def _and(words: Sequence[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]]))
 
 
 def _flags(names: Sequence[str]) -> str:

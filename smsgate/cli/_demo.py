@@ -15,6 +15,7 @@ from typing import Any
 from rich.table import Table
 
 import smsgate
+from smsgate._words import joined
 from smsgate.cli._common import FAILED, INTERRUPTED, OK, Settings
 from smsgate.cli._progress import send_with_progress
 from smsgate.sandbox import Sandbox
@@ -29,7 +30,7 @@ async def run_demo(settings: Settings, *, messages: int, seed: int) -> int:
     results: dict[str, dict[str, Any]] = {}
     async with Sandbox(seed=seed, failure_rate=0.05, send_delay=0.2, deliver_delay=0.6) as box:
         titles = [emulator.title for emulator in box.providers.values()]
-        say(f"Sandbox of {_and(titles)} running on {box.url}\n")
+        say(f"Sandbox of {joined(titles)} running on {box.url}\n")
         for provider in box.providers:
             config = box.config(provider)  # what your service would read from its settings
             async with smsgate.from_config(config) as gateway:
@@ -93,11 +94,6 @@ async def run_demo(settings: Settings, *, messages: int, seed: int) -> int:
         for r in results.values()
     )
     return OK if every_step else FAILED
-
-
-def _and(words: list[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]]))
 
 
 def _cell(value: Any) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from rich.table import Column, Table
 
+from smsgate._words import joined
 from smsgate.bulk import BatchingGateway
 from smsgate.bulk._intake import _as_message
 from smsgate.cli._common import FAILED, OK, USAGE, Settings
@@ -105,10 +106,6 @@ def describe(char: str) -> str:
     return f"{char} ({code})" if char.isprintable() and not char.isspace() else f"({code})"
 
 
-def _and(words: Sequence[str]) -> str:
-    return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]]))
-
-
 def _counted(count: int, word: str) -> str:
     return f"{count:,} {word}{'s' if count != 1 else ''}"
 
@@ -129,7 +126,7 @@ def ucs2_warnings(counted: Estimate, lines: Sequence[int]) -> list[str]:
             chars = [describe(c) for c in switch.characters]
             verb = "makes" if len(chars) == 1 else "make"
             warnings.append(
-                f"line {lines[switch.index]}: {_and(chars)} {verb} this message UCS-2: "
+                f"line {lines[switch.index]}: {joined(chars)} {verb} this message UCS-2: "
                 f"{_parts(switch.parts)} instead of {switch.gsm_parts:,}"
             )
         return warnings
