@@ -2,11 +2,13 @@
 usual delimiters, a default region and sender, a time to schedule them all for, and the
 number as it was written where it did not parse."""
 
+import contextlib
 import csv
 import json
 import os
 import resource
 import signal
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -456,14 +458,12 @@ def test_a_run_begun_without_at_is_resumed_without_it_and_one_begun_with_it_with
 def test_a_run_whose_at_has_passed_is_resumed_without_at_and_sends_the_rest_now(
     capsys, tmp_path, outbox
 ):
-    import sqlite3
-
     year = datetime.now(UTC).year + 1
     path = write(tmp_path, "to,text\n+447700900001,Hi\n")
     journal = f"{path}.journal"
     began = ["-p", "fake", "bulk", path]
     assert run(capsys, *began, "--at", f"{year}-07-01T09:00Z")[0] == OK
-    with sqlite3.connect(journal) as db:  # as if that time had come and gone
+    with contextlib.closing(sqlite3.connect(journal)) as db, db:  # as if it had come and gone
         db.execute("UPDATE bulk_sending SET at = '2001-07-01T09:00:00+00:00'")
 
     other = run(capsys, *began, "--at", f"{year}-08-01T09:00Z")

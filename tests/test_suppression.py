@@ -4,6 +4,7 @@ keyword rule row by row, applying replies, and ``smsgate suppress``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -301,7 +302,7 @@ async def test_a_sqlite_list_is_a_marked_file_in_wal_mode(tmp_path):
     async with SqliteSuppressionList(path) as suppression:
         await suppression.add(UK)
     assert repr(suppression) == f"SqliteSuppressionList({str(path)!r})"
-    with sqlite3.connect(path) as connection:
+    with contextlib.closing(sqlite3.connect(path)) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert connection.execute("PRAGMA application_id").fetchone() == (0x534D5353,)
         assert connection.execute("PRAGMA user_version").fetchone() == (1,)
