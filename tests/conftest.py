@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 import smsgate.providers.base
 import smsgate.retry
 from smsgate.webhooks import WebhookReceiver
+from tests.support.cli import clear_environment
 from tests.support.conformance import Conformance, watch
 from tests.support.mocking import mocked_http
 from tests.support.postgres import new_schema
@@ -28,6 +29,13 @@ def no_retries() -> Iterator[None]:
     smsgate.retry.set_testing(True)
     yield
     smsgate.retry.set_testing(False)
+
+
+@pytest.fixture
+def no_smsgate_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ``SMSGATE_*`` variable of the test process reaches the command line under test;
+    command-line test modules use it with ``pytestmark``."""
+    clear_environment(monkeypatch)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -35,9 +35,13 @@ from smsgate.gateway import BalanceGateway
 from smsgate.journal import JournalError
 from smsgate.journal._sqlite_store import writing
 from smsgate.journal.sqlite import SqliteJournal
+from tests.support.cli import export, run
 from tests.support.sandbox import ThreadedSandbox, settle
 
 UK = "+447700900123"
+
+
+pytestmark = pytest.mark.usefixtures("no_smsgate_environment")
 
 
 @pytest.fixture(scope="module")
@@ -54,24 +58,9 @@ def use(sandbox, monkeypatch):
         monkeypatch.delenv(key)
 
     def configure(provider):
-        for key, value in sandbox.config(provider).items():
-            text = json.dumps(value) if isinstance(value, dict) else str(value)
-            monkeypatch.setenv(f"SMSGATE_{key.upper()}", text)
+        export(monkeypatch, sandbox.config(provider))
 
     return configure
-
-
-@pytest.fixture(autouse=True)
-def no_environment(monkeypatch):
-    for key in [k for k in os.environ if k.startswith("SMSGATE_")]:
-        monkeypatch.delenv(key)
-
-
-def run(capsys, *argv):
-    """Run the command; returns (exit code, stdout, stderr)."""
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def run_json(capsys, *argv):

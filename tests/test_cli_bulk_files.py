@@ -5,7 +5,6 @@ number as it was written where it did not parse."""
 import contextlib
 import csv
 import json
-import os
 import resource
 import signal
 import sqlite3
@@ -15,15 +14,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from smsgate.cli import main
 from smsgate.cli._common import FAILED, OK, USAGE
 from smsgate.testing import FakeGateway
+from tests.support.cli import run
 
-
-@pytest.fixture(autouse=True)
-def no_environment(monkeypatch):
-    for key in [k for k in os.environ if k.startswith("SMSGATE_")]:
-        monkeypatch.delenv(key)
+pytestmark = pytest.mark.usefixtures("no_smsgate_environment")
 
 
 @pytest.fixture
@@ -44,12 +39,6 @@ def write(tmp_path, content, name="rows.csv"):
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
     return str(path)
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_a_text_with_fields_a_default_region_and_sender_make_each_rows_message(

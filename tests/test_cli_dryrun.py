@@ -9,9 +9,9 @@ from typing import ClassVar
 
 import pytest
 
-from smsgate.cli import main
 from smsgate.cli._common import FAILED, OK, USAGE
 from smsgate.cli._dryrun import describe
+from tests.support.cli import clear_environment, run
 
 QUOTE = "\N{RIGHT SINGLE QUOTATION MARK}"
 SALE = "our sale ends on Sunday: half price on everything in store"
@@ -55,8 +55,7 @@ def server(recorder):
 @pytest.fixture(autouse=True)
 def smsworks(monkeypatch, server):
     """The SMS Works, configured through the environment, at the recording server."""
-    for key in [k for k in os.environ if k.startswith("SMSGATE_")]:
-        monkeypatch.delenv(key)
+    clear_environment(monkeypatch)
     httpd, _ = server
     monkeypatch.setenv("SMSGATE_PROVIDER", "smsworks")
     monkeypatch.setenv("SMSGATE_TOKEN", "JWT dry-run")
@@ -68,12 +67,6 @@ def write(tmp_path, lines, name="rows.csv"):
     path = tmp_path / name
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return str(path)
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 ROWS = [

@@ -16,11 +16,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from smsgate.cli import main
 from smsgate.cli._common import OK, USAGE
 from smsgate.sandbox import Sandbox
+from tests.support.cli import run
 
 BIN = os.path.dirname(sys.executable)  # where `smsgate` and `python` are
+
+
+pytestmark = pytest.mark.usefixtures("no_smsgate_environment")
 
 
 def free_port() -> int:
@@ -34,18 +37,6 @@ def shell_environment() -> dict[str, str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SMSGATE_")}
     environment["PATH"] = BIN + os.pathsep + environment.get("PATH", "")
     return environment
-
-
-@pytest.fixture(autouse=True)
-def no_environment(monkeypatch):
-    for key in [k for k in os.environ if k.startswith("SMSGATE_")]:
-        monkeypatch.delenv(key)
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @contextlib.contextmanager

@@ -25,9 +25,13 @@ from smsgate.cli._common import FAILED, INTERRUPTED, OK, USAGE
 from smsgate.cli._shell import SHELL_WORDS, hoisted, in_shell_words
 from smsgate.errors import ValidationError
 from smsgate.model import check_send_time
+from tests.support.cli import export, run
 from tests.support.sandbox import ThreadedSandbox
 
 UK = "+447700900123"
+
+
+pytestmark = pytest.mark.usefixtures("no_smsgate_environment")
 
 
 @pytest.fixture(scope="module")
@@ -35,26 +39,6 @@ def sandbox():
     """A sandbox whose messages are sent at once and delivered a second later."""
     with ThreadedSandbox(seed=1, failure_rate=0, send_delay=0, deliver_delay=1.0) as box:
         yield box
-
-
-@pytest.fixture(autouse=True)
-def no_environment(monkeypatch):
-    for key in [k for k in os.environ if k.startswith("SMSGATE_")]:
-        monkeypatch.delenv(key)
-
-
-def export(monkeypatch, config):
-    """Set the variables `smsgate sandbox --env` prints for ``config``."""
-    for key, value in config.items():
-        text = json.dumps(value) if isinstance(value, dict) else str(value)
-        monkeypatch.setenv(f"SMSGATE_{key.upper()}", text)
-
-
-def run(capsys, *argv):
-    """Run the command; returns (exit code, stdout, stderr)."""
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 # --- every error is one line, in the words of the command line -----------------------------

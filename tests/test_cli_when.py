@@ -4,28 +4,17 @@ what to type: a date without a time whatever follows it, a time without a zone, 
 clocks skip or show twice, a zone named by an abbreviation, a time in the past."""
 
 import json
-import os
 from datetime import UTC, datetime
 
 import pytest
 
-from smsgate.cli import main
 from smsgate.cli._common import ABBREVIATED_ZONES, OK, USAGE
+from tests.support.cli import run
 
 UK = "+447700900123"
 
 
-@pytest.fixture(autouse=True)
-def no_environment(monkeypatch):
-    for key in [k for k in os.environ if k.startswith("SMSGATE_")]:
-        monkeypatch.delenv(key)
-
-
-def run(capsys, *argv):
-    """Run the command; returns (exit code, stdout, stderr)."""
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+pytestmark = pytest.mark.usefixtures("no_smsgate_environment")
 
 
 def scheduled_at(capsys, at):

@@ -6,7 +6,6 @@ the command line (one line, exit code 2, nothing sent)."""
 
 import json
 import logging
-import os
 import re
 from pathlib import Path
 
@@ -14,12 +13,12 @@ import pytest
 
 import smsgate
 from smsgate import ConfigurationError
-from smsgate.cli import main
 from smsgate.cli._common import OK, USAGE
 from smsgate.config import RESERVED, from_sources, is_reserved, provider_option_info
 from smsgate.providers.smsscheduler import SmsSchedulerGateway
 from smsgate.registry import register_provider, unregister_provider
 from smsgate.testing import FakeGateway
+from tests.support.cli import run
 
 ROOT = Path(__file__).parent.parent
 SMSWORKS = {"SMSGATE_PROVIDER": "smsworks", "SMSGATE_TOKEN": "JWT s3cr3t-token"}
@@ -29,17 +28,7 @@ CREDENTIALS = (
 )
 
 
-@pytest.fixture(autouse=True)
-def no_environment(monkeypatch):
-    for key in [k for k in os.environ if k.startswith("SMSGATE_")]:
-        monkeypatch.delenv(key)
-
-
-def run(capsys, *argv):
-    """Run the command; returns (exit code, stdout, stderr)."""
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+pytestmark = pytest.mark.usefixtures("no_smsgate_environment")
 
 
 # --- a name no provider takes ----------------------------------------------------------------
