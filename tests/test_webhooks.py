@@ -22,7 +22,7 @@ from smsgate.webhooks import (
     WebhookRequest,
 )
 from tests.support.providers import SMSWORKS
-from tests.support.webhooks import SECRET, Inbox, post, receiver_for
+from tests.support.webhooks import SECRET, Inbox, payloads, post, receiver_for
 
 REPORT = SMSWORKS.fixture("delivery_report")
 INCOMING = SMSWORKS.fixture("incoming")
@@ -405,27 +405,6 @@ async def _post_once(body: bytes, content_type: str, path: str) -> int:
         headers = {"Content-Type": content_type, SECRET_HEADER: SECRET}
         async with client.post(path, data=body, headers=headers) as response:
             return response.status
-
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
-    ),
-    max_leaves=20,
-)
-payloads = st.one_of(
-    st.binary(max_size=3000),
-    json_values.map(lambda value: json.dumps(value).encode()),
-    st.dictionaries(
-        st.sampled_from(["messageid", "status", "destination", "from", "to", "content"]),
-        json_values,
-    ).map(lambda fields: json.dumps({**fields, "messagetype": "incoming"}).encode()),
-    st.dictionaries(
-        st.sampled_from(["messageid", "status", "destination", "modified", "failurereason"]),
-        json_values,
-    ).map(lambda fields: json.dumps(fields).encode()),
-)
 
 
 @settings(max_examples=60, deadline=None)

@@ -36,7 +36,7 @@ from tests.support.asgi import (
     mounted,
 )
 from tests.support.providers import SMSWORKS
-from tests.support.webhooks import SECRET, Inbox, post, receiver_for
+from tests.support.webhooks import SECRET, Inbox, payloads, post, receiver_for
 
 REPORT = SMSWORKS.fixture("delivery_report")
 INCOMING = SMSWORKS.fixture("incoming")
@@ -421,26 +421,6 @@ async def test_a_scope_it_does_not_know_is_an_error(inbox):
 
 
 # --- hostile input, without a server -------------------------------------------------------
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
-    ),
-    max_leaves=20,
-)
-payloads = st.one_of(
-    st.binary(max_size=3000),
-    json_values.map(lambda value: json.dumps(value).encode()),
-    st.dictionaries(
-        st.sampled_from(["messageid", "status", "destination", "from", "to", "content"]),
-        json_values,
-    ).map(lambda fields: json.dumps({**fields, "messagetype": "incoming"}).encode()),
-    st.dictionaries(
-        st.sampled_from(["messageid", "status", "destination", "modified", "failurereason"]),
-        json_values,
-    ).map(lambda fields: json.dumps(fields).encode()),
-)
 
 
 async def _exchange_once(body: bytes, piece: int, content_type: str, path: str):

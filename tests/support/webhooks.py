@@ -4,15 +4,39 @@ posting to them."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from hypothesis import strategies as st
 
 from smsgate.model import InboundMessage, StatusReport
 from smsgate.webhooks import WebhookReceiver
 
 SECRET = "k3y-0f-s1xteen-chars"
+
+# Webhook bodies as a hostile sender would post them: any bytes, any JSON, and objects with a
+# report's or a reply's fields holding any JSON (for the hostile-input property tests).
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=20,
+)
+payloads = st.one_of(
+    st.binary(max_size=3000),
+    _json_values.map(lambda value: json.dumps(value).encode()),
+    st.dictionaries(
+        st.sampled_from(["messageid", "status", "destination", "from", "to", "content"]),
+        _json_values,
+    ).map(lambda fields: json.dumps({**fields, "messagetype": "incoming"}).encode()),
+    st.dictionaries(
+        st.sampled_from(["messageid", "status", "destination", "modified", "failurereason"]),
+        _json_values,
+    ).map(lambda fields: json.dumps(fields).encode()),
+)
 
 T = TypeVar("T")
 
