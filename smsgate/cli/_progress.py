@@ -300,15 +300,18 @@ async def send_with_progress(
     with BulkBar(settings.err, disable=settings.as_json) as bar:
         task = bar.add_task(label, total=total)
 
-        def advanced(progress: smsgate.Progress) -> None:
+        def show(done: int, counts: smsgate.Progress | smsgate.Summary) -> None:
             bar.update(
                 task,
-                completed=progress.done,
-                accepted=progress.accepted,
-                failed=progress.failed,
-                uncertain=progress.uncertain,
-                suppressed=progress.suppressed,
+                completed=done,
+                accepted=counts.accepted,
+                failed=counts.failed,
+                uncertain=counts.uncertain,
+                suppressed=counts.suppressed,
             )
+
+        def advanced(progress: smsgate.Progress) -> None:
+            show(progress.done, progress)
 
         run = smsgate.send_many(
             gateway,
@@ -336,15 +339,7 @@ async def send_with_progress(
             take(outcome)
         if failure is None and results is not None:
             failure = results.failure
-        summary = run.summary
-        bar.update(
-            task,
-            completed=summary.total,
-            accepted=summary.accepted,
-            failed=summary.failed,
-            uncertain=summary.uncertain,
-            suppressed=summary.suppressed,
-        )
+        show(run.summary.total, run.summary)
     problems.sort()
     return BulkResult(
         run.summary,
