@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 
-__all__ = ["joined"]
+__all__ = ["closest", "joined"]
 
 
 def joined(words: Sequence[str]) -> str:
@@ -14,3 +15,13 @@ def joined(words: Sequence[str]) -> str:
     'token, key and secret'
     """
     return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]]))
+
+
+def closest(word: str, words: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The one of ``words`` most like ``word``, for a "did you mean" (None: none is close).
+
+    >>> closest("smswork", ["smsworks", "smsscheduler"])
+    'smsworks'
+    """
+    found = difflib.get_close_matches(word, list(words), n=1, cutoff=cutoff)
+    return found[0] if found else None

@@ -24,7 +24,6 @@ one about missing options names the variables to set.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import logging
 import os
@@ -38,7 +37,7 @@ import attrs
 
 from smsgate._optiondocs import declared_defaults, described
 from smsgate._optionvalues import checked, coerce, settable, type_name
-from smsgate._words import joined
+from smsgate._words import closest, joined
 from smsgate.errors import ConfigurationError
 from smsgate.gateway import SmsGateway
 from smsgate.registry import (
@@ -176,8 +175,8 @@ def _factory(provider: str) -> ProviderFactory:
     except ConfigurationError:
         if not isinstance(provider, str) or provider in (names := available_providers()):
             raise  # not a name, or a plug-in that fails to load
-        close = difflib.get_close_matches(provider, names, n=1, cutoff=0.6)
-        guess = f" (did you mean {close[0]!r}?)" if close else ""
+        close = closest(provider, names)
+        guess = f" (did you mean {close!r}?)" if close else ""
         raise ConfigurationError(
             f"provider: unknown{guess}; available providers: {', '.join(names)}"
         ) from None
@@ -218,8 +217,8 @@ def _connect(
     unknown = sorted(set(options) - set(parameters))
     if unknown and not takes_any:
         guesses = [
-            f"{name!r} (did you mean {close[0]!r}?)"
-            if (close := difflib.get_close_matches(name, parameters, n=1, cutoff=0.75))
+            f"{name!r} (did you mean {close!r}?)"
+            if (close := closest(name, parameters, cutoff=0.75))
             else repr(name)
             for name in unknown
         ]
@@ -309,12 +308,12 @@ def _options_of_other_providers(provider: str) -> set[str]:
 def _taken_by_none(name: str, variable: str, parameters: Mapping[str, inspect.Parameter]) -> str:
     """``SMSGATE_BASE_ULR: no provider takes an option 'base_ulr' (did you mean
     SMSGATE_BASE_URL?)``: the guess is an option of the chosen provider, as a variable."""
-    close = difflib.get_close_matches(name, parameters, n=1, cutoff=0.75)
+    close = closest(name, parameters, cutoff=0.75)
     guess = ""
     if close and variable.lower().endswith(name):
-        guess = f" (did you mean {variable[: -len(name)]}{close[0].upper()}?)"
+        guess = f" (did you mean {variable[: -len(name)]}{close.upper()}?)"
     elif close:
-        guess = f" (did you mean {close[0]!r}?)"
+        guess = f" (did you mean {close!r}?)"
     return f"{variable}: no provider takes an option {name!r}{guess}"
 
 

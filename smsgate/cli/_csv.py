@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import array
 import csv
-import difflib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import BinaryIO
 
 import attrs
 
+from smsgate._words import closest
 from smsgate.cli._template import Template, TemplateError, doubled_field, parse
 from smsgate.errors import SmsGateError, ValidationError
 
@@ -280,8 +280,8 @@ def _check_columns(
 
 def _unknown(field: str, path: Path, columns: Sequence[str]) -> str:
     fields = [c for c in columns if c and c != "text"]
-    close = difflib.get_close_matches(field, fields, n=1)
-    hint = f"; did you mean {{{close[0]}}}?" if close else ""
+    close = closest(field, fields)
+    hint = f"; did you mean {{{close}}}?" if close else ""
     return (
         f"names the field {{{field}}}, but {_name(path)} has no column {field} (its "
         f"columns: {', '.join(columns)}){hint}"

@@ -5,7 +5,6 @@ the whole job run through it."""
 from __future__ import annotations
 
 import asyncio
-import difflib
 import json
 import logging
 import os
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from smsgate._words import closest
 from smsgate.cli._commands import cli
 from smsgate.cli._common import OK, Settings, settings_of
 from smsgate.config import ENV_PREFIX
@@ -137,8 +137,8 @@ def _print_env(settings: Settings, running: Sandbox, provider: str, port: int) -
     lines (or, with ``--json``, an object)."""
     if provider not in running.providers:
         names = list(running.providers)
-        close = difflib.get_close_matches(provider, names, n=1)
-        guess = f"; did you mean {close[0]!r}?" if close else ""
+        close = closest(provider, names)
+        guess = f"; did you mean {close!r}?" if close else ""
         raise click.BadParameter(
             f"the sandbox emulates {', '.join(names)}, not {provider!r}{guess}",
             param_hint="--env",

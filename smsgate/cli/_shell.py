@@ -4,7 +4,6 @@ its flags rather than of the Python API."""
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ from collections.abc import Sequence
 import attrs
 import click
 
+from smsgate._words import closest
 from smsgate.cli._common import INTERRUPTED, UNCERTAIN, exit_code
 from smsgate.errors import SmsGateError
 
@@ -224,8 +224,8 @@ def _usage(error: click.UsageError) -> str:
     if isinstance(error, click.NoSuchOption):
         names = list(_options(command, context)) if command and context else []
         names += _group_options(context)
-        guess = difflib.get_close_matches(error.option_name, names, n=1, cutoff=0.7)
-        said = f": did you mean {guess[0]!r}?" if guess else ""
+        guess = closest(error.option_name, names, cutoff=0.7)
+        said = f": did you mean {guess!r}?" if guess else ""
         return f"no such option {error.option_name!r}{where}{said}{help_hint}"
     if isinstance(error, click.MissingParameter):
         return f"missing {_param_name(error.param)}{where}{help_hint}"
@@ -234,8 +234,8 @@ def _usage(error: click.UsageError) -> str:
     unknown_command = getattr(click.exceptions, "NoSuchCommand", None)  # click 8.4 and later
     if unknown_command is not None and isinstance(error, unknown_command):
         commands = list(getattr(command, "commands", {}))
-        guess = difflib.get_close_matches(error.command_name, commands, n=1)
-        said = f": did you mean {guess[0]!r}?" if guess else ""
+        guess = closest(error.command_name, commands)
+        said = f": did you mean {guess!r}?" if guess else ""
         return f"no such command {error.command_name!r}{where}{said}{help_hint}"
     if _CLICK_WORDING.match(error.message):  # click's own: "Got unexpected extra argument"
         return f"{_sentence(error.message)}{where}{help_hint}"
